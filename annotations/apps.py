@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_roles(sender, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    # Keep the role groups complete when later migrations add models and permissions.
+    from django.contrib.auth.models import Group, Permission
+
+    from radreview.roles import sync_role_groups
+
+    sync_role_groups(group_model=Group, permission_model=Permission)
+
+
+class AnnotationsConfig(AppConfig):
+    name = "annotations"
+    verbose_name = "Reports and annotations"
+
+    def ready(self) -> None:
+        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="annotations.sync_roles")

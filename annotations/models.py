@@ -1,0 +1,259 @@
+"""The annotation domain: schema (modalities, entity types, keys, values),
+reports, and annotators' work on them (assignments, mentions, pairs).
+
+Invariants live in database constraints; business rules live in services.py.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Modality(models.Model):
+    """An imaging modality with its own schema (chest CT, brain MRI)."""
+
+    code = models.SlugField(max_length=32, unique=True)  # "chest_ct", used in files and the API
+    name = models.CharField(max_length=100)
+    # Bumped by schema services whenever a key or value changes, so that weak
+    # labels and models can record which schema produced them.
+    schema_version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "modalities"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EntityType(models.Model):
+    """A category to extract, e.g. Lesion or Location for chest CT."""
+
+    class Role(models.TextChoices):
+        FINDING = "finding", "Finding (lesion / diagnosis)"
+        LOCATION = "location", "Location"
+        EPISODE = "episode", "Episode"
+        DETAIL = "detail", "Detail of another finding"
+
+    modality = models.ForeignKey(Modality, on_delete=models.CASCADE, related_name="entity_types")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["modality", "order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["modality", "name"], name="entitytype_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.modality.code}: {self.name}"
+
+
+class EntityKey(models.Model):
+    """One item of an entity type, e.g. "nodule" (Lesion) or "right upper lobe" (Location)."""
+
+    entity_type = models.ForeignKey(EntityType, on_delete=models.CASCADE, related_name="keys")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    # The type this key is paired with (Lesion -> Location, malignant Diagnosis -> Episode);
+    # null when the key takes no pairs (pleural effusion, non-malignant tumor).
+    pairs_with = models.ForeignKey(
+        EntityType, null=True, blank=True, on_delete=models.SET_NULL, related_name="paired_keys"
+    )
+    # Location implied by the key itself (pleural effusion -> pleura): never asked for.
+    implicit_location = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="implied_by"
+    )
+    # Detail keys hang under a parent finding (stroke/infarction under "other non-tumor").
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="details"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["entity_type", "order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity_type", "name"], name="entitykey_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EntityValue(models.Model):
+    """A keyword or regular expression that expresses a key ("GGO", "간유리음영")."""
+
+    class Kind(models.TextChoices):
+        KEYWORD = "keyword", "Keyword"
+        REGEX = "regex", "Regular expression"
+
+    key = models.ForeignKey(EntityKey, on_delete=models.CASCADE, related_name="values")
+    text = models.CharField(max_length=300)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.KEYWORD)
+    case_sensitive = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key", "text"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "text", "kind"], name="entityvalue_unique_text"),
+            models.CheckConstraint(condition=~Q(text=""), name="entityvalue_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Report(models.Model):
+    """One radiology report. `text` is the original, byte-exact; models see a
+    normalized copy computed on the fly (inference.ml.preprocess)."""
+
+    source = models.CharField(max_length=100)  # the system or file it came from
+    external_id = models.CharField(max_length=200)
+    patient_id = models.CharField(max_length=100, db_index=True)
+    study_datetime = models.DateTimeField(null=True, blank=True)
+    modality = models.ForeignKey(Modality, on_delete=models.PROTECT, related_name="reports")
+    title = models.CharField(max_length=300, blank=True)
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64, db_index=True)  # sha256 of text (UTF-8)
+    import_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-study_datetime", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="report_unique_external_id"),
+            models.CheckConstraint(condition=~Q(text=""), name="report_text_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["modality", "study_datetime"], name="report_modality_date"),
+            models.Index(fields=["patient_id", "study_datetime"], name="report_patient_date"),
+        ]
+        permissions = [
+            ("annotate_report", "Can annotate assigned reports"),
+            ("review_findings", "Can verify AI findings"),
+            ("import_reports", "Can import reports"),
+            ("manage_schema", "Can change entity types, keys and values"),
+            ("run_jobs", "Can start training, inference and weak-labelling runs"),
+            ("promote_model", "Can promote and roll back model versions"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+
+class Assignment(models.Model):
+    """One annotator's version of one report. Double annotation is two of them;
+    an admin's adjudication is a third, of kind ADJUDICATION, which becomes gold."""
+
+    class Status(models.TextChoices):
+        TODO = "todo", "To do"
+        IN_PROGRESS = "in_progress", "In progress"
+        SUBMITTED = "submitted", "Submitted"
+
+    class Kind(models.TextChoices):
+        ANNOTATION = "annotation", "Annotation"
+        ADJUDICATION = "adjudication", "Adjudication"
+        IMPORTED = "imported", "Imported gold"
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ANNOTATION)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TODO)
+    no_findings = models.BooleanField(default=False)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["status", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["report", "annotator", "kind"], name="assignment_unique_per_annotator"
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "status"], name="assignment_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.report} → {self.annotator} ({self.status})"
+
+
+class Mention(models.Model):
+    """A span of a report's original text labelled with a key.
+
+    Offsets are Unicode code points into Report.text ([start, end), Python
+    string indexing), never bytes or UTF-16 units.
+    """
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="mentions")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="mentions")
+    key = models.ForeignKey(EntityKey, on_delete=models.PROTECT, related_name="mentions")
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    negated = models.BooleanField(default=False)
+    uncertain = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start", "end"]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="mention_start_before_end"),
+            models.UniqueConstraint(fields=["assignment", "key", "start", "end"], name="mention_unique_span"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} [{self.start}:{self.end}]"
+
+
+class Relation(models.Model):
+    """A pair: a finding (lesion / diagnosis) and what it is paired with
+    (location / episode). Keys are always set; the mentions are the evidence
+    when the annotator marked spans, and may be absent for key-level pairs."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="relations")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="relations")
+    source_key = models.ForeignKey(EntityKey, on_delete=models.PROTECT, related_name="+")
+    target_key = models.ForeignKey(EntityKey, on_delete=models.PROTECT, related_name="+")
+    source_mention = models.ForeignKey(
+        Mention, null=True, blank=True, on_delete=models.CASCADE, related_name="outgoing"
+    )
+    target_mention = models.ForeignKey(
+        Mention, null=True, blank=True, on_delete=models.CASCADE, related_name="incoming"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(source_key=F("target_key")), name="relation_not_self"),
+            models.UniqueConstraint(
+                fields=["assignment", "source_key", "target_key"],
+                condition=Q(source_mention__isnull=True),
+                name="relation_unique_key_pair",
+            ),
+            models.UniqueConstraint(
+                fields=["assignment", "source_mention", "target_key"],
+                condition=Q(source_mention__isnull=False),
+                name="relation_unique_mention_pair",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_key} → {self.target_key}"

@@ -1,0 +1,1 @@
+"""Models, predictions and evaluations (stage 1 / stage 2) land here."""

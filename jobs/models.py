@@ -1,0 +1,72 @@
+"""One row per background job (import, weak labelling, training, inference,
+evaluation): its parameters, progress, outcome and a short log.
+
+The row, not the Celery result backend, is the source of truth for the UI:
+tasks update it as they go, and check `cancel_requested` between batches.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Report import"
+        WEAK_LABEL = "weak_label", "Weak labelling"
+        TRAIN = "train", "Training"
+        INFER = "infer", "Inference"
+        EVALUATE = "evaluate", "Evaluation"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    title = models.CharField(max_length=200)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(null=True, blank=True)
+    progress_message = models.CharField(max_length=300, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "status"], name="job_kind_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress_total__isnull=True) | Q(progress_done__lte=models.F("progress_total")),
+                name="job_progress_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent(self) -> int | None:
+        if not self.progress_total:
+            return None
+        return min(100, int(100 * self.progress_done / self.progress_total))

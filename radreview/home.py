@@ -1,0 +1,76 @@
+"""What each role's home page links to. Sections appear only for permissions
+the user holds; other issues add their links here as their screens land."""
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from radreview import roles
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url_name: str
+    help: str
+
+    @property
+    def url(self) -> str | None:
+        try:
+            return reverse(self.url_name)
+        except NoReverseMatch:
+            return None
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    links: tuple[Link, ...]
+
+
+SECTIONS: tuple[tuple[str, Section], ...] = (
+    (
+        roles.PERM_ANNOTATE,
+        Section(
+            "Annotation",
+            (Link("My queue", "annotations:queue", "Reports assigned to you for labelling"),),
+        ),
+    ),
+    (
+        roles.PERM_REVIEW,
+        Section(
+            "Clinical review",
+            (Link("Review queue", "inference:review_queue", "AI findings waiting for verification"),),
+        ),
+    ),
+    (
+        roles.PERM_IMPORT,
+        Section(
+            "Data",
+            (
+                Link("Import reports", "annotations:import_upload", "Upload CSV, JSONL or OMOP NOTE files"),
+                Link("Reports", "annotations:report_list", "Browse imported reports"),
+                Link("Background jobs", "jobs:job_list", "Imports, training and inference runs"),
+            ),
+        ),
+    ),
+    (
+        roles.PERM_MANAGE_SCHEMA,
+        Section(
+            "Administration",
+            (Link("Site administration", "admin:index", "Users, roles, schema and all records"),),
+        ),
+    ),
+)
+
+
+def home_sections_for(user) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Sections the user may see, each with the links whose screens exist."""
+    out = []
+    for perm, section in SECTIONS:
+        if not user.has_perm(perm):
+            continue
+        links = [{"label": ln.label, "url": ln.url, "help": ln.help} for ln in section.links if ln.url]
+        if links:
+            out.append({"title": section.title, "links": links})
+    return out

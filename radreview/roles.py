@@ -1,0 +1,65 @@
+"""The three roles of SPEC.md as Django groups, and the permissions each holds.
+
+Views check permissions, never group names, so a site can give one person two
+roles or make a custom group. The groups are created by a data migration
+(annotations 0002) and kept complete after every migrate.
+"""
+
+ANNOTATOR = "annotator"
+CLINICIAN = "clinician"
+ADMIN = "admin"
+ROLES = (ANNOTATOR, CLINICIAN, ADMIN)
+
+# Custom permissions are declared on annotations.Report (Meta.permissions).
+PERM_ANNOTATE = "annotations.annotate_report"
+PERM_REVIEW = "annotations.review_findings"
+PERM_IMPORT = "annotations.import_reports"
+PERM_MANAGE_SCHEMA = "annotations.manage_schema"
+PERM_RUN_JOBS = "annotations.run_jobs"
+PERM_PROMOTE = "annotations.promote_model"
+PERM_VIEW_REPORTS = "annotations.view_report"
+
+# "app.*" grants every permission of that app, including those of models that
+# later migrations add (sync_role_groups runs again after every migrate).
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    ANNOTATOR: (PERM_ANNOTATE, PERM_VIEW_REPORTS),
+    CLINICIAN: (PERM_REVIEW, PERM_VIEW_REPORTS),
+    ADMIN: (
+        "annotations.*",
+        "jobs.*",
+        "inference.*",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_user",
+        "auth.view_group",
+        "authtoken.*",
+    ),
+}
+
+
+def sync_role_groups(*, group_model, permission_model) -> None:  # type: ignore[no-untyped-def]
+    """Create the role groups and give each exactly the permissions above.
+    Works with real or migration-historical models."""
+    all_perms = list(permission_model.objects.select_related("content_type"))
+    for role, grants in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = [
+            p
+            for p in all_perms
+            if any(_grant_matches(g, p.content_type.app_label, p.codename) for g in grants)
+        ]
+        group.permissions.set(wanted)
+
+
+def _grant_matches(grant: str, app_label: str, codename: str) -> bool:
+    grant_app, grant_code = grant.split(".")
+    return grant_app == app_label and grant_code in ("*", codename)
+
+
+def user_roles(user) -> list[str]:  # type: ignore[no-untyped-def]
+    if not user.is_authenticated:
+        return []
+    names = set(user.groups.values_list("name", flat=True))
+    if user.is_superuser:
+        names.add(ADMIN)
+    return [r for r in ROLES if r in names]

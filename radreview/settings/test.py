@@ -1,0 +1,25 @@
+"""Test settings: the same code paths as production, with fast password hashing.
+
+DATABASE_URL and CELERY_BROKER_URL come from the environment (CI points them at
+PostgreSQL and Redis); without them the embedded SQLite defaults apply.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-key")
+os.environ.setdefault(
+    "RADREVIEW_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test")
+)
+
+from radreview.settings.base import *
+from radreview.settings.base import DATA_DIR, DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not ":memory:", so that a real Celery worker process started by a
+    # test can open the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}

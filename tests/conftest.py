@@ -1,0 +1,43 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from radreview import roles
+from tests.factories import UserFactory
+
+
+def _user_with_role(role: str, username: str):  # type: ignore[no-untyped-def]
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def annotator(db):  # type: ignore[no-untyped-def]
+    return _user_with_role(roles.ANNOTATOR, "ann")
+
+
+@pytest.fixture
+def clinician(db):  # type: ignore[no-untyped-def]
+    return _user_with_role(roles.CLINICIAN, "clin")
+
+
+@pytest.fixture
+def admin_user(db):  # type: ignore[no-untyped-def]
+    user = _user_with_role(roles.ADMIN, "boss")
+    user.is_staff = True
+    user.save()
+    return user
+
+
+@pytest.fixture
+def chest_ct(db):  # type: ignore[no-untyped-def]
+    from annotations.models import Modality
+
+    return Modality.objects.get(code="chest_ct")
+
+
+@pytest.fixture
+def brain_mri(db):  # type: ignore[no-untyped-def]
+    from annotations.models import Modality
+
+    return Modality.objects.get(code="brain_mri")
