@@ -33,6 +33,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "auth.view_user",
         "auth.view_group",
         "authtoken.*",
+        # Verifying AI findings is a clinician's act and labelling an annotator's:
+        # an admin who should do either gets that group as well.
+        "-" + PERM_REVIEW,
+        "-" + PERM_ANNOTATE,
     ),
 }
 
@@ -43,10 +47,13 @@ def sync_role_groups(*, group_model, permission_model) -> None:  # type: ignore[
     all_perms = list(permission_model.objects.select_related("content_type"))
     for role, grants in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
+        allow = [g for g in grants if not g.startswith("-")]
+        deny = [g[1:] for g in grants if g.startswith("-")]
         wanted = [
             p
             for p in all_perms
-            if any(_grant_matches(g, p.content_type.app_label, p.codename) for g in grants)
+            if any(_grant_matches(g, p.content_type.app_label, p.codename) for g in allow)
+            and not any(_grant_matches(g, p.content_type.app_label, p.codename) for g in deny)
         ]
         group.permissions.set(wanted)
 

@@ -1,0 +1,103 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from radreview import roles
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_anonymous_user_is_redirected_to_login(client):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_healthz_is_public_and_checks_the_database(client, db):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_login_with_password_then_home(client, annotator):
+    response = client.post(reverse("login"), {"username": "ann", "password": "pw-for-tests-1"})
+    assert response.status_code == 302
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_logout_requires_post(client, annotator):
+    client.force_login(annotator)
+    assert client.get(reverse("logout")).status_code == 405
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_login_page_has_csrf_protection(db):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(reverse("login"), {"username": "x", "password": "y"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected_roles"),
+    [("annotator", ["annotator"]), ("clinician", ["clinician"]), ("admin_user", ["admin"])],
+)
+def test_each_role_gets_exactly_its_permissions(db, request, fixture, expected_roles):
+    user = request.getfixturevalue(fixture)
+    assert roles.user_roles(user) == expected_roles
+    assert user.has_perm(roles.PERM_ANNOTATE) == (fixture == "annotator")
+    assert user.has_perm(roles.PERM_REVIEW) == (fixture == "clinician")
+    for admin_perm in (roles.PERM_IMPORT, roles.PERM_RUN_JOBS, roles.PERM_PROMOTE, roles.PERM_MANAGE_SCHEMA):
+        assert user.has_perm(admin_perm) == (fixture == "admin_user")
+
+
+def test_home_shows_only_the_sections_of_the_users_role(client, annotator, clinician, admin_user):
+    client.force_login(annotator)
+    page = client.get(reverse("home")).content.decode()
+    assert "Site administration" not in page
+
+    client.force_login(admin_user)
+    page = client.get(reverse("home")).content.decode()
+    assert "Site administration" in page
+
+
+def test_admin_site_is_closed_to_annotators_and_clinicians(client, annotator, clinician, admin_user):
+    for user in (annotator, clinician):
+        client.force_login(user)
+        assert client.get("/admin/").status_code == 302  # not staff: sent to the admin login
+    client.force_login(admin_user)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/annotations/report/").status_code == 200
+
+
+def test_user_without_role_sees_explanation(client, django_user_model):
+    user = django_user_model.objects.create_user("norole", password="pw-for-tests-1")
+    client.force_login(user)
+    assert "has no role yet" in client.get(reverse("home")).content.decode()
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "radreview.settings.production",
+        "SECRET_KEY": "x" * 64 + "-production-like-secret-key-for-the-check",
+        "ALLOWED_HOSTS": "radreview.example.org",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        "RADREVIEW_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
