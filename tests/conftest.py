@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from radreview import roles
-from tests.factories import UserFactory
+from tests.factories import UserFactory, modality
 
 
 def _user_with_role(role: str, username: str):  # type: ignore[no-untyped-def]
@@ -31,13 +31,9 @@ def admin_user(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def chest_ct(db):  # type: ignore[no-untyped-def]
-    from annotations.models import Modality
-
-    return Modality.objects.get(code="chest_ct")
+    return modality("chest_ct")
 
 
 @pytest.fixture
 def brain_mri(db):  # type: ignore[no-untyped-def]
-    from annotations.models import Modality
-
-    return Modality.objects.get(code="brain_mri")
+    return modality("brain_mri")

@@ -10,6 +10,20 @@ from annotations.models import Assignment, EntityKey, Mention, Modality, Report
 from jobs.models import Job
 
 
+def modality(code: str) -> Modality:
+    """The modality from the default schema, reloading the schema if a
+    transactional test flushed the rows the data migration made."""
+    found = Modality.objects.filter(code=code).first()
+    if found is None:
+        from django.apps import apps
+
+        from annotations.services.schema import schema_load, schema_models_from_apps, schema_read
+
+        schema_load(data=schema_read(), models=schema_models_from_apps(apps))
+        found = Modality.objects.get(code=code)
+    return found
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
@@ -27,7 +41,7 @@ class ReportFactory(factory.django.DjangoModelFactory):
     source = "test"
     external_id = factory.Sequence(lambda n: f"r{n}")
     patient_id = factory.Sequence(lambda n: f"p{n}")
-    modality = factory.LazyFunction(lambda: Modality.objects.get(code="chest_ct"))
+    modality = factory.LazyFunction(lambda: modality("chest_ct"))
     text = "Small nodule in the RUL. No pleural effusion."
     content_hash = factory.LazyAttribute(lambda o: hashlib.sha256(o.text.encode()).hexdigest())
 
@@ -40,8 +54,9 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
     annotator = factory.SubFactory(UserFactory)
 
 
-def entity_key(name: str, modality: str = "chest_ct") -> EntityKey:
-    return EntityKey.objects.get(name=name, entity_type__modality__code=modality)
+def entity_key(name: str, modality_code: str = "chest_ct") -> EntityKey:
+    modality(modality_code)
+    return EntityKey.objects.get(name=name, entity_type__modality__code=modality_code)
 
 
 class MentionFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,27 @@
+"""Celery tasks of the jobs app. Tasks take a job id and call one service."""
+
+import time
+
+from celery import shared_task
+
+from jobs.models import Job
+from jobs.services import job_progress, job_run
+
+
+@shared_task(name="jobs.selftest")
+def selftest_task(job_id: int) -> None:
+    """Count to params["n"] (default 10), reporting progress at each step and
+    sleeping params["sleep"] seconds between steps. Proves that a worker can reach
+    the database and the broker: used by the worker integration test and to check
+    a deployment."""
+    job_run(job_id=job_id, work=_count)
+
+
+def _count(job: Job) -> dict[str, int]:
+    n = int(job.params.get("n", 10))
+    pause = float(job.params.get("sleep", 0))
+    for i in range(1, n + 1):
+        if pause:
+            time.sleep(pause)
+        job_progress(job_id=job.pk, done=i, total=n, message=f"counted {i} of {n}")
+    return {"counted": n}

@@ -1,0 +1,84 @@
+"""The jobs screens (admins): every background job, its live progress, and cancel.
+
+Each view serves a whole page and, to htmx, the fragment that page swaps: the
+table (pagination), a row (polled every 2 s while the job runs), the status panel
+of the detail page (polled the same way).
+"""
+
+import json
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from jobs import selectors, services
+from jobs.models import Job
+from radreview.roles import PERM_RUN_JOBS
+
+PAGE_SIZE = 50
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def job_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.job_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    rows = [_row(job, now) for job in page]
+    template = "jobs/job_list.html#job_table" if request.htmx else "jobs/job_list.html"
+    return render(request, template, {"page": page, "rows": rows})
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_row(request, pk)
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(selectors.job_detail(), pk=pk)
+    context = {
+        "job": job,
+        "timing": selectors.job_timing(job=job, now=timezone.now()),
+        "params_json": _pretty(job.params),
+        "result_json": _pretty(job.result),
+    }
+    template = "jobs/job_detail.html#job_status" if request.htmx else "jobs/job_detail.html"
+    return render(request, template, context)
+
+
+@require_POST
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """From a list row (htmx): answer the updated row. From the detail page (a
+    plain form): say what happened and go back to the detail page."""
+    job = get_object_or_404(Job, pk=pk)  # its status before the cancel, for the message
+    cancelled = services.job_cancel(job=job)
+    if request.htmx:
+        return _render_row(request, pk)
+    if not cancelled:
+        messages.info(request, "The job had already finished.")
+    elif job.status == Job.Status.QUEUED:
+        messages.success(request, "The job was cancelled before it started.")
+    else:
+        messages.success(request, "Cancellation requested: the job stops at its next progress report.")
+    return redirect("jobs:job_detail", pk=pk)
+
+
+def _render_row(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(selectors.job_list(), pk=pk)
+    return render(request, "jobs/job_list.html#job_row", {"row": _row(job, timezone.now())})
+
+
+def _row(job: Job, now: datetime) -> dict[str, object]:
+    return {"job": job, "timing": selectors.job_timing(job=job, now=now)}
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) if value else ""
