@@ -17,6 +17,8 @@ from pathlib import Path
 
 from _django import peak_rss_mb, setup_django
 
+COLUMNS = ("id", "modality", "patient_id", "study_datetime", "text")
+
 
 def write_input(path: Path, *, n: int, fmt: str) -> None:
     from annotations.demo.corpus import generate_reports
@@ -24,13 +26,19 @@ def write_input(path: Path, *, n: int, fmt: str) -> None:
     with path.open("w", encoding="utf-8", newline="") as fh:
         if fmt == "jsonl":
             for rec in generate_reports(n=n, seed=11):
-                fh.write(json.dumps({k: rec[k] for k in ("id", "modality", "patient_id", "study_datetime", "text")}))
+                fh.write(
+                    json.dumps(
+                        {k: rec[k] for k in ("id", "modality", "patient_id", "study_datetime", "text")}
+                    )
+                )
                 fh.write("\n")
         else:
             writer = csv.writer(fh)
-            writer.writerow(["id", "modality", "patient_id", "study_datetime", "text"])
+            writer.writerow(COLUMNS)
             for rec in generate_reports(n=n, seed=11):
-                writer.writerow([rec["id"], rec["modality"], rec["patient_id"], rec["study_datetime"], rec["text"]])
+                writer.writerow(
+                    [rec["id"], rec["modality"], rec["patient_id"], rec["study_datetime"], rec["text"]]
+                )
 
 
 def main() -> None:

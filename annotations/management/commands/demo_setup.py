@@ -73,12 +73,18 @@ class Command(BaseCommand):
         lines = corpus.read_text(encoding="utf-8").splitlines()
         to_annotate = [json.loads(line)["id"] for line in lines[-(ASSIGNED_SINGLE + ASSIGNED_DOUBLE) :]]
         gold_file = demo_dir / "demo_gold_preloaded.jsonl"
-        gold_file.write_text("\n".join(lines[: -(ASSIGNED_SINGLE + ASSIGNED_DOUBLE)]) + "\n", encoding="utf-8")
-        gold_user, _ = get_user_model().objects.get_or_create(username=GOLD_USER, defaults={"is_active": False})
+        gold_file.write_text(
+            "\n".join(lines[: -(ASSIGNED_SINGLE + ASSIGNED_DOUBLE)]) + "\n", encoding="utf-8"
+        )
+        gold_user, _ = get_user_model().objects.get_or_create(
+            username=GOLD_USER, defaults={"is_active": False}
+        )
         loaded = gold_load(path=gold_file, source=DEMO_SOURCE, annotator=gold_user)
         self.stdout.write(f"loaded gold labels: {loaded}")
 
-        reports = {r.external_id: r for r in Report.objects.filter(source=DEMO_SOURCE, external_id__in=to_annotate)}
+        reports = {
+            r.external_id: r for r in Report.objects.filter(source=DEMO_SOURCE, external_id__in=to_annotate)
+        }
         rows = []
         for i, external_id in enumerate(to_annotate):
             report = reports[external_id]

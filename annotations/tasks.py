@@ -1,0 +1,12 @@
+"""Celery tasks of the annotations app: thin wrappers that take ids and call one service."""
+
+from celery import shared_task
+
+from annotations.services.importing import import_job_work
+from jobs.services import job_run
+
+
+@shared_task
+def import_reports_task(job_id: int) -> None:
+    """Import the file uploaded for job `job_id` (see import_job_create)."""
+    job_run(job_id=job_id, work=import_job_work)

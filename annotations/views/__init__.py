@@ -1,0 +1,1 @@
+"""Views of the annotations app, one module per screen family (imports, ...)."""
