@@ -51,7 +51,10 @@ def main() -> None:
     n = args.n or (10_000 if args.quick else 100_000)
 
     setup_django()
+    from django.core.management import call_command
     from django.db import connection
+
+    call_command("migrate", verbosity=0)  # the configured database may be brand new
 
     from annotations.models import Report
     from annotations.services.importing import reports_import

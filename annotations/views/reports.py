@@ -1,0 +1,41 @@
+"""Browsing imported reports (admins). Report text is rendered escaped."""
+
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from annotations import selectors
+from annotations.highlight import Span, segments
+from annotations.models import Mention, Modality, Report
+from radreview.roles import PERM_IMPORT
+
+
+@require_GET
+@permission_required(PERM_IMPORT, raise_exception=True)
+def report_list(request: HttpRequest) -> HttpResponse:
+    filters = {k: request.GET.get(k, "").strip() for k in ("modality", "source", "patient_id")}
+    paginator = Paginator(selectors.report_list(**filters), 50)
+    # Counting 100k+ rows on every page view costs more than the page; show "next" instead.
+    page = paginator.get_page(request.GET.get("page"))
+    context = {"page": page, "filters": filters, "modalities": Modality.objects.all()}
+    return render(request, "annotations/report_list.html", context)
+
+
+@require_GET
+@permission_required(PERM_IMPORT, raise_exception=True)
+def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
+    gold = selectors.report_gold_assignment(report=report)
+    mentions = list(selectors.assignment_mentions(assignment=gold)) if gold else []
+    spans = [_mention_span(m) for m in mentions]
+    context = {"report": report, "gold": gold, "mentions": mentions, "segments": segments(report.text, spans)}
+    return render(request, "annotations/report_detail.html", context)
+
+
+def _mention_span(mention: Mention) -> Span:
+    flags = [f for f, on in (("negated", mention.negated), ("uncertain", mention.uncertain)) if on]
+    css = " ".join([f"ent-{mention.key.entity_type.role}", *flags])
+    title = mention.key.name + "".join(f" ({f})" for f in flags)
+    return Span(mention.start, mention.end, css, title)
