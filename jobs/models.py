@@ -40,6 +40,8 @@ class Job(models.Model):
     progress_message = models.CharField(max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    # The registered Celery task name, so a job whose message was lost can be re-sent.
+    task_name = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )

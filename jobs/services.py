@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Job
@@ -32,11 +34,33 @@ def job_enqueue(*, job: Job, task: Any) -> None:
     """Send `task(job.id)` to the broker once the surrounding transaction commits,
     so the worker never looks for a row it cannot see yet."""
 
+    Job.objects.filter(pk=job.pk).update(task_name=task.name)
+
     def send() -> None:
         result = task.delay(job.id)
         Job.objects.filter(pk=job.pk).update(celery_task_id=result.id)
 
     transaction.on_commit(send)
+
+
+def jobs_requeue_stale(*, stale_after: timedelta, send: Callable[[str, int], None]) -> list[int]:
+    """Re-send jobs whose worker died: running but silent for `stale_after`, or
+    queued but never sent. Called when a worker starts. Safe to repeat: a job
+    that finished meanwhile is a no-op in job_start, and its work is idempotent.
+
+    Brokers differ here: Redis redelivers an unacknowledged message itself after
+    its visibility timeout, kombu's SQLite transport never does."""
+    cutoff = timezone.now() - stale_after
+    stale = Job.objects.exclude(task_name="").filter(
+        Q(status=Job.Status.RUNNING, updated_at__lt=cutoff)
+        | Q(status=Job.Status.QUEUED, celery_task_id="", created_at__lt=cutoff)
+    )
+    requeued = []
+    for job in stale.only("id", "task_name"):
+        send(job.task_name, job.pk)
+        job_log(job_id=job.pk, line="re-sent to a worker after the previous one stopped")
+        requeued.append(job.pk)
+    return requeued
 
 
 def job_start(*, job_id: int) -> Job | None:

@@ -1,8 +1,10 @@
 """The Celery application; tasks are discovered in each app's tasks.py."""
 
 import os
+from datetime import timedelta
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "radreview.settings.development")
 
@@ -15,3 +17,15 @@ app.autodiscover_tasks()
 def ping(value: str = "pong") -> str:
     """Round-trip check used by health checks and the broker integration test."""
     return value
+
+
+@worker_ready.connect
+def requeue_stale_jobs(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A worker that starts picks up jobs a dead worker left behind."""
+    from jobs.services import jobs_requeue_stale
+
+    minutes = int(os.environ.get("RADREVIEW_JOB_STALE_MINUTES", "10"))
+    jobs_requeue_stale(
+        stale_after=timedelta(minutes=minutes),
+        send=lambda task_name, job_id: app.send_task(task_name, args=[job_id]),
+    )

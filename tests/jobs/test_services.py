@@ -93,3 +93,41 @@ def test_redelivered_message_for_a_finished_job_is_a_no_op():
     job_run(job_id=job.pk, work=lambda j: {"n": 2})
     job.refresh_from_db()
     assert job.result == {"n": 1}
+
+
+def test_stale_running_and_unsent_jobs_are_requeued_once_a_worker_starts(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job
+    from jobs.services import jobs_requeue_stale
+    from tests.factories import JobFactory
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    stale = JobFactory(status=Job.Status.RUNNING, task_name="jobs.selftest")
+    unsent = JobFactory(status=Job.Status.QUEUED, task_name="jobs.selftest")
+    fresh = JobFactory(status=Job.Status.RUNNING, task_name="jobs.selftest")
+    sent = JobFactory(status=Job.Status.QUEUED, task_name="jobs.selftest", celery_task_id="abc")
+    done = JobFactory(status=Job.Status.SUCCEEDED, task_name="jobs.selftest")
+    Job.objects.filter(pk__in=[stale.pk, unsent.pk, sent.pk, done.pk]).update(
+        updated_at=long_ago, created_at=long_ago
+    )
+    calls: list[tuple[str, int]] = []
+    requeued = jobs_requeue_stale(stale_after=timedelta(minutes=10), send=lambda n, i: calls.append((n, i)))
+    assert sorted(requeued) == sorted([stale.pk, unsent.pk])
+    assert sorted(calls) == sorted([("jobs.selftest", stale.pk), ("jobs.selftest", unsent.pk)])
+    assert fresh.pk not in requeued
+    assert "re-sent" in Job.objects.get(pk=stale.pk).log
+
+
+def test_enqueue_records_the_task_name(db, django_capture_on_commit_callbacks):
+    from jobs.models import Job
+    from jobs.services import job_enqueue
+    from jobs.tasks import selftest_task
+    from tests.factories import JobFactory
+
+    job = JobFactory()
+    with django_capture_on_commit_callbacks(execute=False):
+        job_enqueue(job=job, task=selftest_task)
+    assert Job.objects.get(pk=job.pk).task_name == "jobs.selftest"
