@@ -85,7 +85,7 @@ def test_user_without_role_sees_explanation(client, django_user_model):
 
 def test_production_settings_pass_check_deploy(tmp_path):
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "radreview.settings.production",
         "SECRET_KEY": "x" * 64 + "-production-like-secret-key-for-the-check",
         "ALLOWED_HOSTS": "radreview.example.org",
