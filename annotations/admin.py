@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from annotations.models import (
@@ -10,6 +11,7 @@ from annotations.models import (
     Relation,
     Report,
 )
+from annotations.services.values import entity_value_check, schema_version_bump
 
 
 @admin.register(Modality)
@@ -47,18 +49,49 @@ class EntityKeyAdmin(admin.ModelAdmin):
     inlines = [EntityValueInline]
 
 
+class EntityValueAdminForm(forms.ModelForm):
+    """The value manager's validation (regex compiles, no near-duplicate) in the admin too."""
+
+    class Meta:
+        model = EntityValue
+        fields = ("key", "text", "kind", "case_sensitive")
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        if data.get("key") and data.get("text") and data.get("kind"):
+            data["text"] = entity_value_check(
+                key=data["key"], text=data["text"], kind=data["kind"], exclude_id=self.instance.pk
+            )
+        return data
+
+
 @admin.register(EntityValue)
 class EntityValueAdmin(admin.ModelAdmin):
+    form = EntityValueAdminForm
     list_display = ("text", "kind", "key", "created_by", "created_at")
     list_filter = ("kind", "key__entity_type__modality", "key__entity_type")
     search_fields = ("text", "key__name")
     list_select_related = ("key", "created_by")
     autocomplete_fields = ("key",)
 
+    # Edits here must bump the schema version like the value manager does, or
+    # cached suggestion matchers and weak labels would not see them.
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        schema_version_bump(modality_id=obj.key.entity_type.modality_id)
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        modality_id = obj.key.entity_type.modality_id
+        super().delete_model(request, obj)
+        schema_version_bump(modality_id=modality_id)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        modality_ids = set(queryset.values_list("key__entity_type__modality_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for modality_id in modality_ids:
+            schema_version_bump(modality_id=modality_id)
 
 
 @admin.register(Report)

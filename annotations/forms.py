@@ -1,11 +1,20 @@
 """Forms of the annotations screens."""
 
+import re
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from annotations.models import Modality
+from annotations.selectors import annotators
+from annotations.services.assignments import HOW, MAX_PER_REQUEST, SAMPLE
+from annotations.services.queue_order import ORDERS, RANDOM
+from annotations.weak.labels import KEYWORD as KEYWORD_MODE
+from annotations.weak.labels import KEYWORD_NEGATION
+from annotations.weak.matcher import KEYWORD, REGEX, regex_error
 
 FORMAT_CHOICES = [
     ("auto", "Detect (by extension and header)"),
@@ -49,3 +58,93 @@ class ImportUploadForm(forms.Form):
         if cleaned.get("fmt") == "omop" and not cleaned.get("modality"):
             self.add_error("modality", "OMOP NOTE files have no modality column: choose one.")
         return cleaned
+
+
+# -- annotation workspace screens (assigning, entity values, weak labels, agreement) ----
+
+
+class AssignForm(forms.Form):
+    modality = forms.ModelChoiceField(queryset=Modality.objects.all(), to_field_name="code", empty_label=None)
+    how = forms.ChoiceField(label="Which reports", choices=list(HOW.items()), initial=SAMPLE)
+    external_ids = forms.CharField(
+        label="Report ids",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For a batch: external ids, separated by spaces, commas or new lines.",
+    )
+    n = forms.IntegerField(
+        label="How many", required=False, min_value=1, max_value=MAX_PER_REQUEST, initial=20
+    )
+    query = forms.CharField(label="Text contains", required=False, max_length=200)
+    only_unassigned = forms.BooleanField(
+        label="Only reports nobody has yet (no assignment, no gold)", required=False, initial=True
+    )
+    annotator = forms.ModelChoiceField(queryset=None, label="Annotator")  # type: ignore[arg-type]
+    second_annotator = forms.ModelChoiceField(
+        queryset=None,  # type: ignore[arg-type]
+        required=False,
+        label="Second annotator (double annotation)",
+        empty_label="(none)",
+    )
+    order = forms.ChoiceField(label="Queue order", choices=list(ORDERS.items()), initial=RANDOM)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        people = annotators()
+        self.fields["annotator"].queryset = people  # type: ignore[attr-defined]
+        self.fields["second_annotator"].queryset = people  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, second = cleaned.get("annotator"), cleaned.get("second_annotator")
+        if first and second and first == second:
+            self.add_error("second_annotator", "Choose a different second annotator, or none.")
+        return cleaned
+
+    def external_id_list(self) -> list[str]:
+        return [i for i in re.split(r"[\s,;]+", self.cleaned_data.get("external_ids") or "") if i]
+
+
+class ReorderForm(forms.Form):
+    order = forms.ChoiceField(label="Queue order", choices=list(ORDERS.items()))
+    modality = forms.ModelChoiceField(
+        queryset=Modality.objects.all(), to_field_name="code", required=False, empty_label="All modalities"
+    )
+    annotator = forms.ModelChoiceField(queryset=None, required=False, empty_label="All annotators")  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["annotator"].queryset = annotators()  # type: ignore[attr-defined]
+
+
+class EntityValueForm(forms.Form):
+    """A keyword or a regex. An invalid regex is a field error, never an exception."""
+
+    text = forms.CharField(max_length=300, strip=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    kind = forms.ChoiceField(choices=[(KEYWORD, "Keyword"), (REGEX, "Regex")], initial=KEYWORD)
+    case_sensitive = forms.BooleanField(required=False, label="Case-sensitive")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        text, kind = cleaned.get("text", ""), cleaned.get("kind")
+        if kind == REGEX and text.strip():
+            problem = regex_error(text.strip())
+            if problem:
+                self.add_error("text", f"Invalid regular expression: {problem}")
+        elif not text.strip():
+            self.add_error("text", "Enter a keyword or a pattern.")
+        return cleaned
+
+
+class WeakLabelRunForm(forms.Form):
+    modalities = forms.ModelMultipleChoiceField(
+        queryset=Modality.objects.all(), to_field_name="code", widget=forms.CheckboxSelectMultiple
+    )
+    modes = forms.MultipleChoiceField(
+        choices=[(KEYWORD_MODE, "Keyword (the method)"), (KEYWORD_NEGATION, "Keyword + negation")],
+        widget=forms.CheckboxSelectMultiple,
+        initial=[KEYWORD_MODE, KEYWORD_NEGATION],
+    )
+    prune_older = forms.BooleanField(
+        required=False, label="Also delete these modes' labels of older schema versions", initial=True
+    )

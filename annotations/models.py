@@ -97,6 +97,10 @@ class EntityValue(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Reports of the modality this value matches on its own; refreshed by the
+    # entity-value manager and by every weak-labelling run (null: not counted yet).
+    report_count = models.PositiveIntegerField(null=True, blank=True)
+    counted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["key", "text"]
@@ -176,6 +180,10 @@ class Assignment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # Position in the annotator's queue, lowest first: set from the queue order an
+    # admin chose (random, by date, most uncertain first; services/queue_order.py).
+    rank = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["status", "created_at"]
@@ -185,6 +193,10 @@ class Assignment(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["annotator", "status"], name="assignment_queue")]
+        permissions = [
+            ("assign_reports", "Can assign reports to annotators and order their queues"),
+            ("adjudicate_assignment", "Can adjudicate double annotations into gold"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.report} → {self.annotator} ({self.status})"
@@ -257,3 +269,58 @@ class Relation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_key} → {self.target_key}"
+
+
+class WeakLabelSet(models.Model):
+    """One report's weak labels under one mode and schema version: the row says the
+    report was labelled (a key without a WeakLabel row is absent), its labels hang
+    off it. Re-running a mode on the same schema version replaces the set.
+
+    Modes: "keyword" is the method's (any entity value matches, negated or not);
+    "keyword_negation" also decides each match's assertion with ConText-style
+    rules (annotations/weak/negation.py)."""
+
+    class Mode(models.TextChoices):
+        KEYWORD = "keyword", "Keyword (the method)"
+        KEYWORD_NEGATION = "keyword_negation", "Keyword + negation"
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="weak_label_sets")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    schema_version = models.PositiveIntegerField()
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["report", "mode", "schema_version"], name="weaklabelset_unique_per_version"
+            ),
+        ]
+        indexes = [models.Index(fields=["mode", "schema_version"], name="weaklabelset_mode_version")]
+
+    def __str__(self) -> str:
+        return f"{self.report} {self.mode} v{self.schema_version}"
+
+
+class WeakLabel(models.Model):
+    """A key that matched in a report, with its assertion and the values that matched."""
+
+    class Status(models.TextChoices):
+        POSITIVE = "positive", "Positive"
+        UNCERTAIN = "uncertain", "Uncertain"
+        NEGATED = "negated", "Negated"
+
+    label_set = models.ForeignKey(WeakLabelSet, on_delete=models.CASCADE, related_name="labels")
+    key = models.ForeignKey(EntityKey, on_delete=models.CASCADE, related_name="weak_labels")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    # The texts of the entity values that matched (provenance that survives a value's deletion).
+    values = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["label_set", "key"], name="weaklabel_unique_key"),
+        ]
+        indexes = [models.Index(fields=["key", "status"], name="weaklabel_key_status")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.status}"

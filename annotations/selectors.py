@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from annotations.models import Assignment, Mention, Report
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+
+from annotations.models import (
+    Assignment,
+    EntityKey,
+    EntityType,
+    EntityValue,
+    Mention,
+    Modality,
+    Relation,
+    Report,
+)
+from annotations.weak.matcher import LayeredMatcher, Matcher
+from annotations.weak.matcher import Value as LexiconValue
+from jobs.models import Job
+from radreview.roles import PERM_ANNOTATE
+
+PRESENT, UNCERTAIN, NEGATED = "present", "uncertain", "negated"
+_RANK = {NEGATED: 0, UNCERTAIN: 1, PRESENT: 2}
 
 
 def report_list(*, modality: str = "", source: str = "", patient_id: str = "") -> QuerySet[Report]:
@@ -18,17 +39,299 @@ def report_list(*, modality: str = "", source: str = "", patient_id: str = "") -
     return reports.order_by("-study_datetime", "-id")
 
 
-def report_gold_assignment(*, report: Report) -> Assignment | None:
-    """The version of a report that counts as gold: an adjudication if there is
-    one, else imported gold, else the only submitted annotation."""
-    submitted = list(report.assignments.filter(status=Assignment.Status.SUBMITTED).order_by("created_at"))
+# -- gold ------------------------------------------------------------------------------
+
+
+def _pick_gold(submitted: Sequence[tuple[int, str]]) -> int | None:
+    """From a report's submitted assignments [(id, kind)] in creation order: an
+    adjudication, else imported gold, else the only annotation (two annotations
+    and no adjudication: no gold yet)."""
     for kind in (Assignment.Kind.ADJUDICATION, Assignment.Kind.IMPORTED):
-        for assignment in submitted:
-            if assignment.kind == kind:
-                return assignment
-    annotations = [a for a in submitted if a.kind == Assignment.Kind.ANNOTATION]
+        for assignment_id, assignment_kind in submitted:
+            if assignment_kind == kind:
+                return assignment_id
+    annotations = [a for a, kind in submitted if kind == Assignment.Kind.ANNOTATION]
     return annotations[0] if len(annotations) == 1 else None
 
 
+def report_gold_assignment(*, report: Report) -> Assignment | None:
+    """The version of a report that counts as gold: an adjudication if there is
+    one, else imported gold, else the only submitted annotation."""
+    submitted = list(
+        report.assignments.filter(status=Assignment.Status.SUBMITTED).order_by("created_at", "id")
+    )
+    chosen = _pick_gold([(a.pk, a.kind) for a in submitted])
+    return next((a for a in submitted if a.pk == chosen), None)
+
+
+def gold_assignment_ids(*, report_ids: Iterable[int]) -> dict[int, int]:
+    """report id -> its gold assignment id, for the reports that have gold (one query)."""
+    rows = (
+        Assignment.objects.filter(report_id__in=list(report_ids), status=Assignment.Status.SUBMITTED)
+        .order_by("report_id", "created_at", "id")
+        .values_list("report_id", "id", "kind")
+    )
+    by_report: dict[int, list[tuple[int, str]]] = {}
+    for report_id, assignment_id, kind in rows:
+        by_report.setdefault(report_id, []).append((assignment_id, kind))
+    out = {}
+    for report_id, submitted in by_report.items():
+        chosen = _pick_gold(submitted)
+        if chosen is not None:
+            out[report_id] = chosen
+    return out
+
+
+def annotated_report_ids(*, report_ids: Iterable[int]) -> set[int]:
+    """Reports someone has submitted a version of (any kind): these are not weak-labelled."""
+    return set(
+        Assignment.objects.filter(report_id__in=list(report_ids), status=Assignment.Status.SUBMITTED)
+        .values_list("report_id", flat=True)
+        .distinct()
+    )
+
+
+def key_statuses(*, assignment_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """assignment id -> {key id: "present" | "uncertain" | "negated"} for every key
+    the assignment mentions (two queries). A key's status is its strongest
+    mention's (present > uncertain > negated); a key used as the source of a pair
+    without mentions is present; a parent key ("other non-tumor") is present when
+    one of its detail keys is, as in the gold files."""
+    ids = list(assignment_ids)
+    out: dict[int, dict[int, str]] = {a: {} for a in ids}
+    for assignment_id, key_id, negated, uncertain in Mention.objects.filter(
+        assignment_id__in=ids
+    ).values_list("assignment_id", "key_id", "negated", "uncertain"):
+        _raise(out[assignment_id], key_id, NEGATED if negated else UNCERTAIN if uncertain else PRESENT)
+    for assignment_id, key_id in Relation.objects.filter(
+        assignment_id__in=ids, source_mention__isnull=True
+    ).values_list("assignment_id", "source_key_id"):
+        _raise(out[assignment_id], key_id, PRESENT)
+    parents = key_parents()
+    for statuses in out.values():
+        for key_id, status in list(statuses.items()):
+            if key_id in parents and status != NEGATED:
+                _raise(statuses, parents[key_id], status)
+    return out
+
+
+def _raise(statuses: dict[int, str], key_id: int, status: str) -> None:
+    if key_id not in statuses or _RANK[status] > _RANK[statuses[key_id]]:
+        statuses[key_id] = status
+
+
+def key_parents() -> dict[int, int]:
+    return dict(EntityKey.objects.filter(parent__isnull=False).values_list("id", "parent_id"))
+
+
+# -- schema and lexicon ----------------------------------------------------------------
+
+
+def modality_keys(*, modality: Modality) -> list[EntityKey]:
+    """Active keys of a modality in schema order, with their type."""
+    return list(
+        EntityKey.objects.filter(entity_type__modality=modality, is_active=True)
+        .select_related("entity_type", "pairs_with", "implicit_location")
+        .order_by("entity_type__order", "order", "name")
+    )
+
+
+def modality_values(*, modality: Modality) -> list[LexiconValue]:
+    rows = EntityValue.objects.filter(key__entity_type__modality=modality, key__is_active=True).values_list(
+        "id", "key_id", "text", "kind", "case_sensitive"
+    )
+    return [
+        LexiconValue(key=key_id, text=text, kind=kind, case_sensitive=cs, id=pk)
+        for pk, key_id, text, kind, cs in rows
+    ]
+
+
+LAYER_LIMIT = 25  # values added since the last full compile that ride in a small second matcher
+_matchers: dict[int, tuple[int, Matcher | LayeredMatcher]] = {}
+_matchers_lock = threading.Lock()
+
+
+def modality_matcher(*, modality: Modality) -> Matcher | LayeredMatcher:
+    """The compiled lexicon of a modality (keys are key ids) for suggestions,
+    cached per process and brought up to date when the schema version changes
+    (value edits go through services.values, which bump it). Values only added
+    since the last full compile go into a small second layer, so a mention save
+    that teaches a new value does not pay for recompiling the whole lexicon; an
+    edit or deletion, or more than LAYER_LIMIT additions, compiles afresh."""
+    cached = _matchers.get(modality.pk)
+    if cached is not None and cached[0] == modality.schema_version:
+        return cached[1]
+    values = modality_values(modality=modality)
+    matcher: Matcher | LayeredMatcher
+    base = cached[1] if cached else None
+    base = base.base if isinstance(base, LayeredMatcher) else base
+    compiled = set(base.values) if base else set()
+    added = [v for v in values if v not in compiled]
+    if base is not None and compiled <= set(values) and len(added) <= LAYER_LIMIT:
+        matcher = LayeredMatcher(base, added) if added else base
+    else:
+        matcher = Matcher(values)
+    with _matchers_lock:
+        _matchers[modality.pk] = (modality.schema_version, matcher)
+    return matcher
+
+
+def key_value_rows(*, key: EntityKey) -> QuerySet[EntityValue]:
+    return key.values.select_related("created_by").order_by("kind", "text")
+
+
+def modality_key_summaries(*, modality: Modality) -> QuerySet[EntityKey]:
+    return (
+        EntityKey.objects.filter(entity_type__modality=modality)
+        .select_related("entity_type")
+        .annotate(value_count=Count("values"))
+        .order_by("entity_type__order", "order", "name")
+    )
+
+
+# -- assignments -----------------------------------------------------------------------
+
+
+def assignment_queue(*, user: Any, status: str = "", modality: str = "") -> QuerySet[Assignment]:
+    """My assignments: open ones first (in progress, then to do), each group in
+    queue rank order; submitted last, newest first."""
+    rows = (
+        Assignment.objects.filter(annotator=user, kind=Assignment.Kind.ANNOTATION)
+        .select_related("report__modality")
+        .defer("report__text")
+        .annotate(mention_count=Count("mentions"))
+    )
+    if status:
+        rows = rows.filter(status=status)
+    if modality:
+        rows = rows.filter(report__modality__code=modality)
+    return rows.order_by(_status_order(), "rank", "id")
+
+
+def _status_order() -> Any:
+    return Case(
+        When(status=Assignment.Status.IN_PROGRESS, then=Value(0)),
+        When(status=Assignment.Status.TODO, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def assignment_next(*, user: Any, after: Assignment | None = None) -> Assignment | None:
+    """The next open assignment of the user's queue (skipping `after`)."""
+    rows = Assignment.objects.filter(
+        annotator=user,
+        kind=Assignment.Kind.ANNOTATION,
+        status__in=[Assignment.Status.TODO, Assignment.Status.IN_PROGRESS],
+    )
+    if after is not None:
+        rows = rows.exclude(pk=after.pk)
+    return rows.order_by(_status_order(), "rank", "id").first()
+
+
+def assignment_for_workspace(*, assignment_id: int) -> Assignment:
+    return Assignment.objects.select_related("report__modality", "annotator").get(pk=assignment_id)
+
+
 def assignment_mentions(*, assignment: Assignment) -> QuerySet[Mention]:
-    return assignment.mentions.select_related("key__entity_type").order_by("start", "end")
+    return assignment.mentions.select_related("key__entity_type").order_by("start", "end", "id")
+
+
+def assignment_relations(*, assignment: Assignment) -> QuerySet[Relation]:
+    return assignment.relations.select_related("source_key", "target_key__entity_type").order_by("id")
+
+
+def annotators() -> QuerySet[Any]:
+    """Active users who may annotate (superusers are not annotators by default)."""
+    User = get_user_model()
+    return (
+        User.objects.with_perm(PERM_ANNOTATE, include_superusers=False)
+        .filter(is_active=True)
+        .order_by("username")
+    )
+
+
+def double_annotated(*, modality: Modality) -> list[dict[str, Any]]:
+    """Annotator pairs with the number of reports both submitted, most first."""
+    rows = (
+        Assignment.objects.filter(
+            kind=Assignment.Kind.ANNOTATION, status=Assignment.Status.SUBMITTED, report__modality=modality
+        )
+        .order_by("report_id", "annotator_id")
+        .values_list("report_id", "annotator_id")
+    )
+    by_report: dict[int, list[int]] = {}
+    for report_id, annotator_id in rows:
+        by_report.setdefault(report_id, []).append(annotator_id)
+    pairs: dict[tuple[int, int], int] = {}
+    for people in by_report.values():
+        for i, a in enumerate(people):
+            for b in people[i + 1 :]:
+                pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    users = get_user_model().objects.in_bulk({u for pair in pairs for u in pair})
+    return [
+        {"a": users[a], "b": users[b], "reports": n}
+        for (a, b), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def reports_for_adjudication(*, modality: Modality) -> QuerySet[Report]:
+    """Reports with at least two submitted annotations, and whether they are adjudicated."""
+    submitted = Q(assignments__status=Assignment.Status.SUBMITTED)
+    return (
+        Report.objects.filter(modality=modality)
+        .annotate(
+            annotations=Count(
+                "assignments", filter=submitted & Q(assignments__kind=Assignment.Kind.ANNOTATION)
+            ),
+            adjudications=Count(
+                "assignments", filter=submitted & Q(assignments__kind=Assignment.Kind.ADJUDICATION)
+            ),
+        )
+        .filter(annotations__gte=2)
+        .defer("text")
+        .order_by("adjudications", "-study_datetime", "id")
+    )
+
+
+def entity_type_roles(*, modality: Modality) -> dict[int, str]:
+    return dict(EntityType.objects.filter(modality=modality).values_list("id", "role"))
+
+
+# -- weak labels ---------------------------------------------------------------------------
+
+
+def weak_label_runs(*, limit: int = 10) -> list[Job]:
+    return list(
+        Job.objects.filter(kind=Job.Kind.WEAK_LABEL)
+        .select_related("created_by")
+        .defer("log")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def weak_label_comparison() -> list[dict[str, Any]]:
+    """Per modality, the latest successful weak-labelling run's evaluation against
+    gold: one row per key with each mode's precision, recall and F1."""
+    out = []
+    done = Job.objects.filter(kind=Job.Kind.WEAK_LABEL, status=Job.Status.SUCCEEDED).order_by(
+        "-finished_at", "-id"
+    )
+    for modality in Modality.objects.all():
+        job = next(
+            (j for j in done.only("id", "result", "finished_at")[:20] if modality.code in j.result), None
+        )
+        if job is None:
+            continue
+        run = job.result[modality.code]
+        modes = list(run["evaluation"])
+        names = list(next(iter(run["evaluation"].values()))["keys"]) if modes else []
+        rows = []
+        for name in names:
+            per_mode = [run["evaluation"][mode]["keys"][name] for mode in modes]
+            rows.append({"key": name, "gold": per_mode[0]["tp"] + per_mode[0]["fn"], "modes": per_mode})
+        micro = [run["evaluation"][mode]["micro"] for mode in modes]
+        out.append(
+            {"modality": modality, "job": job, "run": run, "modes": modes, "rows": rows, "micro": micro}
+        )
+    return out

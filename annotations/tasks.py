@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from annotations.services.importing import import_job_work
+from annotations.services.weak_labels import weak_label_job_work
 from jobs.services import job_run
 
 
@@ -10,3 +11,10 @@ from jobs.services import job_run
 def import_reports_task(job_id: int) -> None:
     """Import the file uploaded for job `job_id` (see import_job_create)."""
     job_run(job_id=job_id, work=import_job_work)
+
+
+@shared_task
+def weak_label_task(job_id: int) -> None:
+    """Weak-label the reports nobody annotated and evaluate the modes against gold
+    (see weak_label_job_create)."""
+    job_run(job_id=job_id, work=weak_label_job_work)

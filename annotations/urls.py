@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import imports, reports
+from annotations.views import agreement, annotate, imports, queue, reports, values, weak_labels
 
 app_name = "annotations"
 urlpatterns: list = [
@@ -12,4 +12,52 @@ urlpatterns += [
     path("import/", imports.import_upload, name="import_upload"),
     path("import/<int:job_id>/", imports.import_status, name="import_status"),
     path("import/<int:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
+]
+
+# The annotation workspace (annotators; admins for their adjudications).
+urlpatterns += [
+    path("queue/", queue.queue, name="queue"),
+    path("assignments/<int:assignment_id>/", annotate.annotate, name="annotate"),
+    path("assignments/<int:assignment_id>/mentions/", annotate.mention_create, name="mention_create"),
+    path(
+        "assignments/<int:assignment_id>/mentions/<int:mention_id>/",
+        annotate.mention_update,
+        name="mention_update",
+    ),
+    path(
+        "assignments/<int:assignment_id>/mentions/<int:mention_id>/delete/",
+        annotate.mention_delete,
+        name="mention_delete",
+    ),
+    path(
+        "assignments/<int:assignment_id>/suggestions/accept/",
+        annotate.suggestions_accept,
+        name="suggestions_accept",
+    ),
+    path("assignments/<int:assignment_id>/relations/", annotate.relation_create, name="relation_create"),
+    path(
+        "assignments/<int:assignment_id>/relations/<int:relation_id>/delete/",
+        annotate.relation_delete,
+        name="relation_delete",
+    ),
+    path("assignments/<int:assignment_id>/no-findings/", annotate.no_findings, name="no_findings"),
+    path("assignments/<int:assignment_id>/submit/", annotate.submit, name="submit"),
+    path("assignments/<int:assignment_id>/reopen/", annotate.reopen, name="reopen"),
+]
+
+# Admin screens of the workspace: assigning, entity values, agreement, weak labels.
+urlpatterns += [
+    path("assign/", queue.assign, name="assign"),
+    path("assign/reorder/", queue.reorder, name="reorder"),
+    path("values/", values.value_manager, name="values"),
+    path("values/preview/", values.value_preview, name="value_preview"),
+    path("values/keys/<int:key_id>/", values.key_panel, name="key_panel"),
+    path("values/keys/<int:key_id>/add/", values.value_add, name="value_add"),
+    path("values/<int:value_id>/edit/", values.value_edit, name="value_edit"),
+    path("values/<int:value_id>/delete/", values.value_delete, name="value_delete"),
+    path("values/<int:value_id>/count/", values.value_count, name="value_count"),
+    path("agreement/", agreement.agreement, name="agreement"),
+    path("adjudicate/<int:report_id>/", agreement.adjudicate, name="adjudicate"),
+    path("weak-labels/", weak_labels.weak_labels, name="weak_labels"),
+    path("weak-labels/runs/", weak_labels.weak_label_runs_fragment, name="weak_label_runs"),
 ]

@@ -1,1 +1,150 @@
-"""Models, predictions and evaluations (stage 1 / stage 2) land here."""
+"""The model registry and stored predictions of stage 1 (BERT) and stage 2 (LLM).
+
+Predictions are keyed so that re-running a job never duplicates them: stage 1
+by (report, model version), stage 2 by (report, run key) where the run key names
+the mode, LLM, prompt version and the stage 1 version used as hint.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ModelVersion(models.Model):
+    """One training run of the stage 1 entity-key classifier and its artefact."""
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        ARCHIVED = "archived", "Archived"
+
+    modality = models.ForeignKey(
+        "annotations.Modality", on_delete=models.PROTECT, related_name="model_versions"
+    )
+    name = models.CharField(max_length=200, unique=True)
+    preset = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
+    is_active = models.BooleanField(default=False)
+    keys = models.JSONField(default=list, help_text="key names in label order")
+    config = models.JSONField(default=dict, blank=True)
+    code_version = models.CharField(max_length=64, blank=True)
+    schema_version = models.PositiveIntegerField(default=1)
+    label_sources = models.JSONField(default=list, blank=True)  # e.g. ["gold", "weak:keyword_negation"]
+    data_counts = models.JSONField(default=dict, blank=True)  # {"gold": n, "weak": n, "approved": n, ...}
+    # The exact training data (report ids and label sources) is a file in the
+    # artefact directory; its checksum makes the snapshot tamper-evident.
+    data_snapshot_path = models.CharField(max_length=500, blank=True)
+    data_snapshot_sha256 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    thresholds = models.JSONField(default=dict, blank=True)
+    curves = models.JSONField(default=dict, blank=True)
+    artifact_path = models.CharField(max_length=500, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["modality"], condition=Q(is_active=True), name="one_active_model_per_modality"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelPromotion(models.Model):
+    """Append-only history of which version was made active, by whom and why."""
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote", "Promote"
+        ROLLBACK = "rollback", "Roll back"
+
+    modality = models.ForeignKey("annotations.Modality", on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotions")
+    previous = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    reason = models.TextField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.model_version}"
+
+
+class Stage1Prediction(models.Model):
+    report = models.ForeignKey(
+        "annotations.Report", on_delete=models.CASCADE, related_name="stage1_predictions"
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    probabilities = models.JSONField()  # {key name: probability}
+    predicted_keys = models.JSONField()  # key names at or above their threshold
+    truncated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["report", "model_version"], name="stage1_prediction_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report} by {self.model_version}"
+
+
+class Stage2Prediction(models.Model):
+    """One relationship-mapping result for one report, with everything that
+    produced it (exact prompt, raw output) for the reviewer's provenance view."""
+
+    class Mode(models.TextChoices):
+        LLM = "llm", "LLM without hint"
+        LLM_HINT = "llm_hint", "LLM with stage 1 hint"
+        RULES = "rules", "Rule-based (same sentence)"
+        COMBINED = "combined", "Combined"
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        FAILED = "failed", "Output failed validation"
+
+    report = models.ForeignKey(
+        "annotations.Report", on_delete=models.CASCADE, related_name="stage2_predictions"
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    run_key = models.CharField(max_length=300)  # mode|llm|prompt version|stage 1 version
+    llm_name = models.CharField(max_length=200, blank=True)
+    llm_info = models.JSONField(default=dict, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    stage1_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices)
+    messages = models.JSONField(default=list, blank=True)
+    raw_output = models.TextField(blank=True)
+    parsed = models.JSONField(null=True, blank=True)
+    findings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["report", "run_key"], name="stage2_prediction_unique"),
+        ]
+        indexes = [models.Index(fields=["mode", "status"], name="stage2_mode_status")]
+
+    def __str__(self) -> str:
+        return f"{self.report} {self.run_key}"

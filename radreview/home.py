@@ -55,6 +55,40 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
         ),
     ),
     (
+        roles.PERM_ASSIGN,
+        Section(
+            "Annotation work",
+            (
+                Link("Assign reports", "annotations:assign", "Give annotators reports; order their queues"),
+                Link(
+                    "Agreement",
+                    "annotations:agreement",
+                    "Double annotation: kappa, span F1, pairs; adjudicate",
+                ),
+            ),
+        ),
+    ),
+    (
+        roles.PERM_MANAGE_SCHEMA,
+        Section(
+            "Schema",
+            (Link("Entity values", "annotations:values", "Keywords and regexes per key, with match counts"),),
+        ),
+    ),
+    (
+        roles.PERM_RUN_JOBS,
+        Section(
+            "Weak labels",
+            (
+                Link(
+                    "Weak labelling",
+                    "annotations:weak_labels",
+                    "Label unannotated reports; compare modes on gold",
+                ),
+            ),
+        ),
+    ),
+    (
         roles.PERM_MANAGE_SCHEMA,
         Section(
             "Administration",

@@ -18,6 +18,9 @@ PERM_MANAGE_SCHEMA = "annotations.manage_schema"
 PERM_RUN_JOBS = "annotations.run_jobs"
 PERM_PROMOTE = "annotations.promote_model"
 PERM_VIEW_REPORTS = "annotations.view_report"
+# Declared on annotations.Assignment (migration 0004).
+PERM_ASSIGN = "annotations.assign_reports"
+PERM_ADJUDICATE = "annotations.adjudicate_assignment"
 
 # "app.*" grants every permission of that app, including those of models that
 # later migrations add (sync_role_groups runs again after every migrate).

@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("annotations/", include("annotations.urls")),
     path("jobs/", include("jobs.urls")),
+    path("api/", include("annotations.api_urls")),
 ]

@@ -101,3 +101,18 @@ def test_production_settings_pass_check_deploy(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_admin_site_rejects_an_invalid_regex_value_and_bumps_the_schema_on_save(client, admin_user):
+    from annotations.models import EntityKey, Modality
+
+    key = EntityKey.objects.get(name="nodule")
+    before = Modality.objects.get(code="chest_ct").schema_version
+    client.force_login(admin_user)
+    url = "/admin/annotations/entityvalue/add/"
+    bad = client.post(url, {"key": key.pk, "text": "nodul(e", "kind": "regex"})
+    assert bad.status_code == 200
+    assert "Invalid regular expression" in bad.content.decode()
+    good = client.post(url, {"key": key.pk, "text": "nodulus", "kind": "keyword"})
+    assert good.status_code == 302
+    assert Modality.objects.get(code="chest_ct").schema_version == before + 1

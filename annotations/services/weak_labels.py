@@ -1,0 +1,299 @@
+"""Weak labelling (SPEC "The pipeline" step 2): apply the current entity values to
+every report nobody annotated, per key, in one or both modes, and measure each
+mode against the gold labels of the reports that have them.
+
+One pass over the modality's reports, in batches by id. Per batch:
+
+* every report is matched once (weak.labels.label_report); both modes come from
+  the same matches;
+* reports without a submitted version get a WeakLabelSet per mode, replacing in
+  one transaction whatever the same mode and schema version stored for the
+  batch's reports (so a re-run, or a redelivered task, never duplicates; a report
+  annotated since the last run loses its weak labels);
+* reports with gold add to the evaluation counts: the weak label against the
+  gold version, per key and mode (a key counts as present when positive or
+  uncertain, in gold and in the weak label alike), and how many of the reports
+  whose gold mentions a key only negated the mode calls positive.
+
+Then every entity value of the modality is counted (EntityValue.report_count).
+Progress is reported per batch, so a cancel lands within one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from annotations import selectors
+from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report, WeakLabel, WeakLabelSet
+from annotations.services.values import entity_value_count
+from annotations.weak.labels import KEYWORD_NEGATION, MODES, KeyLabel, label_report
+from annotations.weak.matcher import Matcher
+from annotations.weak.negation import AssertionDetector
+from jobs.models import Job
+from jobs.services import job_create, job_log, job_progress
+
+BATCH_SIZE = 1000
+EVALUATED_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)  # what stage 1 classifies
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class KeyCounts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    negated_gold: int = 0  # reports whose gold mentions the key, only negated
+    negated_called_present: int = 0  # ... that the mode labels positive anyway
+
+    def as_dict(self) -> dict[str, Any]:
+        precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+        recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision and recall
+            else (0.0 if precision is not None and recall is not None else None)
+        )
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "negated_gold": self.negated_gold,
+            "negated_called_present": self.negated_called_present,
+        }
+
+
+@dataclass
+class ModalityRun:
+    modality: str
+    schema_version: int
+    modes: list[str]
+    reports: int = 0
+    labelled: int = 0
+    skipped_annotated: int = 0
+    gold_reports: int = 0
+    label_counts: dict[str, dict[str, dict[str, int]]] = field(
+        default_factory=dict
+    )  # mode -> key -> status -> n
+    counts: dict[str, dict[int, KeyCounts]] = field(default_factory=dict)  # mode -> key id -> counts
+
+    def as_dict(self, names: dict[int, str]) -> dict[str, Any]:
+        evaluation = {}
+        for mode, per_key in self.counts.items():
+            total = KeyCounts()
+            for c in per_key.values():
+                for attr in ("tp", "fp", "fn", "tn", "negated_gold", "negated_called_present"):
+                    setattr(total, attr, getattr(total, attr) + getattr(c, attr))
+            evaluation[mode] = {
+                "keys": {names[k]: c.as_dict() for k, c in per_key.items()},
+                "micro": total.as_dict(),
+            }
+        return {
+            "schema_version": self.schema_version,
+            "modes": self.modes,
+            "reports": self.reports,
+            "labelled": self.labelled,
+            "skipped_annotated": self.skipped_annotated,
+            "gold_reports": self.gold_reports,
+            "label_counts": self.label_counts,
+            "evaluation": evaluation,
+        }
+
+
+def weak_label_job_create(
+    *, modalities: Sequence[str], modes: Sequence[str], prune_older: bool, user: Any
+) -> Job:
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ValueError(f"modes must be among {MODES}")
+    title = f"Weak labelling: {', '.join(modalities)} ({', '.join(modes)})"
+    params = {"modalities": list(modalities), "modes": list(modes), "prune_older": prune_older}
+    return job_create(kind=Job.Kind.WEAK_LABEL, title=title, params=params, user=user)
+
+
+def weak_label_job_work(job: Job) -> dict[str, Any]:
+    """The task body (tasks.weak_label_task through jobs.services.job_run)."""
+    params = job.params
+    out: dict[str, Any] = {}
+    modalities = list(Modality.objects.filter(code__in=params["modalities"]).order_by("code"))
+    total = Report.objects.filter(modality__in=modalities).count()
+    done_before = 0
+    for modality in modalities:
+
+        def progress(done: int, _total: int, message: str, offset: int = done_before) -> None:
+            job_progress(job_id=job.pk, done=offset + done, total=total, message=message)
+
+        run = weak_labels_run(
+            modality=modality,
+            modes=params["modes"],
+            prune_older=params.get("prune_older", False),
+            job_id=job.pk,
+            progress=progress,
+        )
+        done_before += run["reports"]
+        job_log(
+            job_id=job.pk, line=f"{modality.code}: labelled {run['labelled']} of {run['reports']} reports"
+        )
+        progress(run["reports"], total, f"{modality.code}: counting entity-value matches")
+        run["values_counted"] = entity_values_count(modality=modality)
+        out[modality.code] = run
+    return out
+
+
+def weak_labels_run(
+    *,
+    modality: Modality,
+    modes: Sequence[str],
+    prune_older: bool = False,
+    job_id: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Label and evaluate one modality; returns the run summary (see ModalityRun).
+    With `prune_older`, labels of older schema versions (same modes) go too."""
+    modality.refresh_from_db(fields=["schema_version"])
+    labeller = _Labeller(modality, list(modes), prune_older=prune_older, job_id=job_id)
+    total = Report.objects.filter(modality=modality).count()
+    last_id = 0
+    while True:
+        rows = (
+            Report.objects.filter(modality=modality, pk__gt=last_id).order_by("pk").values_list("pk", "text")
+        )
+        batch = list(rows[:BATCH_SIZE])
+        if not batch:
+            break
+        last_id = batch[-1][0]
+        labeller.batch(batch)
+        if progress is not None:
+            progress(
+                labeller.run.reports, total, f"{modality.code}: {labeller.run.reports} of {total} reports"
+            )
+    return labeller.run.as_dict(labeller.names)
+
+
+class _Labeller:
+    """The state of one modality's run: its compiled lexicon, keys and counts."""
+
+    def __init__(
+        self, modality: Modality, modes: list[str], *, prune_older: bool, job_id: int | None
+    ) -> None:
+        self.version = modality.schema_version
+        # A fresh full compile, never the layered suggestion cache: labels must
+        # follow longest-first matching over the whole lexicon.
+        self.matcher = Matcher(selectors.modality_values(modality=modality))
+        self.detector = AssertionDetector() if KEYWORD_NEGATION in modes else None
+        keys = list(EntityKey.objects.filter(entity_type__modality=modality).select_related("entity_type"))
+        self.names = {k.pk: k.name for k in keys}
+        self.parents = {k.pk: k.parent_id for k in keys if k.parent_id}
+        self.evaluated = [k.pk for k in keys if k.entity_type.role in EVALUATED_ROLES]
+        self.prune_older, self.job_id = prune_older, job_id
+        self.run = ModalityRun(modality.code, self.version, modes)
+        self.run.counts = {mode: {k: KeyCounts() for k in self.evaluated} for mode in modes}
+
+    def batch(self, batch: list[tuple[int, str]]) -> None:
+        ids = [pk for pk, _ in batch]
+        annotated = selectors.annotated_report_ids(report_ids=ids)
+        gold = selectors.gold_assignment_ids(report_ids=ids)
+        gold_statuses = selectors.key_statuses(assignment_ids=list(gold.values()))
+        run = self.run
+        sets: list[tuple[WeakLabelSet, list[WeakLabel]]] = []
+        for report_id, text in batch:
+            result = label_report(text, self.matcher, self.detector, modes=run.modes)
+            for mode in run.modes:
+                by_key = _with_parents(result.by_mode(mode), self.parents)
+                if report_id in gold:
+                    _evaluate(run.counts[mode], by_key, gold_statuses[gold[report_id]], self.evaluated)
+                if report_id not in annotated:
+                    label_set = WeakLabelSet(
+                        report_id=report_id, mode=mode, schema_version=self.version, job_id=self.job_id
+                    )
+                    sets.append(
+                        (
+                            label_set,
+                            [
+                                WeakLabel(key_id=k, status=lab.status, values=list(lab.values))
+                                for k, lab in by_key.items()
+                            ],
+                        )
+                    )
+                    self._tally(mode, by_key)
+        run.reports += len(batch)
+        run.gold_reports += len(gold)
+        run.skipped_annotated += len(annotated)
+        run.labelled += len(batch) - len(annotated)
+        self._write(ids, sets)
+
+    def _tally(self, mode: str, by_key: dict[Any, KeyLabel]) -> None:
+        counts = self.run.label_counts.setdefault(mode, {})
+        for key_id, label in by_key.items():
+            per = counts.setdefault(self.names[key_id], {})
+            per[label.status] = per.get(label.status, 0) + 1
+
+    def _write(self, ids: list[int], sets: list[tuple[WeakLabelSet, list[WeakLabel]]]) -> None:
+        """Replace the batch's labels of this run's modes and schema version in one transaction."""
+        with transaction.atomic():
+            stale = WeakLabelSet.objects.filter(report_id__in=ids, mode__in=self.run.modes)
+            stale = (
+                stale.filter(schema_version__lte=self.version)
+                if self.prune_older
+                else stale.filter(schema_version=self.version)
+            )
+            WeakLabel.objects.filter(label_set__in=stale).delete()
+            stale.delete()
+            WeakLabelSet.objects.bulk_create([s for s, _ in sets])
+            rows = []
+            for label_set, labels in sets:
+                for label in labels:
+                    label.label_set_id = label_set.pk
+                    rows.append(label)
+            WeakLabel.objects.bulk_create(rows, batch_size=2000)
+
+
+def _with_parents(by_key: dict[Any, KeyLabel], parents: dict[int, int]) -> dict[Any, KeyLabel]:
+    """A detail key found present makes its parent present ("stroke" -> "other non-tumor")."""
+    out = dict(by_key)
+    for key, label in by_key.items():
+        parent = parents.get(key)
+        if parent is None or not label.has_key:
+            continue
+        current = out.get(parent)
+        if current is None or not current.has_key:
+            values = (current.values if current else ()) + label.values
+            out[parent] = KeyLabel(label.status, tuple(dict.fromkeys(values)))
+    return out
+
+
+def _evaluate(
+    counts: dict[int, KeyCounts], predicted: dict[Any, KeyLabel], gold: dict[int, str], keys: list[int]
+) -> None:
+    for key in keys:
+        gold_status = gold.get(key)
+        gold_has = gold_status is not None and gold_status != selectors.NEGATED
+        label = predicted.get(key)
+        has = label is not None and label.has_key
+        c = counts[key]
+        if gold_has:
+            c.tp += has
+            c.fn += not has
+        else:
+            c.fp += has
+            c.tn += not has
+            if gold_status == selectors.NEGATED:
+                c.negated_gold += 1
+                c.negated_called_present += has
+
+
+def entity_values_count(*, modality: Modality) -> int:
+    """Refresh report_count of every entity value of the modality."""
+    values = list(EntityValue.objects.filter(key__entity_type__modality=modality).select_related("key"))
+    for value in values:
+        entity_value_count(value=value)
+    return len(values)

@@ -1,0 +1,182 @@
+"""Is a mention negated, uncertain, or positive? ConText/NegEx-style rules over the
+trigger table in triggers.py.
+
+    detector = AssertionDetector()
+    detector.statuses(text, [(start, end), ...])  # -> ["negated", "positive", ...]
+
+One regex pass finds every trigger and every sentence boundary of the report.
+Then, for each mention:
+
+* a FWD (or BI) trigger before it applies if no sentence boundary or terminator
+  lies between them and the words between number at most the trigger's window;
+* a BWD (or BI) trigger after it applies under the same conditions;
+* a trigger that overlaps any mention is ignored: an entity value such as
+  "변화 없음" (stable) or "no change" is a finding, not a negation.
+
+Negation wins over uncertainty ("no suspicious nodule" is negated). Sentence
+boundaries: a line break (unless the line is visibly wrapped: it ends in a
+letter, digit or comma and the next line starts with a lower-case Latin letter),
+and ".", "!", "?" followed by whitespace or the end, except after abbreviations
+common in reports ("Lt.", "Rt.", "approx.", "Se.", "e.g."). Terminators ("but",
+"however", ";", Korean "그러나", "있으나", affirmations "있음") end a scope inside a
+sentence.
+
+Plain Python, no Django.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+from annotations.weak import triggers as table
+from annotations.weak.patterns import SEPARATOR, fold, lift_regex, needs_edge, phrase_key, trie_branches
+
+POSITIVE, NEGATED, UNCERTAIN = "positive", "negated", "uncertain"
+DEFAULT_WINDOW = 8  # words; long enough for "no nodule, mass, consolidation or pleural effusion"
+ABBREVIATIONS = frozenset(
+    {"lt", "rt", "bil", "approx", "appr", "dr", "e.g", "i.e", "eg", "ie", "fig", "se", "im", "cf"}
+    | {"mr", "ms", "no", "nos", "vs", "st", "sz", "ser", "img"}
+)
+
+# (category, direction, window) per trigger
+_Rule = tuple[str, str, int]
+# (start, end, category, direction, window)
+_Event = tuple[int, int, str, str, int]
+
+
+class AssertionDetector:
+    def __init__(self, rows: Iterable[table.Trigger] = table.TRIGGERS) -> None:
+        self._phrases: dict[str, _Rule] = {}
+        self._regexes: list[tuple[re.Pattern[str], _Rule]] = []
+        for row in rows:
+            phrase, category, direction = row[0], row[1], row[2]
+            rule = (category, direction, row[3] if len(row) > 3 else DEFAULT_WINDOW)  # type: ignore[misc]
+            if phrase.startswith("re:"):
+                self._regexes.append((re.compile(phrase[3:]), rule))
+            else:
+                self._phrases.setdefault(phrase_key(phrase), rule)
+        # Two passes, each letting `re` skip most positions at C speed: Latin phrases
+        # are matched together with the separator in front of them (so only word
+        # starts are tried, ~1 position in 6), the others (Korean, punctuation) by
+        # their first character (see patterns.trie_branches).
+        latin = [p for p in self._phrases if needs_edge(p[0])]
+        self._latin = re.compile(f"{SEPARATOR}(?:{'|'.join(trie_branches(latin, lead_edge=False))})")
+        other = trie_branches([p for p in self._phrases if not needs_edge(p[0])])
+        for rx, _ in self._regexes:
+            lifted = lift_regex(rx.pattern)
+            if lifted is None or needs_edge(rx.pattern[0]):
+                raise ValueError(f"trigger regex must start with a non-Latin literal or group: {rx.pattern}")
+            other += lifted
+        self._other = re.compile("|".join(other))
+
+    def statuses(self, text: str, spans: Sequence[tuple[int, int]], folded: str | None = None) -> list[str]:
+        """The assertion of each (start, end) span of `text`, in the order given."""
+        if not spans:
+            return []
+        folded = fold(text) if folded is None else folded
+        events = self._events(folded, spans)
+        if not events:
+            return [POSITIVE] * len(spans)
+        starts = [e[0] for e in events]
+        out = []
+        for start, end in spans:
+            found = self._before(text, folded, events, bisect_left(starts, start) - 1, start)
+            if found != NEGATED:
+                after = self._after(text, folded, events, bisect_left(starts, end), end)
+                found = after if after == NEGATED or found == POSITIVE else found
+            out.append(found)
+        return out
+
+    def _events(self, folded: str, spans: Sequence[tuple[int, int]]) -> list[_Event]:
+        """Triggers and terminators, by start; pseudo-triggers and triggers inside a
+        mention are left out."""
+        events: list[_Event] = []
+        phrases = self._phrases
+        for hit in self._latin.finditer(" " + folded):  # the space: a separator before the text
+            start, end = hit.start(), hit.end() - 1  # the phrase, without its separator
+            rule = phrases.get(" ".join(folded[start:end].split()))
+            if rule is not None and rule[0] != table.PSEUDO and not _overlaps_any(spans, start, end):
+                events.append((start, end, *rule))
+        latin_count = len(events)
+        for hit in self._other.finditer(folded):
+            start, end = hit.span()
+            rule = phrases.get(" ".join(folded[start:end].split()))
+            if rule is None:
+                rule = next((r for rx, r in self._regexes if _fits(rx, folded, start, end)), None)
+            if rule is not None and rule[0] != table.PSEUDO and not _overlaps_any(spans, start, end):
+                events.append((start, end, *rule))
+        if latin_count and latin_count < len(events):
+            events.sort()
+        return events
+
+    def _before(self, text: str, folded: str, events: list[_Event], i: int, start: int) -> str:
+        """The assertion given by FWD triggers before a span starting at `start`
+        (scanning back from event i)."""
+        found = POSITIVE
+        while i >= 0:
+            _, e_end, category, direction, window = events[i]
+            i -= 1
+            if e_end > start:
+                continue
+            if category == table.TERM or _sentence_end_between(text, folded, e_end, start):
+                break
+            if direction != table.BWD and _words_between(folded, e_end, start) <= window:
+                if category == table.NEG:
+                    return NEGATED
+                found = UNCERTAIN
+        return found
+
+    def _after(self, text: str, folded: str, events: list[_Event], i: int, end: int) -> str:
+        """The assertion given by BWD triggers after a span ending at `end`."""
+        found = POSITIVE
+        while i < len(events):
+            e_start, _, category, direction, window = events[i]
+            i += 1
+            if category == table.TERM or _sentence_end_between(text, folded, end, e_start):
+                break
+            if direction != table.FWD and _words_between(folded, end, e_start) <= window:
+                if category == table.NEG:
+                    return NEGATED
+                found = UNCERTAIN
+        return found
+
+
+def _words_between(folded: str, a: int, b: int) -> int:
+    """Words strictly between two phrases: the gaps between them, less one."""
+    return max(0, folded.count(" ", a, b) - 1)
+
+
+def _sentence_end_between(text: str, folded: str, a: int, b: int) -> bool:
+    """Whether a sentence ends in folded[a:b]. Looked up only between a trigger and
+    a mention it could reach, which is cheaper than finding every sentence."""
+    at = folded.find("\n", a, b)
+    while at != -1:
+        before = folded[max(0, at - 4) : at].rstrip(" \t\r")[-1:]
+        after = text[at + 1 : at + 6].lstrip()[:1]
+        if not ((before.isalnum() or before == ",") and "a" <= after <= "z"):  # not a wrapped line
+            return True
+        at = folded.find("\n", at + 1, b)
+    for mark in ".!?":
+        at = folded.find(mark, a, b)
+        while at != -1:
+            ends = at + 1 == len(folded) or folded[at + 1].isspace()
+            if ends and (mark != "." or not _after_abbreviation(folded, at)):
+                return True
+            at = folded.find(mark, at + 1, b)
+    return False
+
+
+def _after_abbreviation(folded: str, at: int) -> bool:
+    word = folded[max(0, at - 8) : at].rsplit(None, 1)[-1:] or [""]
+    return word[0].lstrip("(-") in ABBREVIATIONS
+
+
+def _fits(compiled: re.Pattern[str], folded: str, start: int, end: int) -> bool:
+    hit = compiled.match(folded, start)
+    return hit is not None and hit.end() == end
+
+
+def _overlaps_any(spans: Sequence[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in spans)

@@ -1,0 +1,76 @@
+"""Weak-labelling throughput: the single-pass entity-value matcher plus negation /
+uncertainty detection, over generated demo reports, with the default schema's
+values. Both modes come from one match per report (what the weak-label job does).
+
+    python bench/weak_label_bench.py [--quick] [--n 100000]
+
+Plain Python (no database): the texts are generated first and not timed.
+Prints `name: value` lines; the claim is reports_per_second >= 5,000 on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from annotations.demo.corpus import generate_reports
+from annotations.services.schema import schema_read
+from annotations.weak.labels import MODES, label_report
+from annotations.weak.matcher import Matcher, Value
+from annotations.weak.negation import AssertionDetector
+
+
+def matchers() -> dict[str, Matcher]:
+    out = {}
+    for modality in schema_read()["modalities"]:
+        values = []
+        for entity_type in modality["entity_types"]:
+            for key in entity_type["keys"]:
+                values += [Value(key["name"], text) for text in key.get("values", [])]
+                values += [Value(key["name"], text, kind="regex") for text in key.get("regex", [])]
+        out[modality["code"]] = Matcher(values)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="20k reports instead of 100k")
+    parser.add_argument("--n", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes; the median is reported")
+    args = parser.parse_args()
+    n = args.n or (20_000 if args.quick else 100_000)
+
+    reports = [(r["modality"], r["text"]) for r in generate_reports(n=n, seed=11)]
+    by_modality = matchers()
+    detector = AssertionDetector()
+
+    def run(modes: tuple[str, ...]) -> tuple[float, int, int]:
+        started = time.perf_counter()
+        mentions = negated = 0
+        for modality, text in reports:
+            labels = label_report(text, by_modality[modality], detector, modes=modes)
+            mentions += len(labels.matches)
+            negated += labels.statuses.count("negated")
+        return time.perf_counter() - started, mentions, negated
+
+    both = [run(MODES) for _ in range(args.repeat)]
+    keyword_only = [run(("keyword",)) for _ in range(args.repeat)]
+    seconds = statistics.median(t for t, _, _ in both)
+    match_seconds = statistics.median(t for t, _, _ in keyword_only)
+    _, mentions, negated = both[0]
+    print(f"reports: {n}")
+    print(f"mean_chars_per_report: {sum(len(t) for _, t in reports) / n:.0f}")
+    print(f"mentions: {mentions}")
+    print(f"negated_mentions: {negated}")
+    print(f"seconds: {seconds:.2f}")
+    print(f"reports_per_second: {n / seconds:.0f}")
+    print(f"match_only_reports_per_second: {n / match_seconds:.0f}")
+
+
+if __name__ == "__main__":
+    main()
