@@ -179,7 +179,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="0.5B model, 3 reports")
     parser.add_argument("--model", help="a GGUF file (default: the assembled 1.5B, else 0.5B)")
     parser.add_argument("--preset", choices=sorted(gguf.PRESETS), help="assemble and use this preset")
-    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp decoding threads (default: cores - 1)"
+    )
     parser.add_argument("--reports", type=int, default=None, help="how many of the bench reports to use")
     args = parser.parse_args()
     global REPORTS_USED
@@ -211,6 +213,7 @@ def main() -> None:
     lines = {
         "model": backend.info()["name"],
         "threads": backend.n_threads,
+        "threads_batch": backend.n_threads_batch,
         "reports": len(REPORTS_USED),
         "load_seconds": round(load_seconds, 2),
         "prompt_tokens_per_report": round(statistics.fmean(r.prompt_tokens for r in cached["results"]), 1),

@@ -156,11 +156,23 @@ def lexicon_from_schema(modality: Mapping[str, Any]) -> dict[str, list[tuple[str
 # --- sentences -----------------------------------------------------------------------
 
 
+# Abbreviations that end in a period inside a sentence. Without them the sentencizer
+# cuts "Nodule in Rt. upper lobe" after "Rt." and the lesion loses its location.
+ABBREVIATIONS = (
+    "Rt.", "Lt.", "Bil.", "Bilat.", "Ant.", "Post.", "Sup.", "Inf.", "Lat.", "Med.",
+    "approx.", "Approx.", "Se.", "Im.", "Img.", "Fig.", "cf.", "e.g.", "i.e.", "pt.", "Pt.",
+)  # fmt: skip
+
+
 @cache
 def _sentencizer() -> Any:
     import spacy
+    from spacy.symbols import ORTH
 
     nlp = spacy.blank("en")
+    for abbreviation in ABBREVIATIONS:
+        for variant in {abbreviation, abbreviation.lower(), abbreviation.upper()}:
+            nlp.tokenizer.add_special_case(variant, [{ORTH: variant}])
     nlp.add_pipe("sentencizer")
     return nlp
 

@@ -87,11 +87,14 @@ class TrainConfig:
     `source_weights` scales each example's loss by its label source (e.g. weak labels
     count half as much as gold ones); sources missing from the map weigh 1.0.
     `max_steps` caps the run (0 = no cap), which tests and quick benchmarks use.
+    `learning_rate` applies to the encoder, `head_learning_rate` to the layers fine-tuning
+    adds on top of it (attention pooling, dense head); MLM pretraining uses only the first.
     """
 
     epochs: int = 5
     batch_size: int = 32
-    learning_rate: float = 5e-4
+    learning_rate: float = 3e-4
+    head_learning_rate: float | None = 3e-3  # None: same as learning_rate
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     grad_clip: float = 1.0

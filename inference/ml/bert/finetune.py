@@ -230,7 +230,9 @@ def _fit(
 ) -> tuple[StepLoop, EarlyStopping]:
     lengths = [len(run.ids[i]) for i in run.train_idx]
     steps = total_steps(len(length_batches(lengths, config.batch_size, seed=0)), config)
-    optimizer, scheduler = make_optimizer(run.model, config, steps)
+    optimizer, scheduler = make_optimizer(
+        run.model, config, steps, is_head=lambda name: not name.startswith("encoder.")
+    )
     loop = StepLoop(phase="finetune", total_steps=steps, progress=progress)
     stopper = EarlyStopping(config.patience)
     bce = nn.BCEWithLogitsLoss(reduction="none")

@@ -100,17 +100,29 @@ def total_steps(n_batches: int, config: TrainConfig) -> int:
 
 
 def make_optimizer(
-    model: nn.Module, config: TrainConfig, steps: int
+    model: nn.Module, config: TrainConfig, steps: int, *, is_head: Callable[[str], bool] | None = None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW (no decay on biases and LayerNorm, as BERT) with linear warmup and decay."""
-    decay, no_decay = [], []
+    """AdamW (no decay on biases and LayerNorm, as BERT) with linear warmup and decay.
+
+    Parameters for which `is_head(name)` is true (freshly initialised layers on top of an
+    encoder) learn at `config.head_learning_rate`; the encoder at `config.learning_rate`.
+    A rate high enough for the head can wreck an encoder: its token states collapse to
+    one vector and the model predicts base rates (seen with 1e-3 on the small preset)."""
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
-        (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+        head = bool(is_head and is_head(name))
+        groups.setdefault((head, param.ndim < 2 or "LayerNorm" in name), []).append(param)
+    head_lr = config.head_learning_rate or config.learning_rate
+    optimizer = torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "lr": head_lr if head else config.learning_rate,
+                "weight_decay": 0.0 if no_decay else config.weight_decay,
+            }
+            for (head, no_decay), params in groups.items()
+        ]
+    )
     warmup = max(1, math.ceil(steps * config.warmup_ratio))
 
     def factor(step: int) -> float:

@@ -105,14 +105,15 @@ class LlamaCppBackend:
                 f"`{INSTALL_HINT}` or point the LLM settings at an existing .gguf file."
             )
         self.n_ctx = n_ctx
-        # llama.cpp defaults to half the cores; on a dedicated 2-core machine that halves
-        # speed. But token-by-token decoding syncs its threads every layer: when other
-        # processes keep the cores busy, fewer threads than cores is several times
-        # faster (measured: 1 thread 150 ms/token vs 2 threads 800+ ms/token for the
-        # 0.5B model on a loaded 2-core machine). Sites that share the CPU should set it.
-        self.n_threads = n_threads or os.cpu_count() or 1
-        # Prompt evaluation works in batches and suffers much less from busy cores.
-        self.n_threads_batch = n_threads_batch or os.cpu_count() or 1
+        # Token-by-token decoding syncs its threads at every layer: when anything else
+        # keeps a core busy, using all cores collapses (measured on 2 cores under load:
+        # 0.5B model 800+ ms/token with 2 threads, 150 ms/token with 1; the SmolLM test
+        # 297 s vs 32 s). So decode leaves one core free by default; prompt evaluation
+        # works in large batches, suffers much less, and uses every core. A dedicated
+        # inference machine can set n_threads to all cores (about 1.5x faster decoding).
+        cores = os.cpu_count() or 1
+        self.n_threads = n_threads or max(1, cores - 1)
+        self.n_threads_batch = n_threads_batch or cores
         self.n_batch = n_batch
         self.seed = seed
         self.constrained = constrained

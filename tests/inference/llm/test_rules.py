@@ -137,3 +137,13 @@ def test_the_default_schema_lexicon_compiles_and_finds_real_phrasing():
     matcher = EntityMatcher(lexicon_from_schema(modalities["chest_ct"]))
     keys = {m.key for m in matcher.find("Rt. upper lobe GGO and 간유리 음영, bilateral pleural effusions.")}
     assert keys >= {"right upper lobe", "ground-glass opacity", "pleural effusion"}
+
+
+def test_side_abbreviations_do_not_end_a_sentence(matcher):
+    text = "Nodule in Rt. upper lobe. GGO in Lt. lower lobe, approx. 2 cm."
+    assert [text[s.start : s.end] for s in sentences(text)] == [
+        "Nodule in Rt. upper lobe.",
+        "GGO in Lt. lower lobe, approx. 2 cm.",
+    ]
+    pairs = pair_same_sentence(matcher.find(text), sentences(text), findings=LESIONS, targets=LOCATIONS)
+    assert pairs["ground-glass opacity"] == ["left lower lobe"]
