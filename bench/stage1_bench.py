@@ -113,7 +113,9 @@ def train(
         mlm = pretrain_mlm(texts, preset=preset, out_dir=work / "mlm", config=config)
         out["pretrain_examples_per_second"] = mlm.examples_per_second
         encoder_dir = mlm.out_dir
-    config = TrainConfig(epochs=sizes.epochs, batch_size=32, learning_rate=1e-3, patience=3)
+    config = TrainConfig(
+        epochs=sizes.epochs, batch_size=32, learning_rate=5e-4, head_learning_rate=3e-3, patience=3
+    )
     result = finetune(
         labelled(split["train"]),
         keys=LESION_KEYS,
