@@ -170,9 +170,10 @@ def _sentencizer() -> Any:
     from spacy.symbols import ORTH
 
     nlp = spacy.blank("en")
+    tokenizer: Any = nlp.tokenizer
     for abbreviation in ABBREVIATIONS:
         for variant in {abbreviation, abbreviation.lower(), abbreviation.upper()}:
-            nlp.tokenizer.add_special_case(variant, [{ORTH: variant}])
+            tokenizer.add_special_case(variant, [{ORTH: variant}])
     nlp.add_pipe("sentencizer")
     return nlp
 
