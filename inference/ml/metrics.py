@@ -147,11 +147,11 @@ def entity_key_metrics(
     if keys is None:
         keys = sorted(set().union(*gold, *pred))
     wanted = frozenset(keys)
-    gold = [frozenset(g) & wanted for g in gold]
-    pred = [frozenset(p) & wanted for p in pred]
-    per_key = {key: _key_counts(key, gold, pred) for key in keys}
+    gold_sets = [wanted.intersection(g) for g in gold]
+    pred_sets = [wanted.intersection(p) for p in pred]
+    per_key = {key: _key_counts(key, gold_sets, pred_sets) for key in keys}
     return EntityKeyMetrics(
-        report=_report_level(gold, pred),
+        report=_report_level(gold_sets, pred_sets),
         per_key=per_key,
         micro=_micro(per_key.values()),
         macro=_macro(per_key.values()),
@@ -163,7 +163,7 @@ def key_sets(matrix: np.ndarray, keys: Sequence[str]) -> list[set[str]]:
     rows = np.asarray(matrix).astype(bool)
     if rows.ndim != 2 or rows.shape[1] != len(keys):
         raise ValueError(f"matrix of shape {rows.shape} does not match {len(keys)} keys")
-    return [{keys[j] for j in np.flatnonzero(row)} for row in rows]
+    return [{keys[int(j)] for j in np.flatnonzero(row)} for row in rows]
 
 
 def _report_level(gold: Sequence[frozenset[str]], pred: Sequence[frozenset[str]]) -> ReportLevel:

@@ -138,7 +138,8 @@ class MorphemeSplitter:
 
     def split(self, _index: int, piece: NormalizedString) -> list[NormalizedString]:
         cuts = [0, *morpheme_boundaries(str(piece)), len(str(piece))]
-        return [piece[a:b] for a, b in itertools.pairwise(cuts) if a < b]
+        pieces = [piece[a:b] for a, b in itertools.pairwise(cuts) if a < b]
+        return [p for p in pieces if p is not None]
 
     def pre_tokenize(self, pretok: PreTokenizedString) -> None:
         pretok.split(self.split)

@@ -157,7 +157,7 @@ def read_curves(path: Path) -> TrainingCurves:
 
 
 def read_data_snapshot(path: Path) -> dict[str, Any]:
-    return read_json(Path(path) / DATA_SNAPSHOT)
+    return dict(read_json(Path(path) / DATA_SNAPSHOT))
 
 
 def _check_complete(path: Path) -> None:

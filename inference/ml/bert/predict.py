@@ -27,7 +27,6 @@ from transformers import PreTrainedTokenizerBase
 
 from .artifacts import LoadedArtifact, Manifest, load_artifact
 from .data import EncodedTexts, collate, encode_texts, length_batches, pad_id
-from .model import EntityKeyClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +68,10 @@ class Stage1Predictor:
         `quantize` (int8) is CPU-only; `device` may name a GPU ("cuda") otherwise."""
         if quantize and device != "cpu":
             raise ValueError("int8 dynamic quantization runs on the CPU only")
-        loaded = load_artifact(Path(path))
+        predictor = cls(load_artifact(Path(path)), quantized=quantize, device=device)
         if quantize:
-            loaded.model = quantize_int8(loaded.model)
-        return cls(loaded, quantized=quantize, device=device)
+            predictor.model = quantize_int8(predictor.model)
+        return predictor
 
     @property
     def keys(self) -> list[str]:
@@ -140,7 +139,7 @@ class Stage1Predictor:
         )
 
 
-def quantize_int8(model: EntityKeyClassifier) -> nn.Module:
+def quantize_int8(model: nn.Module) -> nn.Module:
     """int8 dynamic quantization of every nn.Linear (weights int8, activations quantized
     on the fly); CPU only. torch marks the API deprecated, it still works in 2.13."""
     with warnings.catch_warnings():

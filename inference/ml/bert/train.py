@@ -157,7 +157,7 @@ def run_epoch(
         optimizer.step()
         scheduler.step()
         loop.after_step(
-            loss=float(loss.detach()), epoch=epoch, lr=scheduler.get_last_lr()[0], examples=len(batch)
+            loss=float(loss.detach()), epoch=epoch, lr=float(scheduler.get_last_lr()[0]), examples=len(batch)
         )
 
 
