@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from annotations.demo.corpus import generate_reports  # noqa: E402
+from annotations.schema.keys import default_keys  # noqa: E402
 from inference.ml.bert import (  # noqa: E402
     LabelledSet,
     Stage1Predictor,
@@ -49,19 +50,7 @@ from inference.ml.bert import (  # noqa: E402
 from inference.ml.bert.data import encode_texts  # noqa: E402
 from inference.ml.metrics import entity_key_metrics, key_sets  # noqa: E402
 
-LESION_KEYS = [
-    "nodule",
-    "mass",
-    "consolidation",
-    "ground-glass opacity",
-    "atelectasis",
-    "bronchiectasis",
-    "bronchial wall thickening",
-    "interstitial thickening",
-    "fibrosis",
-    "pleural effusion",
-    "pleural thickening",
-]
+LESION_KEYS = list(default_keys("chest_ct", "Lesion"))
 TARGET_TOKENS = (85, 115)  # the timed set: reports of about 100 tokens, as the issue asks
 
 

@@ -21,19 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-LESION_KEYS = (
-    "nodule",
-    "mass",
-    "consolidation",
-    "ground-glass opacity",
-    "atelectasis",
-    "bronchiectasis",
-    "bronchial wall thickening",
-    "interstitial thickening",
-    "fibrosis",
-    "pleural effusion",
-    "pleural thickening",
-)
+from annotations.schema.keys import default_keys
+
+LESION_KEYS = default_keys("chest_ct", "Lesion")
 MALIGNANT = ("glioma", "lymphoma", "metastasis")
 DIAGNOSES = (*MALIGNANT, "non-malignant tumor", "other non-tumor")
 NON_TUMOR = ("demyelinating", "hemorrhage/vascular lesion", "infection/inflammation", "stroke/infarction")

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotations.schema.keys import default_keys
+
 JSONSchema = dict[str, Any]
 
 STATUSES = ("present", "uncertain", "negated")
@@ -35,32 +37,8 @@ EVIDENCE_MAX_CHARS = 60
 
 @dataclass(frozen=True, slots=True)
 class ChestKeys:
-    lesions: tuple[str, ...] = (
-        "nodule",
-        "mass",
-        "consolidation",
-        "ground-glass opacity",
-        "atelectasis",
-        "bronchiectasis",
-        "bronchial wall thickening",
-        "interstitial thickening",
-        "fibrosis",
-        "pleural effusion",
-        "pleural thickening",
-    )
-    locations: tuple[str, ...] = (
-        "right upper lobe",
-        "right middle lobe",
-        "right lower lobe",
-        "left upper lobe",
-        "lingula",
-        "left lower lobe",
-        "right lung",
-        "left lung",
-        "both lungs",
-        "pleura",
-        "mediastinum/hilum",
-    )
+    lesions: tuple[str, ...] = field(default_factory=lambda: default_keys("chest_ct", "Lesion"))
+    locations: tuple[str, ...] = field(default_factory=lambda: default_keys("chest_ct", "Location"))
     # Lesions whose location is implied and never asked for (the method excludes
     # them from pair matching).
     implicit: Mapping[str, str] = field(
