@@ -40,7 +40,13 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
         roles.PERM_REVIEW,
         Section(
             "Clinical review",
-            (Link("Review queue", "inference:review_queue", "AI findings waiting for verification"),),
+            (
+                Link(
+                    "Review queue",
+                    "review:queue",
+                    "AI findings waiting for verification, least certain first",
+                ),
+            ),
         ),
     ),
     (
@@ -72,7 +78,12 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
         roles.PERM_MANAGE_SCHEMA,
         Section(
             "Schema",
-            (Link("Entity values", "annotations:values", "Keywords and regexes per key, with match counts"),),
+            (
+                Link(
+                    "Entity values", "annotations:values", "Keywords and regexes per key, with match counts"
+                ),
+                Link("Extraction rules", "annotations:rules", "Negation triggers and location words"),
+            ),
         ),
     ),
     (
@@ -84,6 +95,24 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
                     "Weak labelling",
                     "annotations:weak_labels",
                     "Label unannotated reports; compare modes on gold",
+                ),
+            ),
+        ),
+    ),
+    (
+        roles.PERM_RUN_JOBS,
+        Section(
+            "Models",
+            (
+                Link(
+                    "Stage 1 models",
+                    "inference:model_list",
+                    "Train, evaluate, promote and roll back the BERT classifier; run inference",
+                ),
+                Link(
+                    "Stage 2 runs",
+                    "inference:stage2_start",
+                    "LLM relationship mapping (or the rule baseline) over a cohort; LLM settings",
                 ),
             ),
         ),

@@ -12,5 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("annotations/", include("annotations.urls")),
     path("jobs/", include("jobs.urls")),
-    path("api/", include("annotations.api_urls")),
+    path("models/", include("inference.urls")),
+    path("review/", include("review.urls")),
+    path("analytics/", include("analytics.urls")),
+    path("api/", include("radreview.api_urls")),
 ]

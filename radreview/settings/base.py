@@ -6,6 +6,7 @@ RADREVIEW_DATA_DIR. Production points DATABASE_URL at PostgreSQL and
 CELERY_BROKER_URL at Redis; nothing else changes.
 """
 
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -34,9 +35,12 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
     "jobs",
     "annotations",
     "inference",
+    "review",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -153,7 +157,34 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "radreview.openapi.AutoSchema",
 }
+
+# --- OpenAPI (drf-spectacular): /api/schema/ and /api/docs/ -----------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RadReview API",
+    "DESCRIPTION": (
+        "Everything the RadReview screens do. Authenticate with a session (browser) or a token: "
+        "`Authorization: Token <key>` (POST /api/auth/token/ with username and password, or ask an "
+        "admin to issue one). Offsets are Unicode code points into the report text, [start, end)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema names no PHI, but like every page it is for signed-in users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    # Several serializers have a "kind" or "modes" field with different choices: name them.
+    "ENUM_NAME_OVERRIDES": {
+        "EntityValueKindEnum": ["keyword", "regex"],
+        "WeakLabelModeEnum": "annotations.weak.labels.MODES",
+    },
+}
+# Swagger UI served from this server (no CDN) when drf-spectacular-sidecar is
+# installed; without it /api/docs/ is a plain endpoint list (radreview/api_docs.py).
+if importlib.util.find_spec("drf_spectacular_sidecar") is not None:
+    INSTALLED_APPS.append("drf_spectacular_sidecar")
+    SPECTACULAR_SETTINGS |= {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR"}
 
 # --- Logging: never log report text or patient identifiers -------------------
 LOGGING = {
@@ -163,4 +194,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Stage 2 LLM (relationship mapping; README "LLM configuration") ----------
+# llama_cpp: in-process llama.cpp on a GGUF file; MODEL is a preset name
+# (`manage.py llm_install --preset NAME` assembles it under MODEL_STORAGE_DIR/llm)
+# or a path to any .gguf file. openai: an OpenAI-compatible server (llama.cpp
+# server, vLLM, Ollama) at SERVER_URL (with the /v1 prefix); MODEL is the name
+# the server knows the model by.
+RADREVIEW_LLM = {
+    "BACKEND": env.str("RADREVIEW_LLM_BACKEND", default="llama_cpp"),
+    "MODEL": env.str("RADREVIEW_LLM_MODEL", default="qwen2.5-coder-1.5b"),
+    "SERVER_URL": env.str("RADREVIEW_LLM_SERVER_URL", default=""),
+    "API_KEY": env.str("RADREVIEW_LLM_API_KEY", default=""),
+    "CONTEXT_SIZE": env.int("RADREVIEW_LLM_CONTEXT_SIZE", default=4096),
+    "THREADS": env.int("RADREVIEW_LLM_THREADS", default=0),  # 0: all cores but one (see backends.py)
+    "CONSTRAINED": env.bool("RADREVIEW_LLM_CONSTRAINED", default=True),  # JSON-schema grammar
+    "REQUEST_TIMEOUT": env.float("RADREVIEW_LLM_REQUEST_TIMEOUT", default=120.0),  # one HTTP call
+    "REPORT_TIMEOUT": env.float("RADREVIEW_LLM_REPORT_TIMEOUT", default=300.0),  # one report, all steps
+    "RETRIES": env.int("RADREVIEW_LLM_RETRIES", default=3),  # batch jobs, on an unreachable server
+    "RETRY_BACKOFF": env.float("RADREVIEW_LLM_RETRY_BACKOFF", default=5.0),  # seconds, doubled per try
 }

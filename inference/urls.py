@@ -1,0 +1,20 @@
+from django.urls import path
+
+from inference.views import models as model_views
+from inference.views import stage2 as stage2_views
+
+app_name = "inference"
+urlpatterns: list = [
+    # Stage 1 models (admins)
+    path("", model_views.model_list, name="model_list"),
+    path("runs/", model_views.model_runs, name="model_runs"),
+    path("train/", model_views.train_start, name="train_start"),
+    path("infer/", model_views.infer_start, name="infer_start"),
+    path("<int:pk>/", model_views.model_detail, name="model_detail"),
+    path("<int:pk>/promote/", model_views.model_promote_view, name="model_promote"),
+    path("rollback/<slug:code>/", model_views.model_rollback_view, name="model_rollback"),
+    # Stage 2 (admins): runs and the LLM configuration
+    path("stage2/", stage2_views.stage2_start, name="stage2_start"),
+    path("stage2/runs/", stage2_views.stage2_runs_fragment, name="stage2_runs_fragment"),
+    path("llm/", stage2_views.llm_status, name="llm_status"),
+]
