@@ -1,31 +1,85 @@
-"""/api/ routes of the annotations app (mounted in radreview/urls.py)."""
+"""/api/ routes of the annotations app (mounted in radreview/api_urls.py).
+
+One import per module of annotations/api/; add new areas the same way.
+"""
 
 from django.urls import path
 
-from annotations import apis
+from annotations.api import agreement, assignments, queue, values, weak_labels
+from annotations.api import reports as reports_api
+from annotations.api import schema as schema_api
 
 urlpatterns = [
-    path("assignments/", apis.AssignmentListApi.as_view(), name="api_assignments"),
-    path("assignments/<int:pk>/", apis.AssignmentDetailApi.as_view(), name="api_assignment"),
-    path("assignments/<int:pk>/submit/", apis.AssignmentSubmitApi.as_view(), name="api_assignment_submit"),
-    path("assignments/<int:pk>/reopen/", apis.AssignmentReopenApi.as_view(), name="api_assignment_reopen"),
-    path("assignments/<int:pk>/mentions/", apis.MentionCreateApi.as_view(), name="api_mentions"),
+    # assignments, mentions, relations (pairs)
+    path("assignments/", assignments.AssignmentListApi.as_view(), name="api_assignments"),
     path(
-        "assignments/<int:pk>/mentions/<int:mention_id>/", apis.MentionDetailApi.as_view(), name="api_mention"
+        "assignments/take-back/",
+        assignments.AssignmentTakeBackApi.as_view(),
+        name="api_assignments_take_back",
     ),
-    path("assignments/<int:pk>/relations/", apis.RelationCreateApi.as_view(), name="api_relations"),
+    path("assignments/<int:pk>/", assignments.AssignmentDetailApi.as_view(), name="api_assignment"),
+    path(
+        "assignments/<int:pk>/submit/",
+        assignments.AssignmentSubmitApi.as_view(),
+        name="api_assignment_submit",
+    ),
+    path(
+        "assignments/<int:pk>/reopen/",
+        assignments.AssignmentReopenApi.as_view(),
+        name="api_assignment_reopen",
+    ),
+    path("assignments/<int:pk>/mentions/", assignments.MentionCreateApi.as_view(), name="api_mentions"),
+    path(
+        "assignments/<int:pk>/mentions/<int:mention_id>/",
+        assignments.MentionDetailApi.as_view(),
+        name="api_mention",
+    ),
+    path(
+        "assignments/<int:pk>/suggestions/accept/",
+        assignments.SuggestionsAcceptApi.as_view(),
+        name="api_suggestions_accept",
+    ),
+    path("assignments/<int:pk>/relations/", assignments.RelationCreateApi.as_view(), name="api_relations"),
     path(
         "assignments/<int:pk>/relations/<int:relation_id>/",
-        apis.RelationDeleteApi.as_view(),
+        assignments.RelationDeleteApi.as_view(),
         name="api_relation",
     ),
-    path("queue/reorder/", apis.QueueReorderApi.as_view(), name="api_queue_reorder"),
-    path("entity-values/", apis.EntityValueListApi.as_view(), name="api_entity_values"),
-    path("entity-values/preview/", apis.EntityValuePreviewApi.as_view(), name="api_entity_value_preview"),
-    path("entity-values/<int:pk>/", apis.EntityValueDetailApi.as_view(), name="api_entity_value"),
-    path("agreement/", apis.AgreementApi.as_view(), name="api_agreement"),
-    path("adjudications/", apis.AdjudicationApi.as_view(), name="api_adjudications"),
-    path("weak-labels/runs/", apis.WeakLabelRunApi.as_view(), name="api_weak_label_runs"),
-    path("weak-labels/evaluation/", apis.WeakLabelEvaluationApi.as_view(), name="api_weak_label_evaluation"),
-    path("reports/<int:pk>/weak-labels/", apis.ReportWeakLabelsApi.as_view(), name="api_report_weak_labels"),
+    # queue order
+    path("queue/reorder/", queue.QueueReorderApi.as_view(), name="api_queue_reorder"),
+    # entity values
+    path("entity-values/", values.EntityValueListApi.as_view(), name="api_entity_values"),
+    path("entity-values/preview/", values.EntityValuePreviewApi.as_view(), name="api_entity_value_preview"),
+    path("entity-values/<int:pk>/", values.EntityValueDetailApi.as_view(), name="api_entity_value"),
+    path(
+        "entity-values/<int:pk>/count/", values.EntityValueCountApi.as_view(), name="api_entity_value_count"
+    ),
+    # agreement and adjudication
+    path("agreement/", agreement.AgreementApi.as_view(), name="api_agreement"),
+    path("adjudications/", agreement.AdjudicationApi.as_view(), name="api_adjudications"),
+    path(
+        "adjudications/<int:report_id>/", agreement.AdjudicationDetailApi.as_view(), name="api_adjudication"
+    ),
+    # weak labels
+    path("weak-labels/runs/", weak_labels.WeakLabelRunApi.as_view(), name="api_weak_label_runs"),
+    path(
+        "weak-labels/evaluation/",
+        weak_labels.WeakLabelEvaluationApi.as_view(),
+        name="api_weak_label_evaluation",
+    ),
+    path(
+        "reports/<int:pk>/weak-labels/",
+        weak_labels.ReportWeakLabelsApi.as_view(),
+        name="api_report_weak_labels",
+    ),
+    # read-only: reports, their gold mentions and pairs, the schema
+    path("reports/", reports_api.ReportListApi.as_view(), name="api_reports"),
+    path("reports/<int:pk>/", reports_api.ReportDetailApi.as_view(), name="api_report"),
+    path(
+        "reports/<int:pk>/mentions/", reports_api.ReportGoldMentionsApi.as_view(), name="api_report_mentions"
+    ),
+    path("reports/<int:pk>/pairs/", reports_api.ReportGoldPairsApi.as_view(), name="api_report_pairs"),
+    path("modalities/", schema_api.ModalityListApi.as_view(), name="api_modalities"),
+    path("modalities/<slug:code>/", schema_api.ModalityDetailApi.as_view(), name="api_modality"),
+    path("entity-keys/", schema_api.EntityKeyListApi.as_view(), name="api_entity_keys"),
 ]

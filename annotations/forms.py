@@ -11,7 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from annotations.models import Modality
 from annotations.selectors import annotators
 from annotations.services.assignments import HOW, MAX_PER_REQUEST, SAMPLE
-from annotations.services.queue_order import ORDERS, RANDOM
+from annotations.services.queue_order import ORDERS, RANDOM, UNCERTAINTY, uncertainty_status
 from annotations.weak.labels import KEYWORD as KEYWORD_MODE
 from annotations.weak.labels import KEYWORD_NEGATION
 from annotations.weak.matcher import KEYWORD, REGEX, regex_error
@@ -63,6 +63,15 @@ class ImportUploadForm(forms.Form):
 # -- annotation workspace screens (assigning, entity values, weak labels, agreement) ----
 
 
+def order_choices() -> list[tuple[str, str]]:
+    """The queue orders, saying so when "most uncertain first" has no model to use."""
+    available = uncertainty_status().available
+    return [
+        (value, label if value != UNCERTAINTY or available else f"{label}: no active stage-1 model")
+        for value, label in ORDERS.items()
+    ]
+
+
 class AssignForm(forms.Form):
     modality = forms.ModelChoiceField(queryset=Modality.objects.all(), to_field_name="code", empty_label=None)
     how = forms.ChoiceField(label="Which reports", choices=list(HOW.items()), initial=SAMPLE)
@@ -73,7 +82,12 @@ class AssignForm(forms.Form):
         help_text="For a batch: external ids, separated by spaces, commas or new lines.",
     )
     n = forms.IntegerField(
-        label="How many", required=False, min_value=1, max_value=MAX_PER_REQUEST, initial=20
+        label="How many",
+        required=False,
+        min_value=1,
+        max_value=MAX_PER_REQUEST,
+        initial=20,
+        help_text=f"For a search: at most this many, in id order (empty: up to {MAX_PER_REQUEST}).",
     )
     query = forms.CharField(label="Text contains", required=False, max_length=200)
     only_unassigned = forms.BooleanField(
@@ -93,6 +107,7 @@ class AssignForm(forms.Form):
         people = annotators()
         self.fields["annotator"].queryset = people  # type: ignore[attr-defined]
         self.fields["second_annotator"].queryset = people  # type: ignore[attr-defined]
+        self.fields["order"].choices = order_choices()  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -115,6 +130,7 @@ class ReorderForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["annotator"].queryset = annotators()  # type: ignore[attr-defined]
+        self.fields["order"].choices = order_choices()  # type: ignore[attr-defined]
 
 
 class EntityValueForm(forms.Form):

@@ -324,3 +324,85 @@ class WeakLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.status}"
+
+
+class AssertionTrigger(models.Model):
+    """One assertion trigger of the rule engine and of weak labelling ("no",
+    "not detected", "cannot be excluded", "없음"): defaults seeded from
+    annotations/schema/default_rules.json, extended by admins on the Rules page.
+    Changing a trigger bumps every modality's schema_version (see
+    annotations.services.rules), because it changes what the rules extract."""
+
+    class Category(models.TextChoices):
+        NEG = "NEG", "Negated"
+        HIST = "HIST", "Historical / resolved"
+        UNC = "UNC", "Uncertain / hedged"
+        PSEUDO = "PSEUDO", "Pseudo-trigger (not a trigger)"
+        TERM = "TERM", "Scope terminator"
+
+    class Direction(models.TextChoices):
+        FWD = "FWD", "Applies to findings after it"
+        BWD = "BWD", "Applies to findings before it"
+        BI = "BI", "Both directions"
+
+    phrase = models.CharField(max_length=200)
+    category = models.CharField(max_length=8, choices=Category.choices)
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    # Words the scope may span; null: the engine's default.
+    window = models.PositiveSmallIntegerField(null=True, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)  # seeded from default_rules.json
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["category", "phrase"]
+        constraints = [
+            models.UniqueConstraint(fields=["phrase", "category", "direction"], name="assertiontrigger_unique"),
+            models.CheckConstraint(condition=~Q(phrase=""), name="assertiontrigger_phrase_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phrase} ({self.category} {self.direction})"
+
+
+class RuleEntry(models.Model):
+    """A word-list entry of the rule engine other than a trigger: section headings,
+    location words (laterality, lobe, what combinations mean), organs outside the
+    lungs, anaphora that continue a finding into the next sentence. `group` is
+    the section kind or the location word's group; `value` the location key a
+    combination means (group "keys")."""
+
+    class Kind(models.TextChoices):
+        SECTION = "section", "Section heading"
+        LOCATION_WORD = "location_word", "Location word"
+        OUTSIDE_ORGAN = "outside_organ", "Organ outside the lungs"
+        INSIDE_WORD = "inside_word", "Word that keeps a finding in the lungs"
+        ANAPHOR = "anaphor", "Anaphor (continues the previous finding)"
+        MODIFIED_HEAD = "modified_head", "Noun a finding adjective describes"
+        EXTRAPULMONARY = "extrapulmonary", "Location key outside the lungs"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    group = models.CharField(max_length=32, blank=True)
+    text = models.CharField(max_length=200)
+    value = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "group", "text"]
+        verbose_name_plural = "rule entries"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "group", "text"], name="ruleentry_unique"),
+            models.CheckConstraint(condition=~Q(text=""), name="ruleentry_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text}"

@@ -205,10 +205,11 @@ def assignment_queue(*, user: Any, status: str = "", modality: str = "") -> Quer
         rows = rows.filter(status=status)
     if modality:
         rows = rows.filter(report__modality__code=modality)
-    return rows.order_by(_status_order(), "rank", "id")
+    return rows.order_by(queue_status_order(), "rank", "id")
 
 
-def _status_order() -> Any:
+def queue_status_order() -> Any:
+    """Sort key of a queue: in progress, then to do, then submitted."""
     return Case(
         When(status=Assignment.Status.IN_PROGRESS, then=Value(0)),
         When(status=Assignment.Status.TODO, then=Value(1)),
@@ -226,7 +227,7 @@ def assignment_next(*, user: Any, after: Assignment | None = None) -> Assignment
     )
     if after is not None:
         rows = rows.exclude(pk=after.pk)
-    return rows.order_by(_status_order(), "rank", "id").first()
+    return rows.order_by(queue_status_order(), "rank", "id").first()
 
 
 def assignment_for_workspace(*, assignment_id: int) -> Assignment:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import agreement, annotate, imports, queue, reports, values, weak_labels
+from annotations.views import agreement, annotate, imports, queue, reports, rules, values, weak_labels
 
 app_name = "annotations"
 urlpatterns: list = [
@@ -49,10 +49,12 @@ urlpatterns += [
 urlpatterns += [
     path("assign/", queue.assign, name="assign"),
     path("assign/reorder/", queue.reorder, name="reorder"),
+    path("assign/take-back/", queue.take_back, name="take_back"),
     path("values/", values.value_manager, name="values"),
     path("values/preview/", values.value_preview, name="value_preview"),
     path("values/keys/<int:key_id>/", values.key_panel, name="key_panel"),
     path("values/keys/<int:key_id>/add/", values.value_add, name="value_add"),
+    path("values/keys/<int:key_id>/count/", values.key_count, name="key_count"),
     path("values/<int:value_id>/edit/", values.value_edit, name="value_edit"),
     path("values/<int:value_id>/delete/", values.value_delete, name="value_delete"),
     path("values/<int:value_id>/count/", values.value_count, name="value_count"),
@@ -60,4 +62,13 @@ urlpatterns += [
     path("adjudicate/<int:report_id>/", agreement.adjudicate, name="adjudicate"),
     path("weak-labels/", weak_labels.weak_labels, name="weak_labels"),
     path("weak-labels/runs/", weak_labels.weak_label_runs_fragment, name="weak_label_runs"),
+]
+
+# The rule engine's rules (admins): assertion triggers and word lists.
+urlpatterns += [
+    path("rules/", rules.rules_page, name="rules"),
+    path("rules/triggers/add/", rules.trigger_add, name="rule_trigger_add"),
+    path("rules/triggers/<int:trigger_id>/toggle/", rules.trigger_toggle, name="rule_trigger_toggle"),
+    path("rules/entries/add/", rules.entry_add, name="rule_entry_add"),
+    path("rules/entries/<int:entry_id>/toggle/", rules.entry_toggle, name="rule_entry_toggle"),
 ]

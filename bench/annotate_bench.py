@@ -10,7 +10,9 @@ already, and removed afterwards unless --keep. --quick uses 10,000 reports (not
 100,000) and 40 samples: it says so in its `reports:` line.
 Each sampled report gets two saves: a suggestion accepted (save_p95_ms) and a
 span that is no entity value yet, which also adds the value (save_new_value_p95_ms).
-Prints `name: value` lines; targets: page_p95_ms < 150, save_p95_ms < 50.
+Prints `name: value` lines; targets: page_p95_ms < 150, save_p95_ms < 50. The
+*_cpu_p95_ms lines time this process's CPU only (SQLite runs in-process, so they
+include the queries): the figures to compare on a machine shared with other work.
 """
 
 from __future__ import annotations
@@ -98,22 +100,25 @@ def main() -> None:
     client.force_login(user)
     client.get(reverse("annotations:annotate", args=[assignments[0].pk]))  # warm caches (matcher, templates)
     page_ms, save_ms, learn_ms = [], [], []
+    page_cpu_ms, save_cpu_ms = [], []  # this process's CPU time: what the request itself costs
     for assignment in assignments:
         url = reverse("annotations:annotate", args=[assignment.pk])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         response = client.get(url)
         page_ms.append((time.perf_counter() - t0) * 1000)
+        page_cpu_ms.append((time.process_time() - c0) * 1000)
         assert response.status_code == 200, response.status_code
         suggestions = workspace_build(assignment=assignment, user=user).suggestions
         if not suggestions:
             continue
         s = suggestions[0]
         data = {"key": s.key.pk, "start": s.start, "end": s.end, "text": s.text}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         response = client.post(
             reverse("annotations:mention_create", args=[assignment.pk]), data, HTTP_HX_REQUEST="true"
         )
         save_ms.append((time.perf_counter() - t0) * 1000)
+        save_cpu_ms.append((time.process_time() - c0) * 1000)
         assert response.status_code == 200 and b"ws-error" not in response.content, response.content[:300]
         # A span that is no entity value yet: the save also teaches the lexicon a new value.
         word = _unlabelled_word(assignment.report.text, suggestions)
@@ -140,9 +145,11 @@ def main() -> None:
     print(f"page_samples: {len(page_ms)}")
     print(f"page_p50_ms: {statistics.median(page_ms):.1f}")
     print(f"page_p95_ms: {_p95(page_ms):.1f}")
+    print(f"page_cpu_p95_ms: {_p95(page_cpu_ms):.1f}")
     print(f"save_samples: {len(save_ms)}")
     print(f"save_p50_ms: {statistics.median(save_ms):.1f}")
     print(f"save_p95_ms: {_p95(save_ms):.1f}")
+    print(f"save_cpu_p95_ms: {_p95(save_cpu_ms):.1f}")
     print(f"save_new_value_samples: {len(learn_ms)}")
     print(f"save_new_value_p95_ms: {_p95(learn_ms):.1f}")
     print(f"mentions_saved: {saved}")

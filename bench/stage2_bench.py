@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from inference.ml.llm import gguf  # noqa: E402
 from inference.ml.llm.backends import LlamaCppBackend  # noqa: E402
 from inference.ml.llm.mapping import FLAG_HINT_LEAK, ChestCtMapper, MappingResult  # noqa: E402
+from inference.ml.llm.schemas import ChestKeys  # noqa: E402
 from inference.ml.relation_metrics import chest_pairs, relation_metrics  # noqa: E402
 from inference.ml.rules import Lexicon, lexicon_from_schema  # noqa: E402
 
@@ -141,6 +142,14 @@ def run_pass(mapper: ChestCtMapper, backend: LlamaCppBackend, *, cached: bool) -
         started = time.perf_counter()
         results.append(mapper.map(text, hint=list(gold)))
         seconds.append(time.perf_counter() - started)
+        # Progress on stderr (stdout stays `name: value` lines), so a run stopped by a
+        # timeout on a loaded machine still shows what it measured.
+        print(
+            f"{'cached' if cached else 'uncached'} constrained={backend.constrained}: {seconds[-1]:.2f}s "
+            f"{results[-1].completion_tokens} generated tokens ok={results[-1].ok}",
+            file=sys.stderr,
+            flush=True,
+        )
     return {"results": results, "seconds": seconds, "perf": backend.perf_counters()}
 
 
@@ -183,13 +192,16 @@ def main() -> None:
         "--threads", type=int, default=None, help="llama.cpp decoding threads (default: cores - 1)"
     )
     parser.add_argument("--reports", type=int, default=None, help="how many of the bench reports to use")
+    parser.add_argument(
+        "--objects", action="store_true", help='findings as {"s","l","e"} objects instead of compact arrays'
+    )
     args = parser.parse_args()
     global REPORTS_USED
     REPORTS_USED = REPORTS[: args.reports or (3 if args.quick else len(REPORTS))]
 
     path = pick_model(args)
     backend = LlamaCppBackend(path, n_ctx=4096, n_threads=args.threads)
-    mapper = ChestCtMapper(backend, lexicon=chest_lexicon())
+    mapper = ChestCtMapper(backend, keys=ChestKeys(compact=not args.objects), lexicon=chest_lexicon())
     started = time.perf_counter()
     backend.load()
     load_seconds = time.perf_counter() - started
@@ -212,6 +224,7 @@ def main() -> None:
     )
     lines = {
         "model": backend.info()["name"],
+        "output_template": "objects" if args.objects else "compact arrays",
         "threads": backend.n_threads,
         "threads_batch": backend.n_threads_batch,
         "reports": len(REPORTS_USED),

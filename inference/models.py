@@ -137,6 +137,10 @@ class Stage2Prediction(models.Model):
     seconds = models.FloatField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Stage 1's keys shown as the "### Target ...:" line; null: the LLM ran without one.
+    hint = models.JSONField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True)  # {"total": s, "steps": {template: s}}
+    attempts = models.PositiveSmallIntegerField(default=1)  # tries, counting retries on an unreachable server
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

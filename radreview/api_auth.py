@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-PERM_ISSUE_TOKEN = "authtoken.add_token"  # held by admins through "authtoken.*" (radreview/roles.py)
+PERM_ISSUE_TOKEN = "authtoken.add_token"  # noqa: S105 (a permission name) - held by admins through "authtoken.*" (radreview/roles.py)
 
 
 class TokenOut(serializers.Serializer):
@@ -32,9 +32,14 @@ class ObtainTokenApi(ObtainAuthToken):
     # Only the credentials authenticate here; a session must not stand in for them.
     authentication_classes: list = []
 
-    @extend_schema(request=inline_serializer(
-        "TokenObtainInput", {"username": serializers.CharField(), "password": serializers.CharField()}
-    ), responses={200: TokenOut}, auth=[], tags=["auth"])
+    @extend_schema(
+        request=inline_serializer(
+            "TokenObtainInput", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
+        responses={200: TokenOut},
+        auth=[],
+        tags=["auth"],
+    )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         data = self.serializer_class(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -45,7 +50,9 @@ class ObtainTokenApi(ObtainAuthToken):
 
 class CanIssueTokens(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm(PERM_ISSUE_TOKEN))
+        return bool(
+            request.user and request.user.is_authenticated and request.user.has_perm(PERM_ISSUE_TOKEN)
+        )
 
 
 class IssueTokenApi(APIView):
@@ -60,7 +67,9 @@ class IssueTokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=data.validated_data["username"], is_active=True).first()
+        user = (
+            get_user_model().objects.filter(username=data.validated_data["username"], is_active=True).first()
+        )
         if user is None:
             raise serializers.ValidationError({"username": ["No active user has this username."]})
         with transaction.atomic():

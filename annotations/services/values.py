@@ -175,8 +175,9 @@ def entity_value_count(*, value: EntityValue) -> int:
     modality_id = _modality_id(value.key)
     matcher = Matcher([_as_value(value)])
     count = sum(1 for _, text in _candidates(value, modality_id) if matcher.find(text))
-    EntityValue.objects.filter(pk=value.pk).update(report_count=count, counted_at=timezone.now())
-    value.report_count = count
+    now = timezone.now()
+    EntityValue.objects.filter(pk=value.pk).update(report_count=count, counted_at=now)
+    value.report_count, value.counted_at = count, now
     return count
 
 

@@ -6,15 +6,21 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations import selectors
-from annotations.models import Modality, Report
+from annotations.models import Assignment, Modality, Report
 from annotations.permissions import PERM_ADJUDICATE
-from annotations.services.adjudication import adjudication_create, adjudication_pick, adjudication_versions
+from annotations.services.adjudication import (
+    adjudication_create,
+    adjudication_differences,
+    adjudication_pick,
+    adjudication_versions,
+)
 from annotations.services.agreement import agreement_for
 from annotations.workspace import workspace_build
 
@@ -22,9 +28,7 @@ from annotations.workspace import workspace_build
 @require_GET
 @permission_required(PERM_ADJUDICATE, raise_exception=True)
 def agreement(request: HttpRequest) -> HttpResponse:
-    modality = (
-        Modality.objects.filter(code=request.GET.get("modality", "")).first() or Modality.objects.first()
-    )
+    modality = Modality.objects.filter(code=request.GET.get("modality", "")).first() or _busiest_modality()
     pairs = selectors.double_annotated(modality=modality) if modality else []
     users = get_user_model().objects.in_bulk([request.GET.get("a"), request.GET.get("b")])
     a, b = users.get(_int(request.GET.get("a"))), users.get(_int(request.GET.get("b")))
@@ -41,6 +45,20 @@ def agreement(request: HttpRequest) -> HttpResponse:
         "reports": selectors.reports_for_adjudication(modality=modality)[:200] if modality else [],
     }
     return render(request, "annotations/agreement.html", context)
+
+
+def _busiest_modality() -> Modality | None:
+    """The modality with the most submitted annotations (else the first): the page
+    opens where there is something to compare."""
+    busiest = (
+        Assignment.objects.filter(kind=Assignment.Kind.ANNOTATION, status=Assignment.Status.SUBMITTED)
+        .values("report__modality")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    chosen = Modality.objects.filter(pk=busiest["report__modality"]).first() if busiest else None
+    return chosen or Modality.objects.first()
 
 
 def _int(value: str | None) -> int | None:
@@ -65,48 +83,18 @@ def adjudicate(request: HttpRequest, report_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Report {report.external_id}: the adjudicated version is now gold.")
             return redirect(f"{reverse('annotations:agreement')}?modality={report.modality.code}")
+    differences = adjudication_differences(versions=versions)
     workspaces = [workspace_build(assignment=v, user=request.user, with_suggestions=False) for v in versions]
     context = {
         "report": report,
         "versions": workspaces,
-        "only_mentions": _only_in_one(workspaces, kind="mentions"),
-        "only_relations": _only_in_one(workspaces, kind="relations"),
-        "flags_differ": _only_in_one(workspaces, kind="flags") - _only_in_one(workspaces, kind="mentions"),
+        "only_mentions": differences.only_mentions,
+        "only_relations": differences.only_relations,
+        "flags_differ": differences.flags_differ,
         "gold": selectors.report_gold_assignment(report=report),
         "error": error,
     }
     return render(request, "annotations/adjudicate.html", context, status=400 if error else 200)
-
-
-def _only_in_one(workspaces: list[Any], *, kind: str) -> set[int]:
-    """Ids of the mentions (or pairs; or mentions with their flags) that the other
-    version does not have: same key and span (and flags)."""
-    if len(workspaces) != 2:
-        return set()
-    signatures = []
-    for ws in workspaces:
-        spans = {row.mention.pk: (row.mention.key_id, row.mention.start, row.mention.end) for row in ws.rows}
-        if kind == "mentions":
-            signatures.append(spans)
-        elif kind == "flags":
-            signatures.append(
-                {
-                    r.mention.pk: (*spans[r.mention.pk], r.mention.negated, r.mention.uncertain)
-                    for r in ws.rows
-                }
-            )
-        else:
-            signatures.append(
-                {
-                    r.pk: (r.source_key_id, r.target_key_id, spans.get(r.source_mention_id))
-                    for r in ws.relations
-                }
-            )
-    out = set()
-    for mine, other in ((signatures[0], signatures[1]), (signatures[1], signatures[0])):
-        theirs = set(other.values())
-        out |= {pk for pk, sig in mine.items() if sig not in theirs}
-    return out
 
 
 def _adjudicate(request: HttpRequest, report: Report, versions: list[Any]) -> None:

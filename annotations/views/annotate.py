@@ -109,6 +109,14 @@ def mention_update(request: HttpRequest, assignment_id: int, mention_id: int) ->
             annotation.mention_update(mention=mention, user=request.user, uncertain=not mention.uncertain)
         elif field == "key":
             annotation.mention_update(mention=mention, user=request.user, key_id=data.get("key"))
+        elif field == "span":
+            annotation.mention_update(
+                mention=mention,
+                user=request.user,
+                start=data.get("start"),
+                end=data.get("end"),
+                text=data.get("text"),
+            )
         else:
             raise ValidationError("Nothing to change.")
         return mention.pk

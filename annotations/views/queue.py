@@ -1,20 +1,25 @@
 """The annotator's queue, and the admin screen that fills and orders queues."""
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations import selectors
 from annotations.forms import AssignForm, ReorderForm
 from annotations.models import Assignment, Modality
 from annotations.permissions import PERM_ASSIGN
-from annotations.services.assignments import assignment_report_ids, assignments_create
-from annotations.services.queue_order import queue_reorder
+from annotations.services.assignments import (
+    assignment_report_ids,
+    assignments_create,
+    assignments_take_back,
+)
+from annotations.services.queue_order import queue_reorder, uncertainty_status
 from radreview.roles import PERM_ANNOTATE
 
 
@@ -91,6 +96,27 @@ def reorder(request: HttpRequest) -> HttpResponse:
     return render(request, "annotations/assign.html", _assign_context(AssignForm(), form), status=400)
 
 
+@require_POST
+@permission_required(PERM_ASSIGN, raise_exception=True)
+def take_back(request: HttpRequest) -> HttpResponse:
+    """Take back an annotator's unstarted assignments (of one modality)."""
+    annotator = get_object_or_404(get_user_model(), pk=_int(request.POST.get("annotator")))
+    modality = Modality.objects.filter(code=request.POST.get("modality", "")).first()
+    taken = assignments_take_back(annotator=annotator, modality=modality)
+    where = f" of {modality.name}" if modality else ""
+    messages.success(
+        request, f"Took back {taken} unstarted assignment(s){where} from {annotator.get_username()}."
+    )
+    return redirect("annotations:assign")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
 def _errors_to_form(form, exc: ValidationError, field: str | None = None) -> None:  # type: ignore[no-untyped-def]
     if hasattr(exc, "error_dict"):
         for name, errors in exc.message_dict.items():
@@ -102,8 +128,13 @@ def _errors_to_form(form, exc: ValidationError, field: str | None = None) -> Non
 def _assign_context(form: AssignForm, reorder_form: ReorderForm) -> dict[str, object]:
     workload = (
         Assignment.objects.filter(kind=Assignment.Kind.ANNOTATION)
-        .values("annotator__username", "report__modality__name")
+        .values("annotator_id", "annotator__username", "report__modality__code", "report__modality__name")
         .annotate(**{s: Count("id", filter=Q(status=s)) for s in Assignment.Status.values})
         .order_by("annotator__username", "report__modality__name")
     )
-    return {"form": form, "reorder_form": reorder_form, "workload": workload}
+    return {
+        "form": form,
+        "reorder_form": reorder_form,
+        "workload": workload,
+        "uncertainty": uncertainty_status(),
+    }

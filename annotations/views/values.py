@@ -88,6 +88,16 @@ def value_count(request: HttpRequest, value_id: int) -> HttpResponse:
     return _render_panel(request, value.key)
 
 
+@require_POST
+@permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
+def key_count(request: HttpRequest, key_id: int) -> HttpResponse:
+    """Count every value of one key (one corpus pass per value: a key's handful)."""
+    key = get_object_or_404(EntityKey.objects.select_related("entity_type__modality"), pk=key_id)
+    for value in key.values.select_related("key"):
+        value_services.entity_value_count(value=value)
+    return _render_panel(request, key)
+
+
 @require_GET
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
 def value_preview(request: HttpRequest) -> HttpResponse:

@@ -13,8 +13,9 @@ Then, for each mention:
 * a trigger that overlaps any mention is ignored: an entity value such as
   "변화 없음" (stable) or "no change" is a finding, not a negation.
 
-Negation wins over uncertainty ("no suspicious nodule" is negated). Sentence
-boundaries: a line break (unless the line is visibly wrapped: it ends in a
+Negation (and HIST, historical/resolved) wins over uncertainty ("no suspicious
+nodule" is negated). Sentence boundaries: a double quote (reports that list
+impression items between quote marks), a line break (unless the line is visibly wrapped: it ends in a
 letter, digit or comma and the next line starts with a lower-case Latin letter),
 and ".", "!", "?" followed by whitespace or the end, except after abbreviations
 common in reports ("Lt.", "Rt.", "approx.", "Se.", "e.g."). Terminators ("but",
@@ -33,13 +34,15 @@ from collections.abc import Iterable, Sequence
 from annotations.weak import triggers as table
 from annotations.weak.patterns import SEPARATOR, fold, lift_regex, needs_edge, phrase_key, trie_branches
 
-POSITIVE, NEGATED, UNCERTAIN = "positive", "negated", "uncertain"
+POSITIVE, NEGATED, UNCERTAIN, HISTORICAL = "positive", "negated", "uncertain", "historical"
 DEFAULT_WINDOW = 8  # words; long enough for "no nodule, mass, consolidation or pleural effusion"
 ABBREVIATIONS = frozenset(
     {"lt", "rt", "bil", "approx", "appr", "dr", "e.g", "i.e", "eg", "ie", "fig", "se", "im", "cf"}
     | {"mr", "ms", "no", "nos", "vs", "st", "sz", "ser", "img"}
 )
 
+_NEGATING = frozenset({table.NEG, table.HIST})
+_ABSENT = frozenset({NEGATED, HISTORICAL})
 # (category, direction, window) per trigger
 _Rule = tuple[str, str, int]
 # (start, end, category, direction, window)
@@ -47,7 +50,12 @@ _Event = tuple[int, int, str, str, int]
 
 
 class AssertionDetector:
-    def __init__(self, rows: Iterable[table.Trigger] = table.TRIGGERS) -> None:
+    """`historical=True` reports HIST triggers ("no longer seen", "resolved") as
+    "historical"; by default they count as negated, which is what report-level
+    presence (weak labels) needs: the finding is not there now."""
+
+    def __init__(self, rows: Iterable[table.Trigger] = table.TRIGGERS, *, historical: bool = False) -> None:
+        self._historical = historical
         self._phrases: dict[str, _Rule] = {}
         self._regexes: list[tuple[re.Pattern[str], _Rule]] = []
         for row in rows:
@@ -83,9 +91,9 @@ class AssertionDetector:
         out = []
         for start, end in spans:
             found = self._before(text, folded, events, bisect_left(starts, start) - 1, start)
-            if found != NEGATED:
+            if found not in _ABSENT:
                 after = self._after(text, folded, events, bisect_left(starts, end), end)
-                found = after if after == NEGATED or found == POSITIVE else found
+                found = after if after in _ABSENT or found == POSITIVE else found
             out.append(found)
         return out
 
@@ -123,8 +131,8 @@ class AssertionDetector:
             if category == table.TERM or _sentence_end_between(text, folded, e_end, start):
                 break
             if direction != table.BWD and _words_between(folded, e_end, start) <= window:
-                if category == table.NEG:
-                    return NEGATED
+                if category in _NEGATING:
+                    return self._negation(category)
                 found = UNCERTAIN
         return found
 
@@ -137,10 +145,13 @@ class AssertionDetector:
             if category == table.TERM or _sentence_end_between(text, folded, end, e_start):
                 break
             if direction != table.FWD and _words_between(folded, end, e_start) <= window:
-                if category == table.NEG:
-                    return NEGATED
+                if category in _NEGATING:
+                    return self._negation(category)
                 found = UNCERTAIN
         return found
+
+    def _negation(self, category: str) -> str:
+        return HISTORICAL if self._historical and category == table.HIST else NEGATED
 
 
 def _words_between(folded: str, a: int, b: int) -> int:
@@ -158,6 +169,8 @@ def _sentence_end_between(text: str, folded: str, a: int, b: int) -> bool:
         if not ((before.isalnum() or before == ",") and "a" <= after <= "z"):  # not a wrapped line
             return True
         at = folded.find("\n", at + 1, b)
+    if '"' in folded[a:b]:
+        return True  # a quote mark stands between list items or quoted impression lines
     for mark in ".!?":
         at = folded.find(mark, a, b)
         while at != -1:

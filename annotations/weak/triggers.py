@@ -1,14 +1,22 @@
-"""The assertion trigger table: phrases that negate a finding, make it uncertain,
-look like a trigger but are not (pseudo), or end a trigger's scope.
+"""The assertion trigger table: phrases that negate a finding, mark it historical
+or resolved, make it uncertain, look like a trigger but are not (pseudo), or end
+a trigger's scope.
 
-Data, not code: a later issue moves this table into the database so sites can
-edit it. Each row is (phrase, category, direction[, window]):
+Data, not code: the defaults live in annotations/schema/default_rules.json
+(together with the rule engine's section headings and location words), are
+seeded into the database (annotations.models.AssertionTrigger) and edited by
+admins on the Rules page; a run builds its detector from the database rows
+(annotations.services.rules), this module gives the defaults to code that runs
+without a database (tests, benches, the weak-label bench). Each row is
+(phrase, category, direction[, window]):
 
-* category: NEG (negated), UNC (uncertain or hypothetical: "rule out" asks a
-  question, it does not negate), PSEUDO (contains a trigger but is not one: "no
-  change", "not only"; matched so the shorter trigger inside it is not), TERM
-  (ends a scope: "but", "however", ";", Korean "그러나", and Korean affirmations
-  such as "있음", which close the clause a following "없음" would reach back into).
+* category: NEG (negated), HIST (historical or resolved: "no longer seen",
+  "has resolved", "소실"; not present now), UNC (uncertain or hypothetical:
+  "rule out" asks a question, it does not negate), PSEUDO (contains a trigger
+  but is not one: "no change", "not only"; matched so the shorter trigger inside
+  it is not), TERM (ends a scope: "but", "however", ";", Korean "그러나", and
+  Korean affirmations such as "있음", which close the clause a following "없음"
+  would reach back into).
 * direction: FWD (applies to findings after it: "no nodule"), BWD (to findings
   before it: "effusion is not seen", Korean "흉수 없음"), BI (both).
 * window: how many words the scope may span (default: negation.DEFAULT_WINDOW);
@@ -24,191 +32,41 @@ not for one generator's sentences; ConText (Harkema et al. 2009) and NegEx
 
 from __future__ import annotations
 
-NEG, UNC, PSEUDO, TERM = "NEG", "UNC", "PSEUDO", "TERM"
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+NEG, HIST, UNC, PSEUDO, TERM = "NEG", "HIST", "UNC", "PSEUDO", "TERM"
 FWD, BWD, BI = "FWD", "BWD", "BI"
+CATEGORIES = (NEG, HIST, UNC, PSEUDO, TERM)
+DIRECTIONS = (FWD, BWD, BI)
+
+DEFAULT_RULES_PATH = Path(__file__).resolve().parents[1] / "schema" / "default_rules.json"
 
 Trigger = tuple[str, str, str] | tuple[str, str, str, int]
 
-TRIGGERS: tuple[Trigger, ...] = (
-    # --- negation, before the finding ------------------------------------------------
-    ("no", NEG, FWD),
-    ("no evidence of", NEG, FWD),
-    ("no evidence for", NEG, FWD),
-    ("no sign of", NEG, FWD),
-    ("no signs of", NEG, FWD),
-    ("no definite", NEG, FWD),
-    ("no definite evidence of", NEG, FWD),
-    ("no convincing", NEG, FWD),
-    ("no residual", NEG, FWD),
-    ("no remaining", NEG, FWD),
-    ("not", NEG, FWD, 3),  # "not a nodule"; "nodule is not calcified" must not negate backwards
-    ("neither", NEG, FWD),
-    ("nor", NEG, FWD, 4),
-    ("without", NEG, FWD),
-    ("without evidence of", NEG, FWD),
-    ("negative for", NEG, FWD),
-    ("absence of", NEG, FWD),
-    ("absent", NEG, BI, 3),
-    ("free of", NEG, FWD),
-    ("clear of", NEG, FWD),
-    ("resolution of", NEG, FWD),
-    ("resolved", NEG, BI, 5),
-    ("interval resolution of", NEG, FWD),
-    ("rather than", NEG, FWD, 4),
-    ("ruled out", NEG, BWD, 4),
-    ("has been ruled out", NEG, BWD, 4),
-    ("excluded", NEG, BWD, 3),
-    ("has been excluded", NEG, BWD, 3),
-    # --- negation, after the finding -------------------------------------------------
-    ("not seen", NEG, BWD),
-    ("not identified", NEG, BWD),
-    ("not detected", NEG, BWD),
-    ("not visualized", NEG, BWD),
-    ("not visualised", NEG, BWD),
-    ("not demonstrated", NEG, BWD),
-    ("not present", NEG, BWD),
-    ("not evident", NEG, BWD),
-    ("not appreciated", NEG, BWD),
-    ("not noted", NEG, BWD),
-    ("not found", NEG, BWD),
-    ("not visible", NEG, BWD),
-    ("not observed", NEG, BWD),
-    ("not apparent", NEG, BWD),
-    ("not shown", NEG, BWD),
-    ("no longer seen", NEG, BWD),
-    ("no longer visible", NEG, BWD),
-    ("no longer present", NEG, BWD),
-    ("no longer identified", NEG, BWD),
-    ("no longer evident", NEG, BWD),
-    ("no longer demonstrated", NEG, BWD),
-    ("disappeared", NEG, BWD),
-    ("has disappeared", NEG, BWD),
-    ("have disappeared", NEG, BWD),
-    ("none", NEG, BWD, 4),  # "Pleural effusion: none."
-    ("negative", NEG, BWD, 3),  # "Effusion: negative."
-    ("(-)", NEG, BWD, 3),
-    # Korean: the predicate ends the clause, so these reach back.
-    ("re:없(?:음|다|습니다|으며|고|어|었|이|는)?", NEG, BWD),
-    ("re:(?:보이|관찰되|확인되|발견되|나타나|인지되|시사되|의심되)지\\s*않", NEG, BWD),
-    ("re:않(?:음|았음|는다|습니다|았다)", NEG, BWD),
-    ("아님", NEG, BWD),
-    ("아니다", NEG, BWD),
-    ("아닙니다", NEG, BWD),
-    ("소실", NEG, BWD),
-    ("사라짐", NEG, BWD),
-    ("re:사라졌", NEG, BWD),
-    ("음성", NEG, BWD, 3),
-    # --- uncertainty / hypothetical ---------------------------------------------------
-    ("possible", UNC, FWD),
-    ("possibly", UNC, FWD),
-    ("probable", UNC, FWD),
-    ("probably", UNC, FWD),
-    ("likely", UNC, FWD, 4),
-    ("most likely", UNC, FWD, 4),
-    ("suspicious for", UNC, FWD),
-    ("suspicious of", UNC, FWD),
-    ("suspicious", UNC, FWD, 2),
-    ("suspected", UNC, BI, 3),
-    ("is suspected", UNC, BWD),
-    ("are suspected", UNC, BWD),
-    ("suggestive of", UNC, FWD),
-    ("suggesting", UNC, FWD),
-    ("suggests", UNC, FWD),
-    ("may represent", UNC, FWD),
-    ("may be", UNC, FWD),
-    ("might be", UNC, FWD),
-    ("could be", UNC, FWD),
-    ("could represent", UNC, FWD),
-    ("can be", UNC, FWD, 3),
-    ("questionable", UNC, FWD),
-    ("equivocal", UNC, BI, 3),
-    ("presumed", UNC, FWD),
-    ("presumably", UNC, FWD),
-    ("concern for", UNC, FWD),
-    ("concerning for", UNC, FWD),
-    ("worrisome for", UNC, FWD),
-    ("cannot exclude", UNC, FWD),
-    ("can not exclude", UNC, FWD),
-    ("can't exclude", UNC, FWD),
-    ("cannot rule out", UNC, FWD),
-    ("cannot be excluded", UNC, BWD),
-    ("can not be excluded", UNC, BWD),
-    ("cannot be ruled out", UNC, BWD),
-    ("not excluded", UNC, BWD),
-    ("not ruled out", UNC, BWD),
-    ("not be excluded", UNC, BWD),
-    ("rule out", UNC, FWD),
-    ("to rule out", UNC, FWD),
-    ("rule-out", UNC, FWD),
-    ("r/o", UNC, FWD),
-    ("evaluate for", UNC, FWD),
-    ("evaluation for", UNC, FWD),
-    ("question of", UNC, FWD),
-    ("differential diagnosis", UNC, FWD),
-    ("ddx", UNC, FWD),
-    ("versus", UNC, BI, 3),
-    ("vs", UNC, BI, 3),
-    ("vs.", UNC, BI, 3),
-    ("re:의심(?:됨|되는|된다|됩니다|함)?", UNC, BI, 4),
-    ("가능성", UNC, BWD),
-    ("배제할 수 없음", UNC, BWD),
-    ("배제할 수 없다", UNC, BWD),
-    ("배제 못함", UNC, BWD),
-    ("배제 안됨", UNC, BWD),
-    ("추정", UNC, BWD, 3),
-    ("re:시사(?:됨|하는|함|한다)?", UNC, BWD, 4),
-    ("감별", UNC, BWD, 3),
-    # --- pseudo-triggers: contain a trigger word, mean something else -----------------
-    ("no change", PSEUDO, FWD),
-    ("no interval change", PSEUDO, FWD),
-    ("no significant change", PSEUDO, FWD),
-    ("no significant interval change", PSEUDO, FWD),
-    ("no definite change", PSEUDO, FWD),
-    ("no gross change", PSEUDO, FWD),
-    ("no increase", PSEUDO, FWD),
-    ("no interval increase", PSEUDO, FWD),
-    ("no significant increase", PSEUDO, FWD),
-    ("no decrease", PSEUDO, FWD),
-    ("no further", PSEUDO, FWD),
-    ("not changed", PSEUDO, FWD),
-    ("not significantly changed", PSEUDO, FWD),
-    ("not only", PSEUDO, FWD),
-    ("not resolved", PSEUDO, FWD),
-    ("not completely resolved", PSEUDO, FWD),
-    ("without change", PSEUDO, FWD),
-    ("without interval change", PSEUDO, FWD),
-    ("without significant change", PSEUDO, FWD),
-    ("near complete resolution", PSEUDO, FWD),
-    ("nearly complete resolution", PSEUDO, FWD),
-    ("partial resolution", PSEUDO, FWD),
-    ("incomplete resolution", PSEUDO, FWD),
-    ("partially resolved", PSEUDO, FWD),
-    ("almost resolved", PSEUDO, FWD),
-    ("gram negative", PSEUDO, FWD),
-    ("변화 없음", PSEUDO, BWD),
-    ("변화없음", PSEUDO, BWD),
-    ("변화가 없", PSEUDO, BWD),
-    ("차이 없음", PSEUDO, BWD),
-    # --- scope terminators --------------------------------------------------------------
-    ("but", TERM, BI),
-    ("however", TERM, BI),
-    ("although", TERM, BI),
-    ("though", TERM, BI),
-    ("except", TERM, BI),
-    ("except for", TERM, BI),
-    ("aside from", TERM, BI),
-    ("apart from", TERM, BI),
-    ("other than", TERM, BI),
-    ("with the exception of", TERM, BI),
-    ("whereas", TERM, BI),
-    ("while", TERM, BI),
-    ("which", TERM, BI),
-    ("otherwise", TERM, BI),
-    (";", TERM, BI),
-    ("그러나", TERM, BI),
-    ("하지만", TERM, BI),
-    ("re:(?:있|보이|되)(?:으나|나|지만)", TERM, BI),
-    ("re:있(?:음|고|으며|다|습니다|는)", TERM, BI),
-    ("re:(?:관찰|확인)(?:됨|되며|되고)", TERM, BI),
-    ("보임", TERM, BI),
-)
+
+@cache
+def default_rules() -> dict[str, Any]:
+    """The parsed default_rules.json (cached; treat as read-only)."""
+    with DEFAULT_RULES_PATH.open(encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+def rows_to_triggers(rows: Iterable[Mapping[str, Any]]) -> tuple[Trigger, ...]:
+    """Trigger tuples from dict rows ({"phrase", "category", "direction", "window"}),
+    the shape of default_rules.json and of the database rows."""
+    out: list[Trigger] = []
+    for row in rows:
+        window = row.get("window")
+        if window:
+            out.append((row["phrase"], row["category"], row["direction"], int(window)))
+        else:
+            out.append((row["phrase"], row["category"], row["direction"]))
+    return tuple(out)
+
+
+TRIGGERS: tuple[Trigger, ...] = rows_to_triggers(default_rules()["triggers"])

@@ -81,7 +81,8 @@
     if (state.pairing) return;
     if (state.pending) {
       hint("Selected “" + state.pending.text + "” (" + state.pending.start + "–" + state.pending.end +
-        "): press a key's number, click a key, or type / to search.");
+        "): press a key's number, click a key, or type / to search" +
+        (state.focus ? "; e moves the focused mention here." : "."));
     } else {
       hint("Select text, then press a key's number or click a key. Click a highlighted suggestion to accept it.");
     }
@@ -159,6 +160,15 @@
     post("mentions/", { key: keyId, start: span.start, end: span.end, text: span.text });
   }
 
+  /* Move the focused mention to the selected text (fix a boundary, keep its key and pairs). */
+  function moveMention() {
+    if (!editable() || !state.focus) { hint("Focus a mention first, then select its new text and press e."); return; }
+    const span = state.pending || selectedSpan();
+    if (!span) { hint("Select the mention's new text, then press e."); return; }
+    state.pending = null;
+    post("mentions/" + state.focus + "/", { field: "span", start: span.start, end: span.end, text: span.text });
+  }
+
   function acceptSuggestion(i) {
     const s = suggestion(i);
     if (!s || !editable()) return;
@@ -189,7 +199,7 @@
     const m = state.focus && mention(state.focus);
     if (m) {
       hint("Focused “" + m.text + "” (" + m.key_name + "): n negated, u uncertain, Delete removes" +
-        (m.pairs_with ? ", p pairs it." : "."));
+        (m.pairs_with ? ", p pairs it" : "") + "; select new text and press e to move it.");
     }
   }
 
@@ -283,6 +293,7 @@
       case "a": case "Enter":
         if (state.sugg >= 0) { event.preventDefault(); acceptSuggestion(state.sugg); }
         break;
+      case "e": moveMention(); break;
       case "n": if (focused) post("mentions/" + focused.id + "/", { field: "negated" }); break;
       case "u": if (focused) post("mentions/" + focused.id + "/", { field: "uncertain" }); break;
       case "Delete": case "Backspace":
@@ -330,7 +341,14 @@
     if (ws && ws !== restored) { restored = ws; restore(); }
   }
   document.addEventListener("htmx:afterSwap", restoreOnce);
-  document.addEventListener("htmx:afterSettle", restoreOnce);
+  // htmx settles by copying the old element's attributes onto the new one with
+  // the same id (#workspace, #mrow-N), then restoring the new ones: that drops
+  // the classes set above. Apply the focus and pairing classes again.
+  document.addEventListener("htmx:afterSettle", () => {
+    restoreOnce();
+    applyFocus();
+    applyPairing();
+  });
   document.addEventListener("DOMContentLoaded", restoreOnce);
 
   // Exposed for tests and the browser console.

@@ -170,3 +170,104 @@ def test_relation_on_implicit_location_key_is_a_400(client, annotator, mine):
     )
     assert response.status_code == 400 and "implicit" in str(response.json())
     assert not Relation.objects.exists()
+
+
+def test_mention_span_is_moved_through_the_api(client, annotator, mine):
+    client.force_login(annotator)
+    ggo = MentionFactory(assignment=mine, key=entity_key("ground-glass opacity"), start=14, end=16)
+    moved = client.patch(
+        f"/api/assignments/{mine.pk}/mentions/{ggo.pk}/",
+        {"start": 14, "end": 17, "text": "GGO"},
+        content_type="application/json",
+    )
+    assert moved.status_code == 200 and (moved.json()["start"], moved.json()["text"]) == (14, "GGO")
+    wrong = client.patch(
+        f"/api/assignments/{mine.pk}/mentions/{ggo.pk}/",
+        {"start": 14, "end": 17, "text": "XYZ"},
+        content_type="application/json",
+    )
+    assert wrong.status_code == 400 and "does not match" in str(wrong.json())
+
+
+def test_accept_all_suggestions_through_the_api(client, annotator, mine):
+    client.force_login(annotator)
+    suggested = client.get(f"/api/assignments/{mine.pk}/").json()["suggestions"]
+    response = post(client, f"/api/assignments/{mine.pk}/suggestions/accept/", {})
+    assert response.status_code == 200 and response.json()["created"] == len(suggested) > 0
+    assert response.json()["workspace"]["suggestions"] == []
+    assert Mention.objects.filter(assignment=mine).count() == len(suggested)
+
+
+def test_admin_takes_back_an_unstarted_assignment_but_not_a_started_one(client, admin_user, annotator, mine):
+    started = AssignmentFactory(report=ReportFactory(text=TEXT), annotator=annotator)
+    MentionFactory(assignment=started, key=entity_key("nodule"), start=7, end=9)
+    client.force_login(annotator)
+    assert client.delete(f"/api/assignments/{mine.pk}/").status_code == 403
+    client.force_login(admin_user)
+    assert client.delete(f"/api/assignments/{started.pk}/").status_code == 400
+    assert client.delete(f"/api/assignments/{mine.pk}/").status_code == 204
+    assert list(Assignment.objects.values_list("pk", flat=True)) == [started.pk]
+
+
+def test_queue_api_lists_in_progress_then_to_do_then_submitted(client, annotator, mine):
+    done = AssignmentFactory(report=ReportFactory(text=TEXT), annotator=annotator, status="submitted")
+    busy = AssignmentFactory(report=ReportFactory(text=TEXT), annotator=annotator, status="in_progress")
+    client.force_login(annotator)
+    rows = client.get("/api/assignments/").json()["results"]
+    assert [r["id"] for r in rows] == [busy.pk, mine.pk, done.pk]
+
+
+def test_agreement_api_answers_bad_parameters_with_a_400_and_defaults_to_the_busiest_pair(
+    client, admin_user, annotator
+):
+    other = UserFactory(username="ann-z")
+    other.groups.add(*annotator.groups.all())
+    report = ReportFactory(text=TEXT)
+    AssignmentFactory(report=report, annotator=annotator, status="submitted")
+    AssignmentFactory(report=report, annotator=other, status="submitted")
+    client.force_login(admin_user)
+    assert client.get("/api/agreement/", {"modality": "nope"}).status_code == 400
+    bad = client.get("/api/agreement/", {"modality": "chest_ct", "annotator_a": "x", "annotator_b": "y"})
+    assert bad.status_code == 400
+    same = client.get(
+        "/api/agreement/", {"modality": "chest_ct", "annotator_a": other.pk, "annotator_b": other.pk}
+    )
+    assert same.status_code == 400 and "different" in str(same.json())
+    body = client.get("/api/agreement/", {"modality": "chest_ct"}).json()
+    assert body["reports"] == 1 and {body["annotator_a"], body["annotator_b"]} == {
+        "ann-z",
+        annotator.username,
+    }
+    assert body["annotator_pairs"][0]["reports"] == 1 and "agreement" in body["pairs"]
+
+
+def test_adjudication_api_lists_reports_and_shows_both_versions_with_differences(
+    client, admin_user, annotator
+):
+    other = UserFactory(username="ann-w")
+    other.groups.add(*annotator.groups.all())
+    report = ReportFactory(text=TEXT)
+    a = AssignmentFactory(report=report, annotator=annotator, status="submitted")
+    b = AssignmentFactory(report=report, annotator=other, status="submitted")
+    same_a = MentionFactory(assignment=a, key=entity_key("nodule"), start=7, end=9)
+    MentionFactory(assignment=b, key=entity_key("nodule"), start=7, end=9, negated=True)
+    only_b = MentionFactory(assignment=b, key=entity_key("ground-glass opacity"), start=14, end=17)
+    client.force_login(annotator)
+    assert client.get(f"/api/adjudications/{report.pk}/").status_code == 403
+    client.force_login(admin_user)
+    listed = client.get("/api/adjudications/", {"modality": "chest_ct"}).json()["results"]
+    assert listed == [
+        {
+            "report": report.pk,
+            "external_id": report.external_id,
+            "study_datetime": listed[0]["study_datetime"],
+            "annotations": 2,
+            "adjudicated": False,
+        }
+    ]
+    detail = client.get(f"/api/adjudications/{report.pk}/").json()
+    assert [v["id"] for v in detail["versions"]] == [a.pk, b.pk]
+    assert detail["differences"]["only_in_one_mentions"] == [only_b.pk]
+    assert same_a.pk in detail["differences"]["flags_differ_mentions"]
+    assert detail["gold"] is None
+    assert client.get("/api/adjudications/", {"modality": "nope"}).status_code == 400

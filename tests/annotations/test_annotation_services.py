@@ -226,3 +226,36 @@ def test_accepting_suggestions_skips_spans_already_marked(mine, annotator):
         "ground-glass opacity",
         "right upper lobe",
     ]
+
+
+def test_moving_a_mention_fixes_its_boundary_keeps_its_pairs_and_checks_the_text(mine, annotator):
+    nodule = create(mine, annotator, "nodule", "nodule")
+    rul = create(mine, annotator, "right upper lobe", "우상엽")
+    annotation.relation_create(
+        assignment=mine, user=annotator, source_mention_id=nodule.pk, target_mention_id=rul.pk
+    )
+    start = MIXED.index("5 mm nodule")
+    moved = annotation.mention_update(
+        mention=nodule, user=annotator, start=start, end=start + 11, text="5 mm nodule"
+    )
+    assert (moved.start, moved.end) == (start, start + 11)
+    assert Relation.objects.get().source_mention_id == nodule.pk
+    with pytest.raises(ValidationError, match="does not match"):
+        annotation.mention_update(mention=nodule, user=annotator, start=0, end=3, text="CT:")
+    with pytest.raises(ValidationError, match="both start and end"):
+        annotation.mention_update(mention=nodule, user=annotator, start=0)
+
+
+def test_moving_a_mention_onto_a_span_already_marked_with_its_key_is_refused(mine, annotator):
+    first = create(mine, annotator, "nodule", "nodule")
+    other = create(mine, annotator, "nodule", "GGO")
+    with pytest.raises(ValidationError, match="already marked"):
+        annotation.mention_update(
+            mention=other, user=annotator, start=first.start, end=first.end, text="nodule"
+        )
+
+
+def test_a_key_that_is_not_a_number_is_a_validation_error(mine, annotator):
+    nodule = create(mine, annotator, "nodule", "nodule")
+    with pytest.raises(ValidationError, match="Choose a key"):
+        annotation.mention_update(mention=nodule, user=annotator, key_id="abc")

@@ -185,3 +185,26 @@ def test_home_links_each_role_to_its_workspace_screens(client, annotator, clinic
     for name in ("assign", "agreement", "values", "weak_labels"):
         assert url(name) in page
     assert url("queue") not in page
+
+
+def test_moving_a_mention_over_htmx_keeps_it_focused_and_bad_text_is_an_error(client, annotator, mine):
+    client.force_login(annotator)
+    start = TEXT.index("nodule")
+    mention = MentionFactory(assignment=mine, key=entity_key("nodule"), start=start, end=start + 4)
+    data = {"field": "span", "start": start, "end": start + 6, "text": "nodule"}
+    response = client.post(url("mention_update", mine.pk, mention.pk), data, **HTMX)
+    assert f'data-focus="{mention.pk}"' in response.content.decode()
+    mention.refresh_from_db()
+    assert (mention.start, mention.end) == (start, start + 6)
+    wrong = client.post(url("mention_update", mine.pk, mention.pk), {**data, "text": "nodulX"}, **HTMX)
+    assert 'id="ws-error"' in wrong.content.decode() and "does not match" in wrong.content.decode()
+
+
+def test_workspace_screens_link_to_each_other_by_permission(client, annotator, admin_user, mine):
+    client.force_login(annotator)
+    nav = client.get(url("queue")).content.decode()
+    assert url("queue") in nav and url("assign") not in nav and url("agreement") not in nav
+    client.force_login(admin_user)
+    nav = client.get(url("assign")).content.decode()
+    for name in ("assign", "values", "agreement", "weak_labels"):
+        assert url(name) in nav

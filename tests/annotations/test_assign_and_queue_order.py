@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from annotations import selectors
 from annotations.models import Assignment
+from annotations.services import queue_order
 from annotations.services.assignments import assignment_report_ids, assignments_create
 from annotations.services.queue_order import queue_ranks, queue_reorder, register_uncertainty_provider
 from tests.factories import AssignmentFactory, ReportFactory, UserFactory
@@ -21,8 +22,10 @@ def dated(chest_ct):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def provider():  # type: ignore[no-untyped-def]
+    """Register a test scorer; the one installed at start-up (stage 1's) comes back after."""
+    installed = queue_order._provider
     yield register_uncertainty_provider
-    register_uncertainty_provider(None)
+    register_uncertainty_provider(installed)
 
 
 def test_random_order_is_reproducible_with_a_seed(dated):
@@ -41,7 +44,7 @@ def test_date_orders(dated):
 
 
 def test_uncertainty_order_without_a_stage1_model_is_refused(dated):
-    with pytest.raises(ValidationError, match="No active stage-1 model"):
+    with pytest.raises(ValidationError, match="needs an active stage-1 model"):
         queue_ranks(report_ids=[r.pk for r in dated], order="uncertainty")
 
 
@@ -126,5 +129,63 @@ def test_assign_page_shows_the_uncertainty_refusal_as_a_form_error(client, dated
         "only_unassigned": "on",
     }
     page = client.post(reverse("annotations:assign"), data).content.decode()
-    assert "No active stage-1 model" in page
+    assert "needs an active stage-1 model" in page
     assert not Assignment.objects.exists()
+
+
+def test_assign_page_explains_that_no_stage1_model_is_connected(client, admin_user, chest_ct, provider):
+    provider(None)
+    client.force_login(admin_user)
+    page = client.get(reverse("annotations:assign")).content.decode()
+    assert "no stage-1 model is connected to the queue" in page
+    assert "Most uncertain first (active learning): no active stage-1 model" in page  # the choice says so
+
+
+def test_assign_page_names_the_modalities_without_an_active_model(client, admin_user, chest_ct, provider):
+    provider(lambda ids: {})
+    client.force_login(admin_user)
+    page = client.get(reverse("annotations:assign")).content.decode()
+    assert "no modality has an active stage-1 model" in page
+    assert 'Chest CT: <span class="status">no active model</span>' in page
+
+
+def test_reorder_with_nothing_open_is_not_an_uncertainty_error(dated):
+    assert queue_reorder(order="uncertainty").updated == 0
+
+
+def test_take_back_removes_only_unstarted_work_of_that_annotator_and_modality(
+    client, dated, annotator, admin_user, brain_mri
+):
+    from tests.factories import MentionFactory, entity_key
+
+    _todo, started, done = (AssignmentFactory(report=r, annotator=annotator) for r in dated)
+    MentionFactory(assignment=started, key=entity_key("nodule"), start=0, end=1)
+    Assignment.objects.filter(pk=done.pk).update(status=Assignment.Status.SUBMITTED)
+    other_modality = AssignmentFactory(report=ReportFactory(modality=brain_mri), annotator=annotator)
+    client.force_login(annotator)
+    assert client.post(reverse("annotations:take_back"), {"annotator": annotator.pk}).status_code == 403
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("annotations:take_back"), {"annotator": annotator.pk, "modality": "chest_ct"}
+    )
+    assert response.status_code == 302
+    assert set(Assignment.objects.values_list("pk", flat=True)) == {started.pk, done.pk, other_modality.pk}
+    api = client.post(
+        "/api/assignments/take-back/", {"annotator": annotator.pk}, content_type="application/json"
+    )
+    assert api.json() == {"taken": 1}
+    assert client.post(reverse("annotations:take_back"), {"annotator": "x"}).status_code == 404
+
+
+def test_an_active_model_without_predictions_is_named_in_the_refusal_and_on_the_page(
+    client, dated, admin_user, provider
+):
+    from tests.factories_export import model_version
+
+    provider(lambda ids: {})  # stage 1's provider answers {} for reports it has not scored
+    model_version("chest_ct", name="ct-v1")
+    with pytest.raises(ValidationError, match="no stored predictions for these reports"):
+        queue_ranks(report_ids=[r.pk for r in dated], order="uncertainty")
+    client.force_login(admin_user)
+    page = client.get(reverse("annotations:assign")).content.decode()
+    assert "active model ct-v1" in page and "least sure about come first" in page

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations.models import Assignment, Mention, Report
+from annotations.models import Assignment, EntityValue, Mention, Report
 from radreview import roles
 
 
@@ -31,3 +31,6 @@ def test_demo_setup_loads_users_corpus_gold_and_assignments_once(db, settings, t
     todo = Assignment.objects.filter(kind=Assignment.Kind.ANNOTATION, status=Assignment.Status.TODO)
     assert todo.filter(annotator__username="annotator").count() == 21
     assert todo.filter(annotator__username="annotator2").count() == 6
+    # The entity value manager opens with counts, not "not counted".
+    assert not EntityValue.objects.filter(report_count=None).exists()
+    assert EntityValue.objects.filter(report_count__gt=0).exists()

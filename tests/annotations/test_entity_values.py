@@ -116,3 +116,15 @@ def test_add_edit_delete_through_the_manager(client, admin_user, corpus):
     assert (value.kind, value.report_count) == ("regex", 1)
     client.post(reverse("annotations:value_delete", args=[value.pk]), **HTMX)
     assert not EntityValue.objects.filter(pk=value.pk).exists()
+
+
+def test_count_all_values_of_a_key_from_the_manager(client, admin_user, annotator, corpus):
+    key = entity_key("pleural effusion")
+    EntityValue.objects.filter(key=key).update(report_count=None)
+    url = reverse("annotations:key_count", args=[key.pk])
+    client.force_login(annotator)
+    assert client.post(url).status_code == 403
+    client.force_login(admin_user)
+    response = client.post(url, **HTMX)
+    assert response.status_code == 200 and "not counted" not in response.content.decode()
+    assert not EntityValue.objects.filter(key=key, report_count=None).exists()

@@ -3,7 +3,8 @@
 An annotator logs in, opens a mixed Korean/English report that starts with an
 emoji (so UTF-16 and code-point offsets differ), selects spans with a DOM Range,
 assigns keys by keyboard, accepts a suggestion, flags it negated, pairs the
-lesion with its location, submits, and the database holds exactly those spans.
+lesion with its location, moves the lesion's span (keeping the pair), submits,
+and the database holds exactly those spans.
 Screenshots go to test-artifacts/.
 """
 
@@ -148,6 +149,13 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
     page.wait_for_selector("#report-text .seg.hl")  # hovering a pair highlights both of its spans
     page.screenshot(path=str(ARTIFACTS / "annotate-2-paired.png"))  # not full_page: resizing ends the hover
 
+    # 4b. Fix a boundary: focus the nodule, select only "결절", press e. Its pair stays.
+    page.mouse.move(0, 0)
+    page.click("#mention-panel .mention-row:has-text('5 mm 결절') .mkey")
+    page.evaluate(SELECT_JS, ["결절", 0])
+    page.keyboard.press("e")
+    page.wait_for_selector("#mention-panel .mention-row.focus .mtext:text-is('결절')")
+
     # 5. Type-ahead: "/" then a few letters and Enter assigns the first matching key.
     page.keyboard.press("Escape")
     page.evaluate(SELECT_JS, ["RUL", 0])
@@ -170,7 +178,7 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
     assert assignment.status == Assignment.Status.SUBMITTED
     got = {(m.key.name, m.start, m.end, m.negated) for m in Mention.objects.filter(assignment=assignment)}
     assert got == {
-        ("nodule", *_span(TEXT, "5 mm 결절"), False),
+        ("nodule", *_span(TEXT, "결절"), False),
         ("right upper lobe", *_span(TEXT, "우상엽"), False),
         ("pleural effusion", *_span(TEXT, "pleural effusion"), True),
         ("right upper lobe", *_span(TEXT, "RUL"), False),
@@ -181,7 +189,7 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
         entity_key("right upper lobe"),
     )
     assert (relation.source_mention.start, relation.target_mention.start) == (
-        _span(TEXT, "5 mm 결절")[0],
+        _span(TEXT, "결절")[0],
         _span(TEXT, "우상엽")[0],
     )
     assert page.errors == []  # type: ignore[attr-defined]

@@ -10,7 +10,8 @@ schema validation is the caller's job, so a bad output never raises here. Errors
 that are not about the output raise `LLMError` subclasses whose message says what
 to do: `LLMConfigError` (bad configuration, e.g. a missing GGUF file),
 `LLMUnavailable` (server unreachable after retries), `LLMContextOverflow` (this
-prompt does not fit the context window). Plain Python, no Django.
+prompt does not fit the context window), `LLMTimeout` (the call passed its
+`deadline`, a `time.monotonic()` value). Plain Python, no Django.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ class LLMContextOverflow(LLMError):
     """The prompt plus the output budget does not fit the model's context window."""
 
 
+class LLMTimeout(LLMError):
+    """The call passed its deadline (a per-report time limit); generation was stopped."""
+
+
+def _seconds_left(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
 @dataclass(frozen=True, slots=True)
 class LLMReply:
     text: str
@@ -60,7 +69,14 @@ class LLMReply:
 
 @runtime_checkable
 class LLMBackend(Protocol):
-    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply: ...
+    def complete_json(
+        self,
+        messages: Sequence[Message],
+        schema: JSONSchema,
+        max_tokens: int,
+        *,
+        deadline: float | None = None,
+    ) -> LLMReply: ...
 
     def info(self) -> dict[str, Any]: ...
 
@@ -146,7 +162,14 @@ class LlamaCppBackend:
             )
         return self._llama
 
-    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply:
+    def complete_json(
+        self,
+        messages: Sequence[Message],
+        schema: JSONSchema,
+        max_tokens: int,
+        *,
+        deadline: float | None = None,
+    ) -> LLMReply:
         kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_tokens, "repeat_penalty": 1.0}
         if self.constrained:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
@@ -154,6 +177,8 @@ class LlamaCppBackend:
             llama = self._model()
             started = time.perf_counter()
             try:
+                if deadline is not None:
+                    return self._stream_until(llama, messages, kwargs, deadline, started)
                 response = llama.create_chat_completion(messages=list(messages), **kwargs)
             except ValueError as exc:
                 if "context window" in str(exc) or "exceed" in str(exc):
@@ -161,6 +186,34 @@ class LlamaCppBackend:
                 raise
             seconds = time.perf_counter() - started
         return _reply_from_openai_shape(response, seconds)
+
+    def _stream_until(
+        self, llama: Any, messages: Sequence[Message], kwargs: dict[str, Any], deadline: float, started: float
+    ) -> LLMReply:
+        """Generate token by token so a deadline can stop it: llama.cpp cannot be
+        interrupted from outside, and an exception raised in a logits processor is
+        swallowed by its ctypes callback. Breaking out of the stream leaves the
+        evaluated tokens valid for the prefix cache. Prompt evaluation (before the
+        first token) is not interruptible. Streams carry no usage counts: each
+        chunk is one generated token, and the prompt is what else the context holds."""
+        pieces: list[str] = []
+        chunks = llama.create_chat_completion(messages=list(messages), stream=True, **kwargs)
+        try:
+            for chunk in chunks:
+                delta = chunk["choices"][0].get("delta") or {}
+                if delta.get("content"):
+                    pieces.append(delta["content"])
+                if time.monotonic() > deadline:
+                    raise LLMTimeout(
+                        f"stopped after {time.perf_counter() - started:.1f}s and {len(pieces)} tokens: "
+                        "the per-report time limit passed"
+                    )
+        finally:
+            chunks.close()
+        text = "".join(pieces)
+        completion = len(pieces)
+        prompt = max(0, int(llama.n_tokens) - completion)
+        return LLMReply(text, parse_json(text), prompt, completion, time.perf_counter() - started)
 
     def reset_cache(self) -> None:
         """Forget the evaluated prefix, so the next call evaluates its whole prompt."""
@@ -230,7 +283,14 @@ class OpenAICompatBackend:
         self.context_size = context_size
         self.seed = seed
 
-    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply:
+    def complete_json(
+        self,
+        messages: Sequence[Message],
+        schema: JSONSchema,
+        max_tokens: int,
+        *,
+        deadline: float | None = None,
+    ) -> LLMReply:
         body = {
             "model": self.model,
             "messages": list(messages),
@@ -240,16 +300,21 @@ class OpenAICompatBackend:
             "response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}},
         }
         started = time.perf_counter()
-        response = self._post_with_retries(json.dumps(body).encode("utf-8"))
+        response = self._post_with_retries(json.dumps(body).encode("utf-8"), deadline)
         return _reply_from_openai_shape(response, time.perf_counter() - started)
 
-    def _post_with_retries(self, payload: bytes) -> dict[str, Any]:
+    def _post_with_retries(self, payload: bytes, deadline: float | None = None) -> dict[str, Any]:
         last: str = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+            left = _seconds_left(deadline)
+            if left is not None and left <= 0:
+                raise LLMTimeout(
+                    f"LLM server {self.url}: the per-report time limit passed ({last or 'no answer'})"
+                )
             try:
-                return self._post(payload)
+                return self._post(payload, self.timeout if left is None else min(self.timeout, left))
             except urllib.error.HTTPError as exc:
                 detail = exc.read(500).decode("utf-8", "replace")
                 if exc.code not in _TRANSIENT_STATUS:
@@ -261,12 +326,12 @@ class OpenAICompatBackend:
                 last = str(getattr(exc, "reason", exc)) or type(exc).__name__
         raise LLMUnavailable(f"LLM server {self.url} is unreachable after {self.retries + 1} tries: {last}")
 
-    def _post(self, payload: bytes) -> dict[str, Any]:
+    def _post(self, payload: bytes, timeout: float) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")  # noqa: S310 (scheme checked in __init__)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             data: dict[str, Any] = json.loads(response.read().decode("utf-8"))
         return data
 
@@ -294,9 +359,19 @@ class FakeBackend:
         self.name = name
         self.calls: list[tuple[list[Message], JSONSchema, int]] = []
 
-    def complete_json(self, messages: Sequence[Message], schema: JSONSchema, max_tokens: int) -> LLMReply:
+    def complete_json(
+        self,
+        messages: Sequence[Message],
+        schema: JSONSchema,
+        max_tokens: int,
+        *,
+        deadline: float | None = None,
+    ) -> LLMReply:
         self.calls.append(([dict(m) for m in messages], schema, max_tokens))
         output = self._lookup(messages, schema)
+        left = _seconds_left(deadline)
+        if left is not None and left < 0:
+            raise LLMTimeout("FakeBackend: the per-report time limit passed")
         text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         return LLMReply(text, parse_json(text), prompt_tokens, len(text.split()), 0.0)

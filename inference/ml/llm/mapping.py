@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from inference.ml.llm.backends import LLMBackend, LLMContextOverflow
+from inference.ml.llm.backends import LLMBackend, LLMContextOverflow, LLMTimeout
 from inference.ml.llm.prompts import PromptTemplate, build_messages, load_template
 from inference.ml.llm.schemas import (
     EPISODE_NONE,
@@ -44,6 +44,7 @@ from inference.ml.llm.schemas import (
     brain_step1_schema,
     chest_ct_schema,
     conform,
+    expand,
     validate,
 )
 from inference.ml.preprocess import NormalizedText, normalize
@@ -147,13 +148,27 @@ class _Step:
             **kwargs,
         )
 
-    def call(self, text: str, hint: Sequence[str] | None, schema: dict[str, Any], **kwargs: Any) -> StepCall:
+    def call(
+        self,
+        text: str,
+        hint: Sequence[str] | None,
+        schema: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        **kwargs: Any,
+    ) -> StepCall:
         messages = self.messages(text, hint, schema, **kwargs)
         step = StepCall(self.template.name, self.template.version, messages)
+        started = time.perf_counter()
         try:
-            reply = self.backend.complete_json(messages, schema, self.max_tokens)
-        except LLMContextOverflow as exc:
+            if deadline is None:
+                reply = self.backend.complete_json(messages, schema, self.max_tokens)
+            else:
+                reply = self.backend.complete_json(messages, schema, self.max_tokens, deadline=deadline)
+        except (LLMContextOverflow, LLMTimeout) as exc:
+            # This report's problem, not the backend's: the result fails, the batch goes on.
             step.errors = [str(exc)]
+            step.seconds = time.perf_counter() - started
             return step
         step.raw, step.parsed, step.seconds = reply.text, reply.parsed, reply.seconds
         step.prompt_tokens, step.completion_tokens = reply.prompt_tokens, reply.completion_tokens
@@ -196,6 +211,10 @@ class ChestCtMapper:
             "lesions": ", ".join(self.keys.lesions),
             "locations": ", ".join(self.keys.locations),
             "implicit": " and ".join(k.capitalize() for k in self.keys.implicit) or "No lesion",
+            "shape": "an array [status, locations, quote]"
+            if self.keys.compact
+            else 'an object {"s": status, "l": locations, "e": quote}',
+            "implicit_shape": "[status, quote]" if self.keys.compact else '{"s": status, "e": quote}',
         }
         self.step = _Step(self.template_name, backend, values, max_tokens)
         self.prompt_version = combined_version(self.step.template.version, self.schema)
@@ -204,13 +223,16 @@ class ChestCtMapper:
         """The exact messages `map` would send (for review pages and tests)."""
         return self.step.messages(text, hint, self.schema)
 
-    def map(self, text: str, *, hint: Sequence[str] | None = None) -> MappingResult:
+    def map(
+        self, text: str, *, hint: Sequence[str] | None = None, deadline: float | None = None
+    ) -> MappingResult:
+        """`deadline` (a time.monotonic() value) bounds the whole report."""
         started = time.perf_counter()
         result = _new_result(self.task, self.prompt_version, self.step.backend, hint)
-        call = self.step.call(text, hint, self.schema)
+        call = self.step.call(text, hint, self.schema, deadline=deadline)
         result.steps.append(call)
         if call.ok:
-            result.findings = self._findings(call.parsed)
+            result.findings = self._findings(expand(call.parsed, self.schema))
             self.evidence.check(result.findings, text, hint)
         else:
             result.ok, result.error = False, f"{call.task}: " + "; ".join(call.errors[:5])
@@ -267,6 +289,7 @@ class BrainMriMapper:
         self.steps = {
             name: _Step(name, _backend_for(backends, name), values, max_tokens) for name in self.templates
         }
+        self._deadline: float | None = None
         self.step1_schema = brain_step1_schema(self.keys)
         self.nontumor_schema = brain_nontumor_schema(self.keys)
         versions = [self.steps[name].template.version for name in self.templates]
@@ -274,10 +297,16 @@ class BrainMriMapper:
             versions, self.step1_schema, self.nontumor_schema, self.keys.episodes
         )
 
-    def map(self, text: str, *, hint: Sequence[str] | None = None) -> MappingResult:
-        return self.map_many([(text, hint)])[0]
+    def map(
+        self, text: str, *, hint: Sequence[str] | None = None, deadline: float | None = None
+    ) -> MappingResult:
+        """`deadline` (a time.monotonic() value) bounds all steps of the report."""
+        return self.map_many([(text, hint)], deadline=deadline)[0]
 
-    def map_many(self, items: Iterable[tuple[str, Sequence[str] | None]]) -> list[MappingResult]:
+    def map_many(
+        self, items: Iterable[tuple[str, Sequence[str] | None]], *, deadline: float | None = None
+    ) -> list[MappingResult]:
+        self._deadline = deadline
         states = []
         for text, hint in items:
             backend = self.steps["brain_mri_step1"].backend
@@ -295,14 +324,14 @@ class BrainMriMapper:
         self, state: _BrainState, name: str, hint: Sequence[str] | None, schema: dict[str, Any], **kw: Any
     ) -> Any:
         started = time.perf_counter()
-        call = self.steps[name].call(state.text, hint, schema, **kw)
+        call = self.steps[name].call(state.text, hint, schema, deadline=self._deadline, **kw)
         state.result.steps.append(call)
         state.seconds += time.perf_counter() - started
         if not call.ok:
             state.result.ok = False
             state.result.error = f"{name}: " + "; ".join(call.errors[:5])
             return None
-        return call.parsed
+        return expand(call.parsed, schema)
 
     def _step1(self, state: _BrainState) -> None:
         hint = None

@@ -1,0 +1,63 @@
+from django import forms
+from django.conf import settings
+
+from analytics.evaluation import MODE_LABELS
+from analytics.models import EvaluationRun
+from annotations.models import Modality
+
+
+class EvaluationStartForm(forms.Form):
+    modality = forms.ModelChoiceField(queryset=Modality.objects.order_by("name"), to_field_name="code")
+    gold_set = forms.ChoiceField(choices=EvaluationRun.GoldSet.choices, initial=EvaluationRun.GoldSet.HELDOUT)
+    gold_file = forms.FileField(
+        required=False,
+        label="Gold file",
+        help_text='JSONL, one report per line with "id", "modality", "text", "gold" (SPEC.md "Gold files").',
+    )
+    modes = forms.MultipleChoiceField(
+        choices=list(MODE_LABELS.items()),
+        initial=list(MODE_LABELS),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The methods to compare on the same reports.",
+    )
+
+    def clean(self) -> dict:  # type: ignore[type-arg]
+        data = super().clean()
+        is_file = data.get("gold_set") == EvaluationRun.GoldSet.FILE
+        if is_file and not data.get("gold_file"):
+            self.add_error("gold_file", "Choose the gold file to evaluate on.")
+        if data.get("gold_file") and not is_file:
+            self.add_error("gold_set", 'Choose "An uploaded gold file" to evaluate on the file.')
+        upload = data.get("gold_file")
+        if upload is not None and upload.size > settings.IMPORT_MAX_FILE_BYTES:
+            self.add_error("gold_file", "The file is larger than this site accepts.")
+        return data
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        from analytics.services.evaluation import available_modes
+
+        super().__init__(*args, **kwargs)
+        modes = available_modes()
+        self.fields["modes"].choices = list(modes.items())
+        self.fields["modes"].initial = [m for m in MODE_LABELS if m in modes]
+
+
+class LongitudinalFilterForm(forms.Form):
+    min_reports = forms.IntegerField(
+        min_value=1, max_value=50, initial=3, required=False, label="Reports per patient ≥"
+    )
+    single_diagnosis = forms.BooleanField(required=False, initial=True, label="Single diagnosis per patient")
+    verified_only = forms.BooleanField(required=False, initial=False, label="Verified episodes only")
+    patient = forms.CharField(max_length=100, required=False, label="Patient")
+
+    def filters(self) -> dict:
+        """Validated filters, defaults when the form was not submitted (checkbox
+        'off' is indistinguishable from 'absent', so a hidden 'applied' marks a submit)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        applied = bool(self.data.get("applied"))
+        return {
+            "min_reports": data.get("min_reports") or 3,
+            "single_diagnosis": data.get("single_diagnosis", True) if applied else True,
+            "verified_only": data.get("verified_only", False) if applied else False,
+            "patient": (data.get("patient") or "").strip(),
+        }

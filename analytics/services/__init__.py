@@ -1,0 +1,1 @@
+"""Writes and long-running work of the analytics app (views and tasks call these)."""

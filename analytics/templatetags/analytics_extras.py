@@ -1,0 +1,14 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def signed(value: object, digits: int = 3) -> str:
+    """0.0123 -> '+0.012'; '' for None, so `|default` can fill in."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{float(value):+.{int(digits)}f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""

@@ -1,0 +1,43 @@
+"""The export page (a form) and the download it submits to (a streamed file).
+
+Admins only (PERM_EXPORT, see analytics/export/__init__.py for why)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from analytics.api.export import export_response
+from analytics.export import FORMAT_INFO, LABELS, PERM_EXPORT
+from analytics.export.params import ExportParams
+from annotations.models import Modality
+
+
+def _context(request: HttpRequest, errors: Any = None) -> dict[str, Any]:
+    return {
+        "formats": [(code, info[2]) for code, info in FORMAT_INFO.items()],
+        "labels": LABELS,
+        "modalities": Modality.objects.order_by("code"),
+        "values": request.GET,
+        "chosen_labels": request.GET.getlist("labels") or ["verified"],
+        "errors": errors,
+    }
+
+
+@require_GET
+@permission_required(PERM_EXPORT, raise_exception=True)
+def export_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "analytics/export.html", _context(request))
+
+
+@require_GET
+@permission_required(PERM_EXPORT, raise_exception=True)
+def export_download(request: HttpRequest) -> HttpResponse:
+    params = ExportParams(data=request.GET)
+    if not params.is_valid():
+        return render(request, "analytics/export.html", _context(request, params.errors), status=400)
+    return export_response(params.spec())

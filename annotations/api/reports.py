@@ -1,0 +1,202 @@
+"""Read-only API over reports and their gold annotations (mentions and pairs).
+
+Who: users holding PERM_VIEW_REPORTS (annotators, clinicians and admins all do;
+an account without a role gets 403). Lists carry metadata only, so a page of 50
+stays small; the report text comes with one report's detail.
+
+Gold is the version of a report that counts (selectors.report_gold_assignment:
+an adjudication, else imported gold, else the only submitted annotation).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotations import selectors
+from annotations.api.common import perm
+from annotations.models import Assignment, Mention, Relation, Report
+from radreview.roles import PERM_VIEW_REPORTS
+
+TAGS = ["reports"]
+
+
+class ReportFilter(serializers.Serializer):
+    """Query parameters of the report list; bad values are a 400 naming the parameter."""
+
+    modality = serializers.SlugField(required=False, help_text="modality code, e.g. chest_ct")
+    patient_id = serializers.CharField(required=False, max_length=100)
+    source = serializers.CharField(required=False, max_length=100)
+    date_from = serializers.DateField(required=False, help_text="study date on or after (YYYY-MM-DD)")
+    date_to = serializers.DateField(required=False, help_text="study date on or before (YYYY-MM-DD)")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": ["must not be before date_from"]})
+        return attrs
+
+
+def reports_filtered(params: dict[str, Any]) -> QuerySet[Report]:
+    """Reports matching validated ReportFilter values (the export uses the same filters)."""
+    reports = Report.objects.select_related("modality")
+    if params.get("modality"):
+        reports = reports.filter(modality__code=params["modality"])
+    if params.get("patient_id"):
+        reports = reports.filter(patient_id=params["patient_id"])
+    if params.get("source"):
+        reports = reports.filter(source=params["source"])
+    tz = timezone.get_current_timezone()
+    if params.get("date_from"):
+        reports = reports.filter(
+            study_datetime__gte=datetime.combine(params["date_from"], time.min, tzinfo=tz)
+        )
+    if params.get("date_to"):
+        reports = reports.filter(study_datetime__lte=datetime.combine(params["date_to"], time.max, tzinfo=tz))
+    return reports
+
+
+class ReportOut(serializers.ModelSerializer):
+    modality = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "source",
+            "external_id",
+            "patient_id",
+            "study_datetime",
+            "modality",
+            "title",
+            "created_at",
+        ]
+
+
+class ReportDetailOut(ReportOut):
+    gold_assignment = serializers.SerializerMethodField(help_text="id of the gold version, null without gold")
+    offsets = serializers.SerializerMethodField()
+
+    class Meta(ReportOut.Meta):
+        fields = [*ReportOut.Meta.fields, "text", "content_hash", "gold_assignment", "offsets"]
+
+    def get_gold_assignment(self, report: Report) -> int | None:
+        gold = selectors.report_gold_assignment(report=report)
+        return gold.pk if gold else None
+
+    def get_offsets(self, report: Report) -> str:
+        return "Unicode code points into text, [start, end)"
+
+
+class GoldMentionOut(serializers.ModelSerializer):
+    key = serializers.CharField(source="key.name")
+    entity_type = serializers.CharField(source="key.entity_type.name")
+    text = serializers.SerializerMethodField(help_text="the span, text[start:end]")
+
+    class Meta:
+        model = Mention
+        fields = ["id", "key", "key_id", "entity_type", "start", "end", "text", "negated", "uncertain"]
+
+    def get_text(self, mention: Mention) -> str:
+        return mention.report.text[mention.start : mention.end]
+
+
+class GoldPairOut(serializers.ModelSerializer):
+    source_key = serializers.CharField(source="source_key.name")
+    target_key = serializers.CharField(source="target_key.name")
+
+    class Meta:
+        model = Relation
+        fields = ["id", "source_key", "target_key", "source_mention", "target_mention"]
+
+
+class ReportPagination(PageNumberPagination):
+    page_size_query_param = "page_size"  # default settings PAGE_SIZE (50)
+    max_page_size = 500
+
+
+class ReportListApi(generics.ListAPIView):
+    """Reports, newest study first, filtered by modality, patient, source and study date range."""
+
+    permission_classes = [perm(PERM_VIEW_REPORTS)]
+    serializer_class = ReportOut
+    pagination_class = ReportPagination
+
+    def get_queryset(self) -> QuerySet[Report]:
+        params = ReportFilter(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return reports_filtered(params.validated_data).defer("text").order_by("-study_datetime", "-id")
+
+    @extend_schema(parameters=[ReportFilter], tags=TAGS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ReportDetailApi(generics.RetrieveAPIView):
+    """One report with its text and the id of its gold version."""
+
+    permission_classes = [perm(PERM_VIEW_REPORTS)]
+    serializer_class = ReportDetailOut
+    queryset = Report.objects.select_related("modality")
+
+    @extend_schema(tags=TAGS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+def _gold(report_pk: int) -> tuple[Report, Assignment | None]:
+    report = get_object_or_404(Report, pk=report_pk)
+    return report, selectors.report_gold_assignment(report=report)
+
+
+class ReportGoldMentionsApi(generics.ListAPIView):
+    """The gold mentions of a report (empty when it has no gold), in text order."""
+
+    permission_classes = [perm(PERM_VIEW_REPORTS)]
+    serializer_class = GoldMentionOut
+    pagination_class = None  # a report has tens of mentions, not thousands
+    queryset = Mention.objects.none()  # for the schema; get_queryset answers requests
+
+    def get_queryset(self) -> QuerySet[Mention]:
+        _report, gold = _gold(self.kwargs["pk"])
+        if gold is None:
+            return Mention.objects.none()
+        return (
+            Mention.objects.filter(assignment=gold)
+            .select_related("key__entity_type", "report")
+            .order_by("start", "end", "id")
+        )
+
+    @extend_schema(tags=TAGS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ReportGoldPairsApi(generics.ListAPIView):
+    """The gold pairs of a report: finding -> location / episode, with the
+    mentions that evidence them (null for key-level pairs)."""
+
+    permission_classes = [perm(PERM_VIEW_REPORTS)]
+    serializer_class = GoldPairOut
+    pagination_class = None
+    queryset = Relation.objects.none()
+
+    def get_queryset(self) -> QuerySet[Relation]:
+        _report, gold = _gold(self.kwargs["pk"])
+        if gold is None:
+            return Relation.objects.none()
+        return (
+            Relation.objects.filter(assignment=gold).select_related("source_key", "target_key").order_by("id")
+        )
+
+    @extend_schema(tags=TAGS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)

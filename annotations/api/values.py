@@ -1,0 +1,117 @@
+"""Entity values (keyword lists per key): list, add, edit, delete, preview of matches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations.api.common import perm, service_call, value_out
+from annotations.models import EntityKey, EntityValue, Modality
+from annotations.services import values as value_services
+from radreview.roles import PERM_MANAGE_SCHEMA
+
+
+class EntityValueListApi(APIView):
+    """GET ?modality=&key=: values with their report counts.
+    POST {"key", "text", "kind", "case_sensitive"}: add one."""
+
+    permission_classes = [perm(PERM_MANAGE_SCHEMA)]
+
+    class Input(serializers.Serializer):
+        key = serializers.PrimaryKeyRelatedField(queryset=EntityKey.objects.all())
+        text = serializers.CharField(max_length=300, trim_whitespace=False)
+        kind = serializers.ChoiceField(choices=["keyword", "regex"], default="keyword")
+        case_sensitive = serializers.BooleanField(default=False)
+
+    def get(self, request: Request) -> Response:
+        rows = EntityValue.objects.select_related("key", "created_by").order_by(
+            "key__entity_type__order", "key__order", "text"
+        )
+        if request.query_params.get("modality"):
+            rows = rows.filter(key__entity_type__modality__code=request.query_params["modality"])
+        if request.query_params.get("key"):
+            rows = rows.filter(key_id=request.query_params["key"])
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response([value_out(v) for v in page or []])
+
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        value = service_call(value_services.entity_value_create, user=request.user, **data.validated_data)
+        return Response(value_out(value), status=status.HTTP_201_CREATED)
+
+
+class EntityValueDetailApi(APIView):
+    permission_classes = [perm(PERM_MANAGE_SCHEMA)]
+
+    class Input(serializers.Serializer):
+        text = serializers.CharField(max_length=300, trim_whitespace=False)
+        kind = serializers.ChoiceField(choices=["keyword", "regex"])
+        case_sensitive = serializers.BooleanField(default=False)
+
+    def patch(self, request: Request, pk: int) -> Response:
+        value = get_object_or_404(EntityValue.objects.select_related("key", "created_by"), pk=pk)
+        if not isinstance(request.data, Mapping):
+            raise serializers.ValidationError({"detail": "Send an object with text, kind or case_sensitive."})
+        merged = {
+            "text": value.text,
+            "kind": value.kind,
+            "case_sensitive": value.case_sensitive,
+            **request.data,
+        }
+        data = self.Input(data=merged)
+        data.is_valid(raise_exception=True)
+        value = service_call(value_services.entity_value_update, value=value, **data.validated_data)
+        return Response(value_out(value))
+
+    def delete(self, request: Request, pk: int) -> Response:
+        value = get_object_or_404(EntityValue.objects.select_related("key"), pk=pk)
+        value_services.entity_value_delete(value=value)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EntityValuePreviewApi(APIView):
+    """GET ?modality=&text=&kind=&case_sensitive=: where a candidate value would match."""
+
+    permission_classes = [perm(PERM_MANAGE_SCHEMA)]
+
+    def get(self, request: Request) -> Response:
+        q = request.query_params
+        modality = get_object_or_404(Modality, code=q.get("modality", ""))
+        preview = service_call(
+            value_services.entity_value_preview,
+            modality=modality,
+            text=q.get("text", ""),
+            kind=q.get("kind", "keyword"),
+            case_sensitive=q.get("case_sensitive") in ("1", "true"),
+        )
+        hits = [
+            {"report": h.report_id, "before": h.before, "match": h.match, "after": h.after}
+            for h in preview.hits
+        ]
+        return Response(
+            {
+                "matched": preview.matched,
+                "scanned": preview.scanned,
+                "complete": preview.complete,
+                "hits": hits,
+            }
+        )
+
+
+class EntityValueCountApi(APIView):
+    """POST: count again how many reports of the modality the value matches."""
+
+    permission_classes = [perm(PERM_MANAGE_SCHEMA)]
+
+    def post(self, request: Request, pk: int) -> Response:
+        value = get_object_or_404(EntityValue.objects.select_related("key", "created_by"), pk=pk)
+        value_services.entity_value_count(value=value)
+        return Response(value_out(value))

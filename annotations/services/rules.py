@@ -1,0 +1,212 @@
+"""The rule engine's rules as data: assertion triggers and word lists in the
+database, seeded from annotations/schema/default_rules.json, extended by admins.
+
+    ruleset = ruleset_from_db()          # inference.ml.engine.RuleSet
+    detector = detector_from_db()        # annotations.weak.negation.AssertionDetector
+    trigger_create(phrase="not appreciated", category="NEG", direction="BWD", user=admin)
+
+Any change bumps every modality's schema_version: weak labels, rule-engine and
+combined predictions record the schema version they were made with, and a
+trigger changes what they say.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from annotations.models import AssertionTrigger, Modality, RuleEntry
+from annotations.weak.negation import AssertionDetector
+from annotations.weak.triggers import CATEGORIES, DIRECTIONS, default_rules, rows_to_triggers
+from inference.ml.engine.ruleset import RuleSet
+
+# default_rules.json list name -> RuleEntry kind
+LIST_KINDS = {
+    "outside_organs": RuleEntry.Kind.OUTSIDE_ORGAN,
+    "inside_words": RuleEntry.Kind.INSIDE_WORD,
+    "anaphora": RuleEntry.Kind.ANAPHOR,
+    "modified_heads": RuleEntry.Kind.MODIFIED_HEAD,
+    "extrapulmonary_locations": RuleEntry.Kind.EXTRAPULMONARY,
+}
+LOCATION_KEYS_GROUP = "keys"
+
+
+def rules_seed(
+    *, data: Mapping[str, Any] | None = None, trigger_model: Any = None, entry_model: Any = None
+) -> int:
+    """Insert the default rules that are missing (idempotent); returns rows added.
+    The model arguments let a data migration pass its historical models."""
+    data = default_rules() if data is None else data
+    trigger_model = trigger_model or AssertionTrigger
+    entry_model = entry_model or RuleEntry
+    added = 0
+    for row in data.get("triggers", ()):
+        _, created = trigger_model.objects.get_or_create(
+            phrase=row["phrase"],
+            category=row["category"],
+            direction=row["direction"],
+            defaults={"window": row.get("window"), "language": row.get("language", ""), "is_default": True},
+        )
+        added += created
+    for kind, group, text, value in _entries(data):
+        _, created = entry_model.objects.get_or_create(
+            kind=kind, group=group, text=text, defaults={"value": value, "is_default": True}
+        )
+        added += created
+    return added
+
+
+def _entries(data: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    out: list[tuple[str, str, str, str]] = []
+    for row in data.get("sections", ()):
+        out.append((RuleEntry.Kind.SECTION, row["kind"], row["phrase"], ""))
+    for group, words in data.get("location_words", {}).items():
+        if group == LOCATION_KEYS_GROUP:
+            out.extend((RuleEntry.Kind.LOCATION_WORD, group, combo, key) for combo, key in words.items())
+        else:
+            out.extend((RuleEntry.Kind.LOCATION_WORD, group, word, "") for word in words)
+    for name, kind in LIST_KINDS.items():
+        out.extend((kind, "", word, "") for word in data.get(name, ()))
+    return out
+
+
+def rules_data_from_db() -> dict[str, Any]:
+    """The active rules in the default_rules.json layout."""
+    triggers = [
+        {"phrase": t.phrase, "category": t.category, "direction": t.direction, "window": t.window}
+        for t in AssertionTrigger.objects.filter(is_active=True).order_by("pk")
+    ]
+    data: dict[str, Any] = {"triggers": triggers, "sections": [], "location_words": {}}
+    data.update({name: [] for name in LIST_KINDS})
+    kind_to_list = {kind: name for name, kind in LIST_KINDS.items()}
+    for entry in RuleEntry.objects.filter(is_active=True).order_by("pk"):
+        if entry.kind == RuleEntry.Kind.SECTION:
+            data["sections"].append({"phrase": entry.text, "kind": entry.group})
+        elif entry.kind == RuleEntry.Kind.LOCATION_WORD:
+            words = data["location_words"]
+            if entry.group == LOCATION_KEYS_GROUP:
+                words.setdefault(LOCATION_KEYS_GROUP, {})[entry.text] = entry.value
+            else:
+                words.setdefault(entry.group, []).append(entry.text)
+        else:
+            data[kind_to_list[entry.kind]].append(entry.text)
+    return data
+
+
+def ruleset_from_db() -> RuleSet:
+    """The rule engine's rules as the database holds them; the defaults when the
+    tables are empty (a database migrated without the seed)."""
+    if not AssertionTrigger.objects.exists():
+        return RuleSet.from_data(default_rules())
+    return RuleSet.from_data(rules_data_from_db(), label="database")
+
+
+def detector_from_db() -> AssertionDetector:
+    """Weak labelling's assertion detector over the database's triggers."""
+    rows = (
+        rules_data_from_db()["triggers"] if AssertionTrigger.objects.exists() else default_rules()["triggers"]
+    )
+    return AssertionDetector(rows_to_triggers(rows))
+
+
+def trigger_validate(*, phrase: str, category: str, direction: str, window: int | None) -> str:
+    """The phrase as stored; raises ValidationError with a message an admin can act on."""
+    phrase = phrase.strip()
+    if not phrase:
+        raise ValidationError({"phrase": "Enter a phrase."})
+    if category not in CATEGORIES:
+        raise ValidationError({"category": f"Choose one of {', '.join(CATEGORIES)}."})
+    if direction not in DIRECTIONS:
+        raise ValidationError({"direction": f"Choose one of {', '.join(DIRECTIONS)}."})
+    if window is not None and not 1 <= window <= 40:
+        raise ValidationError({"window": "A window is 1 to 40 words."})
+    if phrase.startswith("re:"):
+        try:
+            compiled = re.compile(phrase[3:])
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise ValidationError({"phrase": f"Not a valid regular expression: {exc}"}) from exc
+        if compiled.match(""):
+            raise ValidationError({"phrase": "This expression matches empty text."})
+    row = (phrase, category, direction, window) if window else (phrase, category, direction)
+    try:
+        AssertionDetector([row])  # type: ignore[list-item]
+    except (ValueError, re.error) as exc:
+        raise ValidationError({"phrase": str(exc)}) from exc
+    return phrase
+
+
+@transaction.atomic
+def trigger_create(
+    *,
+    phrase: str,
+    category: str,
+    direction: str,
+    window: int | None = None,
+    user: Any = None,
+    language: str = "",
+) -> AssertionTrigger:
+    phrase = trigger_validate(phrase=phrase, category=category, direction=direction, window=window)
+    if AssertionTrigger.objects.filter(phrase=phrase, category=category, direction=direction).exists():
+        raise ValidationError({"phrase": "This trigger exists already."})
+    trigger = AssertionTrigger.objects.create(
+        phrase=phrase,
+        category=category,
+        direction=direction,
+        window=window,
+        language=language or ("ko" if re.search(r"[\uac00-\ud7a3]", phrase) else "en"),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    rules_changed()
+    return trigger
+
+
+@transaction.atomic
+def trigger_set_active(*, trigger: AssertionTrigger, active: bool) -> AssertionTrigger:
+    if trigger.is_active != active:
+        trigger.is_active = active
+        trigger.save(update_fields=["is_active"])
+        rules_changed()
+    return trigger
+
+
+@transaction.atomic
+def entry_create(*, kind: str, text: str, group: str = "", value: str = "", user: Any = None) -> RuleEntry:
+    text, group, value = text.strip(), group.strip(), value.strip()
+    if kind not in RuleEntry.Kind.values:
+        raise ValidationError({"kind": "Choose a list."})
+    if not text:
+        raise ValidationError({"text": "Enter a word or phrase."})
+    if kind in (RuleEntry.Kind.SECTION, RuleEntry.Kind.LOCATION_WORD) and not group:
+        raise ValidationError({"group": "This list needs a group (section kind or location word group)."})
+    if kind == RuleEntry.Kind.LOCATION_WORD and group == LOCATION_KEYS_GROUP and not value:
+        raise ValidationError({"value": "Say which location key this combination means."})
+    if RuleEntry.objects.filter(kind=kind, group=group, text=text).exists():
+        raise ValidationError({"text": "This entry exists already."})
+    entry = RuleEntry.objects.create(
+        kind=kind,
+        group=group,
+        text=text,
+        value=value,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    rules_changed()
+    return entry
+
+
+@transaction.atomic
+def entry_set_active(*, entry: RuleEntry, active: bool) -> RuleEntry:
+    if entry.is_active != active:
+        entry.is_active = active
+        entry.save(update_fields=["is_active"])
+        rules_changed()
+    return entry
+
+
+def rules_changed() -> None:
+    """Rules changed: every modality's schema version moves on."""
+    Modality.objects.update(schema_version=F("schema_version") + 1)

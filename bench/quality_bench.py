@@ -1,0 +1,346 @@
+"""Extraction quality on real chest CT reports: keyword, rule engine, stage 1
+(BERT), stage 2 LLM with hint, and the combined extractor.
+
+    nice -n 10 python bench/quality_bench.py [--quick] [--data PATH] [--stage1 DIR | --train-stage1]
+                                             [--model PATH.gguf] [--llm-reports N] [--no-llm]
+
+Data: ../shared/data/ctrate_train.jsonl (CT-RATE's manually labelled reports,
+CC BY-NC-SA; never copied into the project). Without it the real-report part is
+skipped with a message and only the demo gold part runs. A fixed-seed split
+holds out --holdout reports (100) for measurement; the rest may train a stage 1
+model (--train-stage1, written under var/bench/) with the project's library.
+
+Scored on the 8 keys the data maps (report-level presence of present or
+uncertain findings):
+
+* `<mode>_entity_macro_f1`: per-key F1 over the held-out reports, averaged;
+* `<mode>_negated_report_accuracy`: over reports that mention one of the 8 keys
+  (a lexicon value matches) whose gold label is absent, the share where the
+  mode calls none of those keys present;
+* `<mode>_specificity`: over reports with none of the 8 keys, the share where
+  the mode predicts none;
+* `<mode>_seconds_per_report`: wall time per report (combined: rules + stage 1
+  batch share + the LLM where it ran).
+
+llm_hint runs the method's stage 2 (two-shot prompt, stage 1 hint) on the first
+--llm-reports reports only (it takes ~20 s a report on this CPU); its figures
+are over those reports. The combined mode calls the LLM only for the keys that
+need it (see inference/ml/combined.py) and reports `combined_llm_report_share`.
+Demo gold (generated reports with locations): `demo_<mode>_entity_macro_f1`
+over the 11 lesion keys and `demo_<mode>_relation_macro_f1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from annotations.weak.matcher import Matcher, Value  # noqa: E402
+from inference.ml.combined import CombinedExtractor  # noqa: E402
+from inference.ml.engine import RuleEngine  # noqa: E402
+from inference.ml.metrics import entity_key_metrics  # noqa: E402
+from inference.ml.relation_metrics import chest_pairs, relation_metrics  # noqa: E402
+from inference.ml.rules import lexicon_from_schema  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "ctrate_train.jsonl"
+SCHEMA = ROOT / "annotations" / "schema" / "default_schema.json"
+KEYS = (
+    "nodule",
+    "consolidation",
+    "atelectasis",
+    "bronchiectasis",
+    "bronchial wall thickening",
+    "interstitial thickening",
+    "fibrosis",
+    "pleural effusion",
+)
+SEED = 8
+PRESENT = ("present", "uncertain")
+
+
+def line(name: str, value: Any) -> None:
+    print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}", flush=True)
+
+
+def load_rows(path: Path) -> list[dict[str, Any]] | None:
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(text) for text in handle if text.strip()]
+
+
+def split(
+    rows: Sequence[dict[str, Any]], holdout: int, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    order = sorted(rows, key=lambda r: r["id"])
+    random.Random(seed).shuffle(order)
+    return order[holdout:], order[:holdout]
+
+
+def chest_lexicon() -> dict[str, list[tuple[str, str]]]:
+    chest = json.loads(SCHEMA.read_text(encoding="utf-8"))["modalities"][0]
+    return lexicon_from_schema(chest)
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+def scores(
+    gold: Sequence[set[str]], pred: Sequence[set[str]], mentioned: Sequence[set[str]]
+) -> dict[str, float]:
+    metrics = entity_key_metrics(gold, pred, list(KEYS))
+    f1s = [metrics.per_key[k].f1 for k in KEYS if metrics.per_key[k].f1 is not None]
+    negated = [not ((m - g) & p) for g, p, m in zip(gold, pred, mentioned, strict=True) if m - g]
+    normal = [not p for g, p in zip(gold, pred, strict=True) if not g]
+    return {
+        "entity_macro_f1": sum(f1s) / len(f1s) if f1s else 0.0,
+        "negated_report_accuracy": sum(negated) / len(negated) if negated else float("nan"),
+        "specificity": sum(normal) / len(normal) if normal else float("nan"),
+    }
+
+
+def report(
+    mode: str,
+    gold: Sequence[set[str]],
+    pred: Sequence[set[str]],
+    mentioned: Sequence[set[str]],
+    seconds: float,
+) -> None:
+    for name, value in scores(gold, pred, mentioned).items():
+        line(f"{mode}_{name}", value)
+    line(f"{mode}_seconds_per_report", seconds / max(len(pred), 1))
+
+
+# -- stage 1 -------------------------------------------------------------------------------
+
+
+def train_stage1(train: Sequence[dict[str, Any]], out_dir: Path, *, epochs: int, quick: bool) -> Path:
+    """Fine-tune a small BERT from scratch on the non-held-out reports' labels."""
+    import numpy as np
+
+    from inference.ml.bert.config import BertPreset, TrainConfig
+    from inference.ml.bert.finetune import LabelledSet, finetune
+
+    # Narrow and shallow but long: lung findings sit past the first 256 tokens of these
+    # reports, and the cues stage 1 must add ("sequelae" for fibrosis) are lexical.
+    preset = BertPreset(
+        "bench512",
+        hidden_size=128,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=512,
+        max_len=512,
+        vocab_size=4000,
+    )
+    labels = np.array(
+        [[1.0 if k in r["present_keys"] else 0.0 for k in KEYS] for r in train], dtype=np.float32
+    )
+    data = LabelledSet(
+        [r["text"] for r in train], labels, sources=["gold"] * len(train), ids=[r["id"] for r in train]
+    )
+    config = TrainConfig(epochs=epochs, batch_size=16, seed=SEED, max_steps=20 if quick else 0, patience=3)
+    started = time.perf_counter()
+
+    def progress(event: Any) -> None:
+        if event.step % 25 == 0 or event.step == event.total_steps:
+            print(f"# stage 1 step {event.step}/{event.total_steps}", file=sys.stderr, flush=True)
+
+    finetune(data, keys=list(KEYS), preset=preset, out_dir=out_dir, config=config, progress=progress)
+    line("stage1_train_seconds", time.perf_counter() - started)
+    return out_dir
+
+
+def stage1_predict(path: Path, texts: Sequence[str]) -> tuple[list[Any], float]:
+    from inference.ml.bert import Stage1Predictor
+
+    predictor = Stage1Predictor.load(path, quantize=True)
+    started = time.perf_counter()
+    predictions = predictor.predict(list(texts), batch_size=16)
+    return list(predictions), time.perf_counter() - started
+
+
+# -- LLM ---------------------------------------------------------------------------------------
+
+
+def llm_backend(model: Path | None) -> Any | None:
+    from inference.ml.llm.backends import LlamaCppBackend
+
+    if model is None or not model.is_file():
+        line("llm_skipped", f"no GGUF model at {model}")
+        return None
+    return LlamaCppBackend(model, n_ctx=4096)
+
+
+def default_model() -> Path | None:
+    base = Path(os.environ.get("MODEL_STORAGE_DIR", ROOT / "var" / "models")) / "llm"
+    for name in ("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"):
+        if (base / name).is_file():
+            return base / name
+    return None
+
+
+# -- the real reports --------------------------------------------------------------------------
+
+
+def real_reports(args: argparse.Namespace) -> None:
+    rows = load_rows(args.data)
+    if rows is None:
+        line("ctrate_skipped", f"{args.data} not found (development data is not part of the project)")
+        return
+    train, test = split(rows, args.holdout, SEED)
+    if args.quick:
+        test = test[: args.quick_reports]
+    line("ctrate_reports_measured", len(test))
+    lexicon = chest_lexicon()
+    texts = [r["text"] for r in test]
+    gold = [set(r["present_keys"]) for r in test]
+    keyword = Matcher(Value(k, t, kind) for k, values in lexicon.items() if k in KEYS for t, kind in values)
+    mentioned = [{str(k) for k in keyword.keys_in(t)} for t in texts]
+
+    started = time.perf_counter()
+    pred = [{str(k) for k in keyword.keys_in(t)} for t in texts]
+    report("keyword", gold, pred, mentioned, time.perf_counter() - started)
+
+    engine = RuleEngine.for_chest_ct(lexicon)
+    started = time.perf_counter()
+    results = [engine.extract(t) for t in texts]
+    report(
+        "rules",
+        gold,
+        [r.present_keys() & set(KEYS) for r in results],
+        mentioned,
+        time.perf_counter() - started,
+    )
+
+    stage1_path = args.stage1
+    if stage1_path is None and args.train_stage1:
+        stage1_path = train_stage1(
+            train, ROOT / "var" / "bench" / "quality_stage1", epochs=args.epochs, quick=args.quick
+        )
+    stage1_preds: list[Any] | None = None
+    stage1_seconds = 0.0
+    if stage1_path is not None:
+        stage1_preds, stage1_seconds = stage1_predict(stage1_path, texts)
+        report(
+            "bert", gold, [set(p.present_keys) & set(KEYS) for p in stage1_preds], mentioned, stage1_seconds
+        )
+    else:
+        line("bert_skipped", "no stage 1 model (--stage1 DIR or --train-stage1)")
+
+    backend = None if args.no_llm else llm_backend(args.model or default_model())
+    if backend is not None and args.llm_reports > 0:
+        llm_hint(backend, texts, gold, mentioned, stage1_preds, args.llm_reports)
+
+    extractor = CombinedExtractor(engine, llm=backend)
+    started = time.perf_counter()
+    combined = []
+    for i, text in enumerate(texts):
+        combined.append(extractor.extract(text, stage1=stage1_preds[i] if stage1_preds else None))
+    seconds = time.perf_counter() - started + stage1_seconds
+    report("combined", gold, [c.present_keys() & set(KEYS) for c in combined], mentioned, seconds)
+    line("combined_llm_report_share", sum(c.llm_used for c in combined) / len(combined))
+    line("combined_flagged_finding_share", _flagged_share(combined))
+
+
+def _flagged_share(results: Sequence[Any]) -> float:
+    findings = [f for r in results for f in r.findings if f.key in KEYS]
+    return sum(bool(f.flags) for f in findings) / max(len(findings), 1)
+
+
+def llm_hint(
+    backend: Any,
+    texts: Sequence[str],
+    gold: Sequence[set[str]],
+    mentioned: Sequence[set[str]],
+    stage1: Sequence[Any] | None,
+    n: int,
+) -> None:
+    from inference.ml.llm.mapping import ChestCtMapper
+
+    mapper = ChestCtMapper(backend, lexicon=chest_lexicon())
+    started = time.perf_counter()
+    pred = []
+    for i, text in enumerate(texts[:n]):
+        hint = list(stage1[i].present_keys) if stage1 else None
+        result = mapper.map(text, hint=hint)
+        pred.append(
+            {f.key for f in result.findings if f.status in PRESENT} & set(KEYS) if result.ok else set()
+        )
+    line("llm_hint_reports", len(pred))
+    report("llm_hint", gold[:n], pred, mentioned[:n], time.perf_counter() - started)
+
+
+# -- the demo gold -------------------------------------------------------------------------------
+
+
+def demo_gold(args: argparse.Namespace) -> None:
+    from annotations.demo.corpus import generate_reports
+    from annotations.schema.keys import default_keys
+
+    records = list(generate_reports(n=60 if args.quick else 400, seed=11, modalities=["chest_ct"]))
+    lesions = list(default_keys("chest_ct", "Lesion"))
+    lexicon = chest_lexicon()
+    gold = [r["gold"] for r in records]
+    gold_keys = [{k for k, v in g["lesions"].items() if v["status"] in PRESENT} for g in gold]
+    keyword = Matcher(
+        Value(k, t, kind) for k, values in lexicon.items() if k in lesions for t, kind in values
+    )
+    engine = RuleEngine.for_chest_ct(lexicon)
+    modes: dict[str, Callable[[str], dict[str, Any]]] = {
+        "keyword": lambda t: {"lesions": {str(k): {"status": "present"} for k in keyword.keys_in(t)}},
+        "rules": lambda t: engine.extract(t).as_gold(),
+    }
+    line("demo_reports", len(records))
+    for mode, run in modes.items():
+        started = time.perf_counter()
+        pred = [run(r["text"]) for r in records]
+        seconds = time.perf_counter() - started
+        pred_keys = [
+            {k for k, v in p["lesions"].items() if v.get("status", "present") in PRESENT} for p in pred
+        ]
+        metrics = entity_key_metrics(gold_keys, pred_keys, lesions)
+        line(f"demo_{mode}_entity_macro_f1", metrics.macro.f1 or 0.0)
+        if mode != "keyword":
+            rel = relation_metrics([chest_pairs(g) for g in gold], [chest_pairs(p) for p in pred])
+            line(f"demo_{mode}_relation_macro_f1", rel.macro.f1)
+        line(f"demo_{mode}_seconds_per_report", seconds / len(records))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer reports, LLM on 2, a few training steps")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--holdout", type=int, default=100)
+    parser.add_argument("--quick-reports", type=int, default=40)
+    parser.add_argument("--stage1", type=Path, default=None, help="a stage 1 artefact directory")
+    parser.add_argument(
+        "--train-stage1", action="store_true", help="fine-tune one on the non-held-out reports"
+    )
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: the bundled 1.5B)")
+    parser.add_argument(
+        "--llm-reports", type=int, default=None, help="reports for llm_hint (default 10, quick 2)"
+    )
+    parser.add_argument("--no-llm", action="store_true")
+    parser.add_argument("--no-demo", action="store_true")
+    args = parser.parse_args()
+    if args.llm_reports is None:
+        args.llm_reports = 2 if args.quick else 10
+    line("load_average_1min", os.getloadavg()[0])
+    real_reports(args)
+    if not args.no_demo:
+        demo_gold(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""REST API of stage 1: model versions, training and inference runs, promotion and
+roll-back, comparison, the held-out set, and one report's prediction. The same
+services and permission checks as the screens (DRF answers 401/403, never a
+redirect); bad input is a 400 with the reason, a missing model a 409/503 with one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations.models import Modality, Report, WeakLabelSet
+from inference.models import ModelPromotion, ModelVersion
+from inference.services.stage1_data import LABEL_SOURCE_CHOICES, Stage1DataError, heldout_report_ids
+from inference.services.stage1_inference import (
+    Cohort,
+    Stage1ModelUnavailable,
+    inference_job_create,
+    predict_report,
+)
+from inference.services.stage1_registry import PromotionError, model_promote, model_rollback, versions_compare
+from inference.services.stage1_training import PRESET_CHOICES, training_job_create
+from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
+from jobs.services import job_enqueue
+from radreview.roles import PERM_PROMOTE, PERM_REVIEW, PERM_RUN_JOBS
+
+
+def _perm(*codenames: str) -> type[BasePermission]:
+    """A DRF permission class requiring any one of the Django permissions."""
+
+    class HasPerm(BasePermission):
+        def has_permission(self, request: Request, view: APIView) -> bool:
+            user = request.user
+            return bool(user and user.is_authenticated and any(user.has_perm(c) for c in codenames))
+
+    HasPerm.__name__ = f"Has({'|'.join(codenames)})"
+    return HasPerm
+
+
+TAGS = ["stage1"]
+ANY = {200: OpenApiTypes.OBJECT}
+ACCEPTED = {202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}
+MODALITY_PARAM = OpenApiParameter("modality", str, description="modality code, e.g. chest_ct")
+
+
+def _bad_request(exc: Exception) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def version_summary(version: ModelVersion) -> dict[str, Any]:
+    heldout = (version.metrics or {}).get("heldout") or {}
+    return {
+        "id": version.pk,
+        "name": version.name,
+        "modality": version.modality.code,
+        "preset": version.preset,
+        "status": version.status,
+        "is_active": version.is_active,
+        "label_sources": version.label_sources,
+        "data_counts": version.data_counts,
+        "code_version": version.code_version,
+        "heldout_macro_f1": (heldout.get("macro") or {}).get("f1"),
+        "heldout_report_f1": (heldout.get("report") or {}).get("f1"),
+        "n_heldout": (version.metrics or {}).get("n_heldout"),
+        "job": version.job_id,
+        "created_at": version.created_at,
+        "trained_at": version.trained_at,
+    }
+
+
+def version_detail(version: ModelVersion) -> dict[str, Any]:
+    error = version.job.error if version.job_id and version.status == ModelVersion.Status.FAILED else ""
+    return {
+        **version_summary(version),
+        "keys": version.keys,
+        "thresholds": version.thresholds,
+        "config": version.config,
+        "metrics": version.metrics,
+        "curves": version.curves,
+        "data_snapshot_path": version.data_snapshot_path,
+        "data_snapshot_sha256": version.data_snapshot_sha256,
+        "artifact_path": version.artifact_path,
+        "error": error,
+    }
+
+
+class ModelVersionListApi(APIView):
+    """GET ?modality=code: model versions, newest first."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    @extend_schema(parameters=[MODALITY_PARAM], responses=ANY, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        versions = ModelVersion.objects.select_related("modality")
+        code = request.query_params.get("modality")
+        if code:
+            versions = versions.filter(modality__code=code)
+        return Response({"results": [version_summary(v) for v in versions]})
+
+
+class ModelVersionDetailApi(APIView):
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    @extend_schema(responses=ANY, tags=TAGS)
+    def get(self, request: Request, pk: int) -> Response:
+        version = get_object_or_404(ModelVersion.objects.select_related("modality", "job"), pk=pk)
+        return Response(version_detail(version))
+
+
+class TrainingRunApi(APIView):
+    """POST: start a training run; 202 with the job and the new model version."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    class Input(serializers.Serializer):
+        modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
+        preset = serializers.ChoiceField(choices=[c for c, _ in PRESET_CHOICES], default="small")
+        label_sources = serializers.ChoiceField(choices=list(LABEL_SOURCE_CHOICES), default="gold_weak")
+        weak_mode = serializers.ChoiceField(
+            choices=list(WeakLabelSet.Mode.values), default=WeakLabelSet.Mode.KEYWORD_NEGATION
+        )
+        init_checkpoint = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+        pretrain = serializers.BooleanField(default=False)
+        morphemes = serializers.BooleanField(default=False)
+        epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
+        mlm_epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
+        max_steps = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    @extend_schema(request=Input, responses=ACCEPTED, tags=TAGS)
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job, version = training_job_create(**data.validated_data, user=request.user)
+        except Stage1DataError as exc:
+            return _bad_request(exc)
+        job_enqueue(job=job, task=stage1_train_task)
+        return Response({"job": job.pk, "model_version": version.pk, "name": version.name}, status=202)
+
+
+class InferenceRunApi(APIView):
+    """POST: predict a cohort (modality, dates, patients; empty = everything the
+    active models have not predicted); 202 with the job."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    class Input(serializers.Serializer):
+        modality = serializers.SlugRelatedField(
+            slug_field="code", queryset=Modality.objects.all(), required=False, allow_null=True
+        )
+        model_version = serializers.PrimaryKeyRelatedField(
+            queryset=ModelVersion.objects.all(), required=False, allow_null=True
+        )
+        date_from = serializers.DateField(required=False, allow_null=True)
+        date_to = serializers.DateField(required=False, allow_null=True)
+        patient_ids = serializers.ListField(
+            child=serializers.CharField(max_length=100), required=False, default=list, max_length=10_000
+        )
+
+    @extend_schema(request=Input, responses=ACCEPTED, tags=TAGS)
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        cohort = Cohort(
+            modalities=[d["modality"].code] if d.get("modality") else [],
+            date_from=d.get("date_from"),
+            date_to=d.get("date_to"),
+            patient_ids=d.get("patient_ids") or [],
+        )
+        try:
+            job = inference_job_create(cohort=cohort, model_version=d.get("model_version"), user=request.user)
+        except Stage1DataError as exc:
+            return _bad_request(exc)
+        job_enqueue(job=job, task=stage1_infer_task)
+        return Response({"job": job.pk, "versions": job.params["versions"]}, status=202)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class PromoteApi(APIView):
+    """POST {"reason": ...}: make this version the active one of its modality."""
+
+    permission_classes = [_perm(PERM_PROMOTE)]
+
+    @extend_schema(
+        request=ReasonInput, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, tags=TAGS
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        version = get_object_or_404(ModelVersion, pk=pk)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            record = model_promote(version=version, user=request.user, reason=data.validated_data["reason"])
+        except PromotionError as exc:
+            return _bad_request(exc)
+        return Response(_promotion(record))
+
+
+class RollbackApi(APIView):
+    """POST {"modality": code, "reason": ...}: re-activate the previously active version."""
+
+    permission_classes = [_perm(PERM_PROMOTE)]
+
+    class Input(ReasonInput):
+        modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
+
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, tags=TAGS)
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        try:
+            record = model_rollback(modality=d["modality"], user=request.user, reason=d["reason"])
+        except PromotionError as exc:
+            return _bad_request(exc)
+        return Response(_promotion(record))
+
+
+def _promotion(record: ModelPromotion) -> dict[str, Any]:
+    return {
+        "id": record.pk,
+        "action": record.action,
+        "model_version": record.model_version_id,
+        "previous": record.previous_id,
+        "reason": record.reason,
+        "user": record.user.get_username(),
+        "created_at": record.created_at,
+    }
+
+
+class CompareApi(APIView):
+    """GET ?candidate=pk&baseline=pk (default: the active version): both on the
+    held-out reports both predicted, with per-key deltas and McNemar counts."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("candidate", int), OpenApiParameter("baseline", int)],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        tags=TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            candidate = ModelVersion.objects.get(pk=int(request.query_params.get("candidate", "")))
+            baseline_id = request.query_params.get("baseline")
+            baseline = (
+                ModelVersion.objects.get(pk=int(baseline_id))
+                if baseline_id
+                else ModelVersion.objects.get(modality=candidate.modality, is_active=True)
+            )
+            return Response(versions_compare(candidate, baseline))
+        except (ValueError, ModelVersion.DoesNotExist):
+            return Response(
+                {"detail": "give candidate (and baseline, or have an active version) as model version ids"},
+                status=400,
+            )
+        except PromotionError as exc:
+            return _bad_request(exc)
+
+
+class HeldoutApi(APIView):
+    """GET ?modality=code: the ids of the fixed held-out gold reports."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    @extend_schema(parameters=[MODALITY_PARAM], responses=ANY, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        modality = get_object_or_404(Modality, code=request.query_params.get("modality", ""))
+        return Response({"modality": modality.code, "report_ids": heldout_report_ids(modality)})
+
+
+class ReportStage1Api(APIView):
+    """GET: stage 1 for one report with the active model (stored, or computed now)."""
+
+    permission_classes = [_perm(PERM_REVIEW, PERM_RUN_JOBS)]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, tags=TAGS)
+    def get(self, request: Request, pk: int) -> Response:
+        report = get_object_or_404(Report, pk=pk)
+        try:
+            return Response(predict_report(report).to_dict())
+        except Stage1ModelUnavailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -1,0 +1,182 @@
+"""REST API of stage 2: batch runs (admins), the configured LLM and its connection
+test (admins), and one report's relationship mapping, stored or computed now
+(clinicians and admins). Bad input is a 400 with the reason; an LLM that is not
+configured or not reachable is a 503 with what to fix, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations.models import Modality, Report
+from inference.ml.llm.backends import LLMConfigError
+from inference.models import Stage2Prediction
+from inference.services.stage2 import (
+    MODES,
+    Cohort,
+    Stage2Error,
+    stage2_job_create,
+    stage2_predict_report,
+    stage2_predictions,
+    stage2_runs,
+)
+from inference.services.stage2_backend import llm_summary, llm_test_connection
+from inference.tasks.stage2 import stage2_batch_task
+from jobs.services import job_enqueue
+from radreview.roles import PERM_REVIEW, PERM_RUN_JOBS
+
+
+def _perm(*codenames: str) -> type[BasePermission]:
+    """A DRF permission class requiring any one of the Django permissions."""
+
+    class HasPerm(BasePermission):
+        def has_permission(self, request: Request, view: APIView) -> bool:
+            user = request.user
+            return bool(user and user.is_authenticated and any(user.has_perm(c) for c in codenames))
+
+    HasPerm.__name__ = f"Has({'|'.join(codenames)})"
+    return HasPerm
+
+
+def prediction_out(p: Stage2Prediction, *, full: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": p.pk,
+        "report": p.report_id,
+        "mode": p.mode,
+        "run_key": p.run_key,
+        "status": p.status,
+        "error": p.error,
+        "llm": p.llm_name,
+        "prompt_version": p.prompt_version,
+        "stage1_version": p.stage1_version_id,
+        "hint": p.hint,
+        "prediction": p.parsed,
+        "findings": p.findings,
+        "evidence_offsets": "Unicode code points into the report text, [start, end)",
+        "seconds": p.seconds,
+        "timings": p.timings,
+        "prompt_tokens": p.prompt_tokens,
+        "completion_tokens": p.completion_tokens,
+        "attempts": p.attempts,
+        "job": p.job_id,
+        "created_at": p.created_at,
+    }
+    if full:
+        out |= {"llm_info": p.llm_info, "messages": p.messages, "raw_output": p.raw_output}
+    return out
+
+
+class Stage2RunApi(APIView):
+    """GET: recent stage 2 runs. POST {"modality", "mode", "date_from", "date_to",
+    "patient_ids", "report_ids", "only_missing"}: start one (202 with the job id)."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    class Input(serializers.Serializer):
+        modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
+        mode = serializers.ChoiceField(choices=list(MODES), default="llm_hint")
+        date_from = serializers.DateField(required=False, allow_null=True, default=None)
+        date_to = serializers.DateField(required=False, allow_null=True, default=None)
+        patient_ids = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
+        report_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list)
+        only_missing = serializers.BooleanField(default=False)
+
+    def get(self, request: Request) -> Response:
+        runs = [
+            {
+                "job": j.pk,
+                "status": j.status,
+                "mode": j.params.get("mode"),
+                "run_key": j.params.get("run_key"),
+                "cohort": j.params.get("cohort"),
+                "progress_done": j.progress_done,
+                "progress_total": j.progress_total,
+                "result": j.result,
+                "error": j.error,
+                "created_at": j.created_at,
+                "finished_at": j.finished_at,
+            }
+            for j in stage2_runs()
+        ]
+        return Response({"results": runs})
+
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        cohort = Cohort(
+            modality=d["modality"].code,
+            date_from=d["date_from"],
+            date_to=d["date_to"],
+            patient_ids=tuple(d["patient_ids"]),
+            report_ids=tuple(d["report_ids"]),
+            only_missing=d["only_missing"],
+        )
+        try:
+            job = stage2_job_create(cohort=cohort, mode=d["mode"], user=request.user)
+        except Stage2Error as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except LLMConfigError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        job_enqueue(job=job, task=stage2_batch_task)
+        return Response(
+            {"job": job.pk, "status": job.status, "run_key": job.params["run_key"]},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class LLMStatusApi(APIView):
+    """GET: the configured LLM (model, backend, context size, file or server, error)."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    def get(self, request: Request) -> Response:
+        return Response(llm_summary())
+
+
+class LLMTestApi(APIView):
+    """POST: one tiny constrained call to the configured LLM; {"ok", "seconds", "error"?}."""
+
+    permission_classes = [_perm(PERM_RUN_JOBS)]
+
+    def post(self, request: Request) -> Response:
+        result = llm_test_connection()
+        return Response(
+            result, status=status.HTTP_200_OK if result["ok"] else status.HTTP_503_SERVICE_UNAVAILABLE
+        )
+
+
+class ReportStage2Api(APIView):
+    """GET: the report's stored stage 2 predictions (?full=1 adds prompts and raw output).
+    POST {"mode": "llm_hint" | "llm" | "rules"}: map the report now (synchronous;
+    seconds on a CPU) and store the result; returns it with the exact prompt."""
+
+    permission_classes = [_perm(PERM_REVIEW, PERM_RUN_JOBS)]
+
+    class Input(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=list(MODES), default="llm_hint")
+
+    def get(self, request: Request, pk: int) -> Response:
+        report = get_object_or_404(Report, pk=pk)
+        full = request.query_params.get("full") in ("1", "true")
+        rows = [prediction_out(p, full=full) for p in stage2_predictions(report=report)]
+        return Response({"report": report.pk, "predictions": rows})
+
+    def post(self, request: Request, pk: int) -> Response:
+        report = get_object_or_404(Report.objects.select_related("modality"), pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            prediction = stage2_predict_report(report=report, mode=data.validated_data["mode"])
+        except Stage2Error as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except LLMConfigError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(prediction_out(prediction, full=True), status=status.HTTP_200_OK)

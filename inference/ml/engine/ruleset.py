@@ -1,0 +1,89 @@
+"""The rule engine's data: assertion triggers, section headings, location words,
+outside-organ and inside words, anaphora. Defaults come from
+annotations/schema/default_rules.json; a site's edited copy comes from the
+database (annotations.services.rules.ruleset_for) in the same shape.
+Plain Python, no Django.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotations.weak.triggers import Trigger, default_rules, rows_to_triggers
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    triggers: tuple[Trigger, ...]
+    sections: tuple[tuple[str, str], ...]
+    location_words: Mapping[str, Any]
+    outside_organs: tuple[str, ...] = ()
+    inside_words: tuple[str, ...] = ()
+    anaphora: tuple[str, ...] = ()
+    extrapulmonary_locations: tuple[str, ...] = ()
+    modified_heads: tuple[str, ...] = ()
+    label: str = "default"  # where the rules came from ("default", "db v3")
+    version: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.version:
+            object.__setattr__(self, "version", self.digest())
+
+    def digest(self) -> str:
+        blob = json.dumps(
+            [
+                self.triggers,
+                self.sections,
+                self.location_words,
+                self.outside_organs,
+                self.inside_words,
+                self.anaphora,
+                self.extrapulmonary_locations,
+                self.modified_heads,
+            ],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=list,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], *, label: str = "default") -> RuleSet:
+        """From the default_rules.json layout (the database export has the same)."""
+        return cls(
+            triggers=rows_to_triggers(data.get("triggers", ())),
+            sections=tuple((row["phrase"], row["kind"]) for row in data.get("sections", ())),
+            location_words=data.get("location_words", {}),
+            outside_organs=tuple(data.get("outside_organs", ())),
+            inside_words=tuple(data.get("inside_words", ())),
+            anaphora=tuple(data.get("anaphora", ())),
+            extrapulmonary_locations=tuple(data.get("extrapulmonary_locations", ())),
+            modified_heads=tuple(data.get("modified_heads", ())),
+            label=label,
+        )
+
+    def with_triggers(self, rows: Sequence[Mapping[str, Any]]) -> RuleSet:
+        return RuleSet.from_data({**self.as_data(), "triggers": list(rows)}, label=self.label)
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "triggers": [
+                {"phrase": t[0], "category": t[1], "direction": t[2], "window": t[3] if len(t) > 3 else None}  # type: ignore[misc]
+                for t in self.triggers
+            ],
+            "sections": [{"phrase": p, "kind": k} for p, k in self.sections],
+            "location_words": dict(self.location_words),
+            "outside_organs": list(self.outside_organs),
+            "inside_words": list(self.inside_words),
+            "anaphora": list(self.anaphora),
+            "extrapulmonary_locations": list(self.extrapulmonary_locations),
+            "modified_heads": list(self.modified_heads),
+        }
+
+
+def default_ruleset() -> RuleSet:
+    return RuleSet.from_data(default_rules())

@@ -1,0 +1,270 @@
+"""The rule engine and the combined extractor inside RadReview: built from the
+database (schema lexicon, rules), stored as Stage2Prediction rows (mode
+"combined"), and registered as evaluation modes "keyword", "rules_engine" and
+"combined" (inference.services.evaluation imports this module at its end).
+
+    plan = combined_plan(modality=chest_ct)                  # engine + stage 1 + LLM backend
+    prediction = combined_predict_report(report=report, plan=plan)
+
+Stage 1 probabilities come from the stored Stage1Prediction of the active
+model (predicted on demand, as llm_hint does); the LLM from the configured
+stage 2 backend, built lazily: a report the rules and stage 1 settle never
+loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from annotations.models import Modality, Report
+from annotations.services.rules import ruleset_from_db
+from annotations.weak.matcher import Matcher, Value
+from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult
+from inference.ml.engine import RuleEngine
+from inference.ml.llm.backends import LLMBackend, LLMError
+from inference.ml.llm.schemas import BrainKeys, ChestKeys
+from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
+from inference.services import stage2
+from inference.services.evaluation import EvalContext, EvalItem, EvaluationError, ModeOutput, register_mode
+from inference.services.stage2 import ModalitySchema, modality_schema
+
+logger = logging.getLogger(__name__)
+
+BackendFor = Callable[[str], LLMBackend]
+
+
+def engine_for(schema: ModalitySchema) -> RuleEngine:
+    """The rule engine for a modality: chest CT lesions with locations; brain MRI
+    diagnoses and non-tumor details (assertions only, no episode linking)."""
+    rules = ruleset_from_db()
+    keys = schema.keys
+    if isinstance(keys, ChestKeys):
+        return RuleEngine(
+            schema.lexicon,
+            findings=keys.lesions,
+            locations=keys.locations,
+            implicit=keys.implicit,
+            rules=rules,
+        )
+    return RuleEngine(schema.lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules)
+
+
+class _LazyBackend:
+    """Builds the configured LLM backend on the first call only."""
+
+    def __init__(self, build: Callable[[], LLMBackend]) -> None:
+        self._build = build
+        self._backend: LLMBackend | None = None
+
+    def complete_json(self, messages: Any, schema: Any, max_tokens: int, **kwargs: Any) -> Any:
+        if self._backend is None:
+            self._backend = self._build()
+        return self._backend.complete_json(messages, schema, max_tokens, **kwargs)
+
+    def info(self) -> dict[str, Any]:
+        return (
+            self._backend.info() if self._backend is not None else {"name": "configured", "backend": "lazy"}
+        )
+
+
+@dataclass
+class CombinedPlan:
+    modality: Modality
+    schema: ModalitySchema
+    extractor: CombinedExtractor
+    run_key: str
+    stage1_version: ModelVersion | None
+    llm_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def combined_plan(
+    *,
+    modality: Modality,
+    backend_for: BackendFor | None = None,
+    use_llm: bool = True,
+    llm_name: str = "configured",
+) -> CombinedPlan:
+    schema = modality_schema(modality)
+    if not isinstance(schema.keys, ChestKeys):
+        raise EvaluationError("mode combined: chest CT only (brain MRI has no combined extractor yet)")
+    engine = engine_for(schema)
+    llm = None
+    if use_llm:
+        build = backend_for or stage2.stage2_backend.llm_backend
+        llm = _LazyBackend(lambda: build("chest_ct_relations"))
+    extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys)
+    version = stage2.active_stage1_version(modality)
+    s1 = f"s1:{version.pk}" if version else "s1:none"
+    run_key = f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}|{llm_name}|{s1}"
+    return CombinedPlan(modality, schema, extractor, run_key[:300], version, llm_name if use_llm else "")
+
+
+def stage1_of(report: Report, version: ModelVersion | None) -> Any | None:
+    """The stored stage 1 prediction as the extractor wants it (probs, labels)."""
+    if version is None:
+        return None
+    stored = Stage1Prediction.objects.filter(report=report, model_version=version).first()
+    if stored is None:
+        return None
+    keys = set(stored.predicted_keys)
+    return SimpleNamespace(
+        probs=dict(stored.probabilities), labels={k: k in keys for k in stored.probabilities}
+    )
+
+
+def combined_predict_report(*, report: Report, plan: CombinedPlan, job: Any = None) -> Stage2Prediction:
+    """Extract one report and store it as a Stage2Prediction of mode "combined"."""
+    started = time.perf_counter()
+    try:
+        result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
+    except LLMError as exc:
+        return _store(report, plan, job, **_failed(exc, started))
+    return _store(report, plan, job, **_fields(result))
+
+
+def _fields(result: CombinedResult) -> dict[str, Any]:
+    steps = [asdict(step) for step in result.steps]
+    findings = []
+    for f in result.findings:
+        out = asdict(f)
+        out["evidence_span"] = list(f.evidence_span) if f.evidence_span else None
+        out["episode_evidence_span"] = None
+        findings.append(out)
+    return {
+        "status": Stage2Prediction.Status.OK,
+        "messages": steps,
+        "raw_output": "\n".join(s["raw"] for s in steps),
+        "parsed": result.as_gold(),
+        "findings": findings,
+        "error": "",
+        "hint": None,
+        "seconds": result.seconds,
+        "prompt_tokens": sum(s["prompt_tokens"] for s in steps),
+        "completion_tokens": sum(s["completion_tokens"] for s in steps),
+        "timings": {
+            "total": round(result.seconds, 3),
+            "steps": {s["task"]: round(s["seconds"], 3) for s in steps},
+            "llm_reasons": result.llm_reasons,
+            "rules_version": result.rules_version,
+        },
+        "attempts": 1,
+    }
+
+
+def _failed(exc: BaseException, started: float) -> dict[str, Any]:
+    seconds = time.perf_counter() - started
+    return {
+        "status": Stage2Prediction.Status.FAILED,
+        "error": f"{type(exc).__name__}: {exc}"[:5000],
+        "seconds": seconds,
+        "timings": {"total": round(seconds, 3)},
+        "messages": [],
+        "raw_output": "",
+        "parsed": None,
+        "findings": [],
+        "hint": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "attempts": 1,
+    }
+
+
+def _store(report: Report, plan: CombinedPlan, job: Any, **fields: Any) -> Stage2Prediction:
+    fields.update(
+        mode=Stage2Prediction.Mode.COMBINED,
+        llm_name=plan.llm_name,
+        llm_info={},
+        prompt_version=PROMPT_VERSION,
+        stage1_version=plan.stage1_version,
+        job=job,
+    )
+    prediction, _ = Stage2Prediction.objects.update_or_create(
+        report=report, run_key=plan.run_key, defaults=fields
+    )
+    return prediction
+
+
+# -- evaluation modes ------------------------------------------------------------------------
+
+
+def _keyword_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]:
+    """The method's weak-label rule: a key is present when any of its values matches."""
+    keys = ctx.schema.keys
+    finding_keys = keys.lesions if isinstance(keys, ChestKeys) else (*keys.diagnoses, *keys.non_tumor)
+    matcher = Matcher(
+        Value(key, text, kind)
+        for key, values in ctx.schema.lexicon.items()
+        if key in finding_keys
+        for text, kind in values
+    )
+    outputs = []
+    for done, item in enumerate(items, start=1):
+        started = time.perf_counter()
+        found = {str(k) for k in matcher.keys_in(item.report.text)}
+        outputs.append(
+            ModeOutput(
+                _gold_shape(keys, {k: "present" for k in finding_keys if k in found}),
+                time.perf_counter() - started,
+            )
+        )
+        ctx.tick("keyword", done, len(items))
+    return outputs
+
+
+def _rules_engine_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]:
+    engine = engine_for(ctx.schema)
+    outputs = []
+    for done, item in enumerate(items, start=1):
+        result = engine.extract(item.report.text)
+        if isinstance(ctx.schema.keys, ChestKeys):
+            prediction = result.as_gold()
+        else:
+            prediction = _gold_shape(ctx.schema.keys, {f.key: f.stage2_status for f in result.findings})
+        outputs.append(ModeOutput(prediction, result.seconds))
+        ctx.tick("rules_engine", done, len(items))
+    return outputs
+
+
+def _combined_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]:
+    from inference.services.evaluation import _stage1_ensure
+
+    _stage1_ensure(items, ctx)
+    plan = combined_plan(modality=ctx.modality, backend_for=ctx.options.get("backend_for"))
+    outputs = []
+    for done, item in enumerate(items, start=1):
+        prediction = combined_predict_report(report=item.report, plan=plan)
+        ok = prediction.status == Stage2Prediction.Status.OK
+        outputs.append(ModeOutput(prediction.parsed if ok else None, prediction.seconds, prediction.error))
+        ctx.tick("combined", done, len(items))
+    return outputs
+
+
+def _gold_shape(keys: ChestKeys | BrainKeys, statuses: dict[str, str]) -> dict[str, Any]:
+    if isinstance(keys, ChestKeys):
+        return {"lesions": {k: {"status": s, "locations": []} for k, s in statuses.items()}}
+    non_tumor = set(keys.non_tumor)
+    return {
+        "diagnoses": {k: {"status": s} for k, s in statuses.items() if k not in non_tumor},
+        "non_tumor": [k for k, s in statuses.items() if k in non_tumor and s in ("present", "uncertain")],
+    }
+
+
+register_mode(
+    "keyword", _keyword_runner, relations=False, description="Keyword presence (the method's weak-label rule)"
+)
+register_mode(
+    "rules_engine",
+    _rules_engine_runner,
+    description="Rule engine: negation-aware lexicon, cross-sentence location linking",
+)
+register_mode(
+    "combined",
+    _combined_runner,
+    description="Rule engine + stage 1 where the lexicon is silent + LLM where they disagree",
+)

@@ -1,0 +1,198 @@
+"""The stage 1 model registry: governed promotion and roll-back, comparison of two
+versions on the same held-out reports, and the active-learning uncertainty score.
+
+Rules. Only a ready (trained and evaluated) version can be promoted; exactly one
+version per modality is active (a database constraint); every promotion and
+roll-back needs a reason and is recorded in ModelPromotion with who and which
+version was active before. Roll-back re-activates the version that was active
+before the current one (as recorded by the current one's latest promotion);
+rolling back twice toggles back. Nothing here loads a model: cheap enough for a
+web request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from annotations.models import Modality
+from inference.models import ModelPromotion, ModelVersion, Stage1Prediction
+from inference.services.stage1_data import gold_key_sets, heldout_report_ids, modality_get
+
+
+class PromotionError(ValueError):
+    """A promotion or roll-back that the rules refuse; the message says why."""
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise PromotionError("A reason is required: say why this version should be the active one.")
+    return reason
+
+
+def model_promote(*, version: ModelVersion, user: Any, reason: str) -> ModelPromotion:
+    reason = _reason(reason)
+    with transaction.atomic():
+        rows = list(ModelVersion.objects.select_for_update().filter(modality_id=version.modality_id))
+        target = next(v for v in rows if v.pk == version.pk)
+        if target.status != ModelVersion.Status.READY:
+            raise PromotionError(
+                f"{target.name} cannot be promoted: it is {target.get_status_display().lower()}, not ready"
+            )
+        if target.is_active:
+            raise PromotionError(f"{target.name} is already the active version")
+        previous = next((v for v in rows if v.is_active), None)
+        return _switch(
+            target=target, previous=previous, action=ModelPromotion.Action.PROMOTE, user=user, reason=reason
+        )
+
+
+def model_rollback(*, modality: Modality | str, user: Any, reason: str) -> ModelPromotion:
+    reason = _reason(reason)
+    modality = modality_get(modality)
+    with transaction.atomic():
+        rows = {v.pk: v for v in ModelVersion.objects.select_for_update().filter(modality=modality)}
+        current = next((v for v in rows.values() if v.is_active), None)
+        if current is None:
+            raise PromotionError(f"{modality.name} has no active version to roll back")
+        last = (
+            ModelPromotion.objects.filter(modality=modality, model_version=current)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if last is None or last.previous_id is None:
+            raise PromotionError(
+                f"{current.name} was the first active version: there is nothing to roll back to"
+            )
+        target = rows[last.previous_id]
+        if target.status != ModelVersion.Status.READY:
+            raise PromotionError(
+                f"{target.name} is {target.get_status_display().lower()}; it cannot be re-activated"
+            )
+        return _switch(
+            target=target, previous=current, action=ModelPromotion.Action.ROLLBACK, user=user, reason=reason
+        )
+
+
+def _switch(
+    *, target: ModelVersion, previous: ModelVersion | None, action: str, user: Any, reason: str
+) -> ModelPromotion:
+    if previous is not None:
+        previous.is_active = False
+        previous.save(update_fields=["is_active"])  # before activating: the one-active constraint
+    target.is_active = True
+    target.save(update_fields=["is_active"])
+    return ModelPromotion.objects.create(
+        modality_id=target.modality_id,
+        model_version=target,
+        previous=previous,
+        action=action,
+        reason=reason,
+        user=user,
+    )
+
+
+def versions_compare(candidate: ModelVersion, baseline: ModelVersion) -> dict[str, Any]:
+    """Both versions on the held-out reports that both predicted: per-key and
+    report-level metrics with deltas (candidate - baseline), and the discordant
+    report counts of McNemar's test with its exact p-value."""
+    from inference.ml.metrics import entity_key_metrics, report_scores
+
+    if candidate.modality_id != baseline.modality_id:
+        raise PromotionError("versions of different modalities cannot be compared")
+    ids = heldout_report_ids(candidate.modality)
+    preds = {}
+    for version in (candidate, baseline):
+        preds[version.pk] = dict(
+            Stage1Prediction.objects.filter(model_version=version, report_id__in=ids).values_list(
+                "report_id", "predicted_keys"
+            )
+        )
+    gold = gold_key_sets(ids)
+    common = [i for i in ids if i in gold and i in preds[candidate.pk] and i in preds[baseline.pk]]
+    out: dict[str, Any] = {"n_common": len(common), "n_heldout": len(ids)}
+    if not common:
+        return out
+    keys = list(dict.fromkeys([*candidate.keys, *baseline.keys]))
+    gold_sets = [gold[i] for i in common]
+    scored = {}
+    for version in (candidate, baseline):
+        pred_sets = [set(preds[version.pk][i]) for i in common]
+        scored[version.pk] = (
+            entity_key_metrics(gold_sets, pred_sets, keys).to_dict(),
+            [s.correct for s in report_scores(gold_sets, pred_sets)],
+        )
+    cand, cand_correct = scored[candidate.pk]
+    base, base_correct = scored[baseline.pk]
+    only_candidate = sum(c and not b for c, b in zip(cand_correct, base_correct, strict=True))
+    only_baseline = sum(b and not c for c, b in zip(cand_correct, base_correct, strict=True))
+    out["report"] = _deltas(
+        cand["report"], base["report"], ("accuracy", "precision", "recall", "f1", "specificity")
+    )
+    out["macro"] = _deltas(cand["macro"], base["macro"], ("precision", "recall", "f1", "specificity"))
+    out["per_key"] = {
+        key: _deltas(cand["per_key"][key], base["per_key"][key], ("precision", "recall", "f1", "specificity"))
+        | {"support": cand["per_key"][key]["support"]}
+        for key in keys
+    }
+    out["mcnemar"] = {
+        "only_candidate_correct": only_candidate,
+        "only_baseline_correct": only_baseline,
+        "p_value": _mcnemar_exact(only_candidate, only_baseline),
+    }
+    return out
+
+
+def _deltas(cand: dict[str, Any], base: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for name in names:
+        c, b = cand.get(name), base.get(name)
+        out[name] = {"candidate": c, "baseline": b, "delta": None if c is None or b is None else c - b}
+    return out
+
+
+def _mcnemar_exact(b: int, c: int) -> float | None:
+    """Two-sided exact McNemar p-value: binomial test of min(b, c) in b + c at 1/2."""
+    if b + c == 0:
+        return None
+    from scipy.stats import binomtest
+
+    return float(binomtest(min(b, c), b + c, 0.5).pvalue)
+
+
+# -- active learning ----------------------------------------------------------------------------
+
+
+def closeness_to_threshold(probability: float, threshold: float) -> float:
+    """1 at the key's threshold, 0 at certainty (0 or 1), linear in between on each side."""
+    room = threshold if probability < threshold else 1.0 - threshold
+    return 1.0 - abs(probability - threshold) / max(room, 1e-9)
+
+
+def stage1_uncertainty(report_ids: Sequence[int]) -> dict[int, float]:
+    """The annotation queue's uncertainty provider: per report, the largest
+    closeness of any key's stored probability (active version of the report's
+    modality) to that key's threshold. Reports without a stored prediction are
+    left out (the queue puts them last); {} when no version is active."""
+    active = {
+        v.pk: v.thresholds for v in ModelVersion.objects.filter(is_active=True).only("pk", "thresholds")
+    }
+    if not active:
+        return {}
+    rows = Stage1Prediction.objects.filter(
+        report_id__in=list(report_ids), model_version_id__in=active
+    ).values_list("report_id", "model_version_id", "probabilities")
+    scores = {}
+    for report_id, version_id, probabilities in rows:
+        thresholds = active[version_id]
+        scores[report_id] = max(
+            (
+                closeness_to_threshold(float(p), float(thresholds.get(key, 0.5)))
+                for key, p in probabilities.items()
+            ),
+            default=0.0,
+        )
+    return scores

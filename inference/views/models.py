@@ -1,0 +1,268 @@
+"""The stage 1 model screens (admins): versions per modality with their data,
+metrics and config; a version's detail (per-key table, loss curves, comparison with
+the active version, promotion history); forms that start training and inference
+runs (background jobs, never work inside the request); promote and roll back with
+a reason."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotations.models import Modality
+from inference.models import ModelPromotion, ModelVersion
+from inference.services.stage1_data import LABEL_SOURCE_LABELS, Stage1DataError, heldout_report_ids
+from inference.services.stage1_inference import Cohort, inference_job_create
+from inference.services.stage1_registry import PromotionError, model_promote, model_rollback, versions_compare
+from inference.services.stage1_training import training_job_create
+from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
+from inference.views.stage1_forms import InferForm, ReasonForm, TrainForm
+from jobs.models import Job
+from jobs.services import job_enqueue
+from radreview.roles import PERM_PROMOTE, PERM_RUN_JOBS
+
+LIST_TEMPLATE = "inference/model_list.html"
+DETAIL_TEMPLATE = "inference/model_detail.html"
+RECENT_RUNS = 10
+SVG_WIDTH, SVG_HEIGHT = 600, 180
+PHASE_TITLES = {"finetune": "Fine-tuning", "pretrain": "Masked-LM pretraining"}
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def model_list(request: HttpRequest) -> HttpResponse:
+    return _render_list(request, TrainForm(), InferForm())
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def model_runs(request: HttpRequest) -> HttpResponse:
+    """The recent stage 1 runs table, polled by htmx while one is going."""
+    return render(request, f"{LIST_TEMPLATE}#stage1-runs", _runs())
+
+
+@require_POST
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def train_start(request: HttpRequest) -> HttpResponse:
+    form = TrainForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            job, version = training_job_create(
+                modality=data["modality"],
+                preset=data["preset"],
+                label_sources=data["label_sources"],
+                weak_mode=data["weak_mode"],
+                init_checkpoint=data["init_checkpoint"],
+                pretrain=data["pretrain"],
+                morphemes=data["morphemes"],
+                epochs=data["epochs"],
+                user=request.user,
+            )
+        except Stage1DataError as exc:
+            form.add_error(None, str(exc))
+        else:
+            job_enqueue(job=job, task=stage1_train_task)
+            messages.success(request, f"Training of {version.name} queued as job #{job.pk}.")
+            return redirect("inference:model_list")
+    return _render_list(request, form, InferForm(), status=400)
+
+
+@require_POST
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def infer_start(request: HttpRequest) -> HttpResponse:
+    form = InferForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        cohort = Cohort(
+            modalities=[data["modality"].code] if data["modality"] else [],
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            patient_ids=data["patient_ids"],
+        )
+        try:
+            job = inference_job_create(cohort=cohort, user=request.user)
+        except Stage1DataError as exc:
+            form.add_error(None, str(exc))
+        else:
+            job_enqueue(job=job, task=stage1_infer_task)
+            messages.success(request, f"Inference queued as job #{job.pk}.")
+            return redirect("inference:model_list")
+    return _render_list(request, TrainForm(), form, status=400)
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion.objects.select_related("modality", "job", "created_by"), pk=pk)
+    return _render_detail(request, version, ReasonForm())
+
+
+@require_POST
+@permission_required(PERM_PROMOTE, raise_exception=True)
+def model_promote_view(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion.objects.select_related("modality", "job"), pk=pk)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            model_promote(version=version, user=request.user, reason=form.cleaned_data["reason"])
+        except PromotionError as exc:
+            form.add_error("reason", str(exc))
+        else:
+            messages.success(request, f"{version.name} is now the active {version.modality.name} model.")
+            return redirect("inference:model_detail", pk=pk)
+    return _render_detail(request, version, form, status=400)
+
+
+@require_POST
+@permission_required(PERM_PROMOTE, raise_exception=True)
+def model_rollback_view(request: HttpRequest, code: str) -> HttpResponse:
+    modality = get_object_or_404(Modality, code=code)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Rolling back needs a reason.")
+        return redirect("inference:model_list")
+    try:
+        record = model_rollback(modality=modality, user=request.user, reason=form.cleaned_data["reason"])
+    except PromotionError as exc:
+        messages.error(request, str(exc))
+        return redirect("inference:model_list")
+    messages.success(request, f"Rolled back: {record.model_version.name} is active again.")
+    return redirect("inference:model_detail", pk=record.model_version_id)
+
+
+# -- page data ----------------------------------------------------------------------------------
+
+
+def _render_list(
+    request: HttpRequest, train_form: TrainForm, infer_form: InferForm, status: int = 200
+) -> HttpResponse:
+    modalities = []
+    for modality in Modality.objects.order_by("code"):
+        versions = list(ModelVersion.objects.filter(modality=modality).select_related("job", "created_by"))
+        modalities.append(
+            {
+                "modality": modality,
+                "versions": [_summary(v) for v in versions],
+                "active": next((v for v in versions if v.is_active), None),
+                "n_heldout": len(heldout_report_ids(modality)),
+            }
+        )
+    context = {
+        "modalities": modalities,
+        "train_form": train_form,
+        "infer_form": infer_form,
+        "rollback_form": ReasonForm(),
+        "can_promote": request.user.has_perm(PERM_PROMOTE),
+        **_runs(),
+    }
+    return render(request, LIST_TEMPLATE, context, status=status)
+
+
+def _runs() -> dict[str, Any]:
+    runs = list(
+        Job.objects.filter(kind__in=[Job.Kind.TRAIN, Job.Kind.INFER], title__startswith="Stage 1")
+        .select_related("created_by")
+        .defer("log", "result", "params")
+        .order_by("-created_at")[:RECENT_RUNS]
+    )
+    return {"runs": runs, "running": any(not job.is_finished for job in runs)}
+
+
+def _summary(version: ModelVersion) -> dict[str, Any]:
+    heldout = (version.metrics or {}).get("heldout") or {}
+    return {
+        "version": version,
+        "label_sources": ", ".join(version.label_sources)
+        or LABEL_SOURCE_LABELS.get(version.config.get("request", {}).get("label_sources", ""), ""),
+        "macro_f1": (heldout.get("macro") or {}).get("f1"),
+        "report_f1": (heldout.get("report") or {}).get("f1"),
+        "report_accuracy": (heldout.get("report") or {}).get("accuracy"),
+        "n_heldout": (version.metrics or {}).get("n_heldout"),
+        "status": _effective_status(version),
+        "error": version.job.error if version.job and version.job.status == Job.Status.FAILED else "",
+    }
+
+
+def _effective_status(version: ModelVersion) -> str:
+    """A run cancelled while still queued never reached the worker that would have
+    marked its version; its job says what happened."""
+    job = version.job
+    if version.status == ModelVersion.Status.TRAINING and job is not None and job.is_finished:
+        return {Job.Status.CANCELLED: "cancelled", Job.Status.FAILED: "failed"}.get(
+            job.status, version.status
+        )
+    return version.status
+
+
+def _render_detail(
+    request: HttpRequest, version: ModelVersion, form: ReasonForm, status: int = 200
+) -> HttpResponse:
+    metrics = version.metrics or {}
+    heldout = metrics.get("heldout") or {}
+    active = ModelVersion.objects.filter(modality=version.modality, is_active=True).first()
+    comparison = None
+    if active is not None and active.pk != version.pk and version.status == ModelVersion.Status.READY:
+        comparison = versions_compare(version, active)
+    per_key = [_key_row(key, (heldout.get("per_key") or {}).get(key, {}), version) for key in version.keys]
+    context = {
+        "version": version,
+        "summary": _summary(version),
+        "heldout": heldout,
+        "validation": metrics.get("validation") or {},
+        "training": metrics.get("training") or {},
+        "per_key": per_key,
+        "active": active,
+        "comparison": comparison,
+        "promotions": ModelPromotion.objects.filter(modality=version.modality)
+        .select_related("model_version", "previous", "user")
+        .order_by("-created_at")[:20],
+        "form": form,
+        "can_promote": request.user.has_perm(PERM_PROMOTE),
+        "curves_json": json.dumps(version.curves or {}),
+        "charts": [_loss_chart(name, data) for name, data in (version.curves or {}).items()],
+        "config_json": json.dumps(version.config or {}, indent=2, sort_keys=True),
+        "counts_json": json.dumps(version.data_counts or {}, indent=2, sort_keys=True),
+    }
+    return render(request, DETAIL_TEMPLATE, context, status=status)
+
+
+KEY_FIELDS = ("support", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "specificity")
+
+
+def _key_row(key: str, counts: dict[str, Any], version: ModelVersion) -> dict[str, Any]:
+    """Every column present (None when unknown) so the template's number filters never see ''."""
+    return {"key": key, "threshold": version.thresholds.get(key), **{f: counts.get(f) for f in KEY_FIELDS}}
+
+
+def _loss_chart(phase: str, curves: dict[str, Any]) -> dict[str, Any]:
+    """An inline SVG polyline of loss per step (the analytics dashboard draws the
+    interactive Plotly version from the same stored curves)."""
+    steps = [(p["step"], p["loss"]) for p in curves.get("steps", []) if p.get("loss") is not None]
+    if len(steps) < 2:
+        return {"phase": phase, "title": PHASE_TITLES.get(phase, phase), "points": "", "n": len(steps)}
+    xs, ys = [s for s, _ in steps], [loss for _, loss in steps]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    span_x, span_y = max(x1 - x0, 1), max(y1 - y0, 1e-9)
+    points = " ".join(
+        f"{(x - x0) / span_x * SVG_WIDTH:.1f},{SVG_HEIGHT - (y - y0) / span_y * SVG_HEIGHT:.1f}"
+        for x, y in steps
+    )
+    return {
+        "phase": phase,
+        "title": PHASE_TITLES.get(phase, phase),
+        "points": points,
+        "n": len(steps),
+        "first_step": x0,
+        "last_step": x1,
+        "min_loss": y0,
+        "max_loss": y1,
+        "width": SVG_WIDTH,
+        "height": SVG_HEIGHT,
+    }

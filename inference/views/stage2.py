@@ -1,0 +1,120 @@
+"""Stage 2 screens for admins: start a relationship-mapping run over a cohort and
+watch it; see which LLM is configured and test the connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotations.models import Modality
+from inference.ml.llm.backends import LLMError
+from inference.services.stage2 import Cohort, Stage2Error, stage2_job_create, stage2_runs
+from inference.services.stage2_backend import llm_summary, llm_test_connection
+from inference.tasks.stage2 import stage2_batch_task
+from jobs.services import job_enqueue
+from radreview.roles import PERM_RUN_JOBS
+
+RUNS_TEMPLATE = "inference/stage2_runs.html"
+MODE_CHOICES = [
+    ("llm_hint", "LLM with the stage 1 hint (the method's best)"),
+    ("llm", "LLM without hint"),
+    ("rules", "Rule-based baseline (same sentence)"),
+]
+
+
+class Stage2RunForm(forms.Form):
+    modality = forms.ModelChoiceField(queryset=Modality.objects.all(), to_field_name="code", empty_label=None)
+    mode = forms.ChoiceField(choices=MODE_CHOICES, widget=forms.RadioSelect, initial="llm_hint")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    patient_ids = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Patient ids, separated by spaces, commas or lines (empty: all patients).",
+    )
+    report_ids = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Report ids (numbers) to restrict the run to (empty: all matching reports).",
+    )
+    only_missing = forms.BooleanField(
+        required=False, initial=True, label="Only reports this configuration has not mapped yet"
+    )
+
+    def clean_patient_ids(self) -> list[str]:
+        return _split(self.cleaned_data["patient_ids"])
+
+    def clean_report_ids(self) -> list[int]:
+        values = _split(self.cleaned_data["report_ids"])
+        bad = [v for v in values if not v.isdigit()]
+        if bad:
+            raise forms.ValidationError(f"not report ids: {', '.join(bad[:5])}")
+        return [int(v) for v in values]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def cohort(self) -> Cohort:
+        d = self.cleaned_data
+        return Cohort(
+            modality=d["modality"].code,
+            date_from=d.get("date_from"),
+            date_to=d.get("date_to"),
+            patient_ids=tuple(d.get("patient_ids") or ()),
+            report_ids=tuple(d.get("report_ids") or ()),
+            only_missing=bool(d.get("only_missing")),
+        )
+
+
+def _split(text: str) -> list[str]:
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def stage2_start(request: HttpRequest) -> HttpResponse:
+    form = Stage2RunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = stage2_job_create(cohort=form.cohort(), mode=form.cleaned_data["mode"], user=request.user)
+        except (Stage2Error, LLMError) as exc:
+            # LLMConfigError lands here: the admin sees what to fix, not a stack trace.
+            form.add_error(None, str(exc))
+        else:
+            job_enqueue(job=job, task=stage2_batch_task)
+            messages.success(request, f"Started: {job.title}.")
+            return redirect("inference:stage2_start")
+    context = {"form": form, "llm": llm_summary(), **_runs()}
+    return render(request, RUNS_TEMPLATE, context, status=400 if form.errors else 200)
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def stage2_runs_fragment(request: HttpRequest) -> HttpResponse:
+    """The runs table, polled by htmx while a run is going."""
+    return render(request, f"{RUNS_TEMPLATE}#stage2-runs", _runs())
+
+
+def _runs() -> dict[str, Any]:
+    runs = stage2_runs()
+    return {"runs": runs, "running": any(not job.is_finished for job in runs)}
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def llm_status(request: HttpRequest) -> HttpResponse:
+    """The configured LLM (name, backend, context size, where it is) and a connection test."""
+    test = None
+    if request.method == "POST":
+        # Loads the model on first use (seconds for the 1.5B default) and asks for {"ok": true}.
+        test = llm_test_connection()
+    return render(request, "inference/llm_status.html", {"llm": llm_summary(), "test": test})

@@ -1,0 +1,1 @@
+"""REST endpoints of the review app (queue, report findings, decisions, history)."""

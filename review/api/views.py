@@ -1,0 +1,117 @@
+"""REST API of clinician review. Reading the queue and deciding need PERM_REVIEW
+(clinicians); the history is open to admins as well. A conflict with another
+clinician is a 409 with a message; bad input a 400; never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from radreview.roles import PERM_REVIEW
+from review import selectors, services
+from review.api.serializers import AddIn, DecisionIn, decision_data, finding_data, review_row
+from review.models import ReviewFinding, ReviewReport
+from review.permissions import can_view_history
+
+PAGE_SIZE = 50
+
+
+class IsClinician(BasePermission):
+    message = "Only clinicians verify AI findings."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(PERM_REVIEW))
+
+
+def _call(fn: Any, **kwargs: Any) -> Response | Any:
+    try:
+        return fn(**kwargs)
+    except services.ReviewConflict as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    except DjangoValidationError as exc:
+        return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class QueueApi(APIView):
+    permission_classes = [IsClinician]
+
+    def get(self, request: Request) -> Response:
+        filters, errors = selectors.QueueFilters.from_query(request.query_params)
+        if errors:
+            return Response({"detail": errors}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            offset = max(0, int(request.query_params.get("offset", 0)))
+        except ValueError:
+            return Response({"detail": ["offset must be a number"]}, status=status.HTTP_400_BAD_REQUEST)
+        rows, has_next = selectors.review_queue(filters=filters, offset=offset, limit=PAGE_SIZE)
+        counts = {value: n for value, _, n in selectors.review_status_counts(filters=filters)}
+        return Response(
+            {
+                "counts": counts,
+                "results": [review_row(r) for r in rows],
+                "next_offset": offset + PAGE_SIZE if has_next else None,
+            }
+        )
+
+
+def _review(report_id: int) -> ReviewReport:
+    review = selectors.review_for_report(report_id=report_id)
+    if review is None:
+        raise Http404("This report has no AI findings to review.")
+    return review
+
+
+class ReviewApi(APIView):
+    permission_classes = [IsClinician]
+
+    def get(self, request: Request, report_id: int) -> Response:
+        review = _review(report_id)
+        findings = selectors.review_findings(review=review)
+        return Response(review_row(review) | {"findings": [finding_data(f) for f in findings]})
+
+
+class DecisionApi(APIView):
+    permission_classes = [IsClinician]
+
+    def post(self, request: Request, finding_id: int) -> Response:
+        get_object_or_404(ReviewFinding, pk=finding_id)
+        data = DecisionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = _call(
+            services.finding_decide, finding_id=finding_id, user=request.user, **data.validated_data
+        )
+        if isinstance(result, Response):
+            return result
+        return Response(finding_data(result))
+
+
+class AddApi(APIView):
+    permission_classes = [IsClinician]
+
+    def post(self, request: Request, report_id: int) -> Response:
+        review = _review(report_id)
+        data = AddIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = _call(services.finding_add, review_id=review.pk, user=request.user, **data.validated_data)
+        if isinstance(result, Response):
+            return result
+        return Response(finding_data(result), status=status.HTTP_201_CREATED)
+
+
+class HistoryApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, report_id: int) -> Response:
+        if not can_view_history(request.user):
+            raise PermissionDenied("Only clinicians and admins see review history.")
+        return Response([decision_data(d) for d in selectors.report_history(report_id=report_id)])

@@ -1,0 +1,234 @@
+"""The read model of the review screen: highlighted report, grouped findings,
+the chest CT lesion x location grid, and the choices of the edit forms.
+
+Highlights: every entity value of the modality found in the text (one regex
+pass, the annotation workspace's cached matcher), coloured by entity type and
+marked negated by the weak-labelling assertion rules; plus each finding's
+evidence span, which the page emphasises when the finding is hovered or focused.
+Report text is cut into segments the template renders escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from django.utils.safestring import SafeString
+
+from annotations import selectors as annotation_selectors
+from annotations.highlight import Span, segments
+from annotations.models import EntityKey, EntityType, Modality
+from annotations.weak.negation import NEGATED, UNCERTAIN, AssertionDetector
+from review import html
+from review.models import ReviewDecision, ReviewFinding, ReviewReport
+from review.services.sync import FLAG_HALLUCINATION, FLAG_UNMATCHED
+
+HALLUCINATION_FLAGS = {FLAG_HALLUCINATION, FLAG_UNMATCHED, "evidence_negated"}
+FLAG_LABELS = {
+    "stage1_only": "stage 1 only (stage 2 did not confirm)",
+    "stage2_only": "stage 2 only (stage 1 below threshold)",
+    "near_threshold": "stage 1 near its threshold",
+    "llm_failed": "LLM output failed",
+    "evidence_not_negated": "LLM says negated; text does not",
+    "key_not_in_evidence": "quote does not name the key",
+    "hint_leak_suspect": "may copy the stage 1 hint",
+    "not_in_hint": "not in the stage 1 hint",
+}
+
+
+@cache
+def _detector() -> AssertionDetector:
+    return AssertionDetector()
+
+
+@dataclass(frozen=True)
+class SchemaKeys:
+    by_id: dict[int, tuple[str, str]]  # key id -> (name, role)
+    findings: list[str]
+    paired_lesions: list[str]  # chest CT: the 9 lesions that take locations
+    locations: list[str]
+    episodes: list[str]
+    details: list[str]
+
+
+_schema_cache: dict[tuple[int, int], SchemaKeys] = {}
+
+
+def schema_keys(modality: Modality) -> SchemaKeys:
+    """The modality's keys by role, cached per process and schema version."""
+    cache_key = (modality.pk, modality.schema_version)
+    found = _schema_cache.get(cache_key)
+    if found is not None:
+        return found
+    rows = list(
+        EntityKey.objects.filter(entity_type__modality=modality, is_active=True)
+        .order_by("entity_type__order", "order", "name")
+        .values_list("id", "name", "entity_type__role", "pairs_with_id")
+    )
+    by_role: dict[str, list[str]] = {}
+    for _, name, role, _ in rows:
+        by_role.setdefault(role, []).append(name)
+    keys = SchemaKeys(
+        by_id={pk: (name, role) for pk, name, role, _ in rows},
+        findings=by_role.get(EntityType.Role.FINDING, []),
+        paired_lesions=[n for _, n, role, pw in rows if role == EntityType.Role.FINDING and pw is not None],
+        locations=by_role.get(EntityType.Role.LOCATION, []),
+        episodes=by_role.get(EntityType.Role.EPISODE, []),
+        details=by_role.get(EntityType.Role.DETAIL, []),
+    )
+    _schema_cache[cache_key] = keys
+    return keys
+
+
+@dataclass
+class Seg:
+    text: str
+    start: int
+    end: int
+    css: str
+    title: str
+
+
+@dataclass
+class FindingView:
+    f: ReviewFinding
+    keys: SchemaKeys
+    children: list[FindingView] = field(default_factory=list)
+
+    @property
+    def key_options(self) -> SafeString:
+        choices = self.keys.details if self.f.kind == ReviewFinding.Kind.NON_TUMOR else self.keys.findings
+        return html.options_html(choices, self.f.key)
+
+    @property
+    def location_checks(self) -> SafeString:
+        return html.checkboxes_html("locations", self.keys.locations, self.f.locations or [])
+
+    @property
+    def episode_options(self) -> SafeString:
+        return html.options_html(self.keys.episodes, self.f.episode)
+
+    @property
+    def hallucination(self) -> bool:
+        return bool(HALLUCINATION_FLAGS & set(self.f.flags or []))
+
+    @property
+    def other_flags(self) -> list[tuple[str, str]]:
+        """(code, label) of the flags that are not about hallucination."""
+        return [(x, FLAG_LABELS.get(x, x)) for x in self.f.flags or [] if x not in HALLUCINATION_FLAGS]
+
+    @property
+    def ai_changed(self) -> bool:
+        return self.f.status == ReviewFinding.Status.EDITED
+
+
+@dataclass
+class GridCell:
+    location: str
+    ticked: bool
+    by_ai: bool
+    finding: ReviewFinding | None
+
+
+@dataclass
+class ReviewPage:
+    review: ReviewReport
+    segments: list[Seg]
+    groups: list[FindingView]
+    grid: list[tuple[str, list[GridCell]]]
+    keys: SchemaKeys
+    reasons: list[tuple[str, str]]
+    is_brain: bool
+    editable: bool
+    holder: Any = None
+
+    @property
+    def text_html(self) -> SafeString:
+        return html.segments_html(self.segments)
+
+    @property
+    def grid_html(self) -> SafeString:
+        return html.grid_html(self.grid, self.keys.locations, editable=self.editable)
+
+    @property
+    def add_key_options(self) -> SafeString:
+        return html.options_html(self.keys.findings) + html.options_html(
+            self.keys.details, suffix=" (detail)"
+        )
+
+    @property
+    def add_location_checks(self) -> SafeString:
+        return html.checkboxes_html("locations", self.keys.locations)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for g in self.all_findings if g.status == ReviewFinding.Status.PENDING)
+
+    @property
+    def all_findings(self) -> list[ReviewFinding]:
+        return [v.f for g in self.groups for v in (g, *g.children)]
+
+
+def highlight(text: str, modality: Modality, keys: SchemaKeys, findings: list[ReviewFinding]) -> list[Seg]:
+    matches = [
+        (m.start, m.end, keys.by_id[k])
+        for m in annotation_selectors.modality_matcher(modality=modality).find(text)
+        for k in m.keys[:1]
+        if k in keys.by_id
+    ]
+    statuses = _detector().statuses(text, [(s, e) for s, e, _ in matches]) if matches else []
+    spans = []
+    for (start, end, (name, role)), status in zip(matches, statuses, strict=True):
+        flag = " negated" if status == NEGATED else (" uncertain" if status == UNCERTAIN else "")
+        spans.append(Span(start, end, f"m ent-{role}{flag}", name + (f" ({status})" if flag else "")))
+    for f in findings:
+        if f.evidence_start is not None and f.evidence_end is not None:
+            spans.append(Span(f.evidence_start, f.evidence_end, "ev", ""))
+    return [Seg(s.text, s.start, s.end, s.css, s.title) for s in segments(text, spans)]
+
+
+def _groups(findings: list[ReviewFinding], keys: SchemaKeys) -> list[FindingView]:
+    """Findings in schema order (the method's order), non-tumor details under "other non-tumor"."""
+    order = {name: i for i, name in enumerate([*keys.findings, *keys.details])}
+    findings = sorted(findings, key=lambda f: (order.get(f.key, len(order)), f.pk))
+    views = [FindingView(f, keys) for f in findings if f.kind != ReviewFinding.Kind.NON_TUMOR]
+    parent = next((v for v in views if v.f.key == "other non-tumor"), None)
+    for f in findings:
+        if f.kind == ReviewFinding.Kind.NON_TUMOR:
+            if parent is not None:
+                parent.children.append(FindingView(f, keys))
+            else:
+                views.append(FindingView(f, keys))
+    return views
+
+
+def _grid(keys: SchemaKeys, findings: list[ReviewFinding]) -> list[tuple[str, list[GridCell]]]:
+    live = {f.key: f for f in findings if f.status != ReviewFinding.Status.REJECTED}
+    rows = []
+    for lesion in keys.paired_lesions:
+        f = live.get(lesion)
+        current = set(f.locations or []) if f else set()
+        ai = set((f.ai or {}).get("locations") or []) if f and f.ai else set()
+        cells = [GridCell(loc, loc in current, loc in ai, f) for loc in keys.locations]
+        rows.append((lesion, cells))
+    return rows
+
+
+def review_page(
+    *, review: ReviewReport, findings: list[ReviewFinding], editable: bool, holder: Any = None
+) -> ReviewPage:
+    report = review.report
+    keys = schema_keys(report.modality)
+    is_brain = report.modality.code == "brain_mri"
+    return ReviewPage(
+        review=review,
+        segments=highlight(report.text, report.modality, keys, findings),
+        groups=_groups(findings, keys),
+        grid=[] if is_brain else _grid(keys, findings),
+        keys=keys,
+        reasons=list(ReviewDecision.Reason.choices),
+        is_brain=is_brain,
+        editable=editable,
+        holder=holder,
+    )

@@ -1,0 +1,336 @@
+"""Clinicians' decisions on review findings, each written to the append-only audit.
+
+Concurrency, two layers:
+* a lease: opening a report gives its reader the lease for LEASE_MINUTES
+  (renewed by each decision); a second clinician who opens it is told who has
+  it and their decisions are refused until the lease ends;
+* optimistic locking: every decision names the finding version it was made on
+  and is refused if the finding changed since (a lease that expired while a
+  page stayed open, two tabs, the API).
+Refusals raise ReviewConflict with a message for the person; nothing is saved.
+
+Rules: only users holding PERM_REVIEW decide; reject needs a reason code
+("other" also needs a comment); edits are checked against the schema.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotations.models import EntityKey, EntityType
+from radreview.roles import PERM_REVIEW
+from review.models import ReviewDecision, ReviewFinding, ReviewReport
+from review.services.sync import finding_kinds, review_refresh
+
+LEASE_MINUTES = 15
+Reason = ReviewDecision.Reason
+Action = ReviewDecision.Action
+
+
+class ReviewConflict(Exception):
+    """Another clinician got there first; the message says who and what to do."""
+
+
+def _who(user: Any) -> str:
+    return user.get_username() if user is not None else "another clinician"
+
+
+def _check_can_review(user: Any) -> None:
+    if not (user and user.is_authenticated and user.has_perm(PERM_REVIEW)):
+        raise PermissionDenied("Only clinicians verify AI findings.")
+
+
+def lease_holder(review: ReviewReport, user: Any) -> Any:
+    """The other user holding an unexpired lease on the report, or None."""
+    other = review.lease_user_id and review.lease_user_id != user.pk
+    if other and review.lease_until and review.lease_until > timezone.now():
+        return review.lease_user
+    return None
+
+
+def lease_acquire(*, review: ReviewReport, user: Any) -> Any:
+    """Take or renew the lease unless someone else holds it; returns that someone, or None.
+    Writes only when the lease changes hands or has less than half its time left."""
+    holder = lease_holder(review, user)
+    if holder is not None:
+        return holder
+    now = timezone.now()
+    fresh = review.lease_until and review.lease_until - now > timedelta(minutes=LEASE_MINUTES / 2)
+    if review.lease_user_id == user.pk and fresh:
+        return None
+    until = now + timedelta(minutes=LEASE_MINUTES)
+    free = (
+        Q(lease_user__isnull=True)
+        | Q(lease_user=user)
+        | Q(lease_until__isnull=True)
+        | Q(lease_until__lte=now)
+    )
+    taken = ReviewReport.objects.filter(free, pk=review.pk).update(lease_user=user, lease_until=until)
+    if not taken:  # someone took it between our read and write
+        review.refresh_from_db(fields=["lease_user", "lease_until"])
+        return lease_holder(review, user)
+    review.lease_user, review.lease_until = user, until
+    return None
+
+
+def lease_release(*, review: ReviewReport, user: Any) -> None:
+    ReviewReport.objects.filter(pk=review.pk, lease_user=user).update(lease_user=None, lease_until=None)
+
+
+def snapshot(f: ReviewFinding) -> dict[str, Any]:
+    return {
+        "status": f.status,
+        "kind": f.kind,
+        "key": f.key,
+        "locations": list(f.locations or []),
+        "episode": f.episode,
+        "details": list(f.details or []),
+        "evidence": f.evidence,
+        "evidence_span": [f.evidence_start, f.evidence_end] if f.evidence_start is not None else None,
+    }
+
+
+def _keys_by_role(modality_id: int) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    rows = EntityKey.objects.filter(entity_type__modality_id=modality_id, is_active=True).values_list(
+        "name", "entity_type__role"
+    )
+    for name, role in rows:
+        out.setdefault(role, set()).add(name)
+    return out
+
+
+def _clean_changes(
+    review: ReviewReport, kind: str, key: str, locations: list[str], episode: str, details: list[str]
+) -> None:
+    roles = _keys_by_role(review.report.modality_id)
+    kinds = finding_kinds(review.report.modality)
+    if kinds.get(key) is None:
+        raise ValidationError(f"“{key}” is not a finding of this modality.")
+    if kind and kinds[key] != kind:
+        raise ValidationError(
+            f"“{key}” is a {kinds[key].replace('_', '-')} key, not a {kind.replace('_', '-')}."
+        )
+    bad = [loc for loc in locations if loc not in roles.get(EntityType.Role.LOCATION, set())]
+    if bad:
+        raise ValidationError(f"Unknown location: {', '.join(bad)}.")
+    if episode and episode not in roles.get(EntityType.Role.EPISODE, set()):
+        raise ValidationError(f"Unknown episode: {episode}.")
+    bad = [d for d in details if d not in roles.get(EntityType.Role.DETAIL, set())]
+    if bad:
+        raise ValidationError(f"Unknown detail: {', '.join(bad)}.")
+
+
+def _lock(review_id: int, user: Any) -> ReviewReport:
+    review = ReviewReport.objects.select_for_update().select_related("report__modality").get(pk=review_id)
+    holder = lease_holder(review, user)
+    if holder is not None:
+        until = timezone.localtime(review.lease_until).strftime("%H:%M")
+        raise ReviewConflict(
+            f"{_who(holder)} is reviewing this report (lease until {until}). "
+            "Your decision was not saved; open it again after they finish."
+        )
+    return review
+
+
+def _finish(review: ReviewReport, user: Any) -> None:
+    was_verified = review.status == ReviewReport.Status.VERIFIED
+    review_refresh(review)
+    now = timezone.now()
+    if review.status == ReviewReport.Status.VERIFIED and not (was_verified and review.verified_at):
+        review.verified_at, review.verified_by = now, user
+    # A verified report is free for anyone to look at; an open one stays with its reviewer.
+    verified = review.status == ReviewReport.Status.VERIFIED
+    review.lease_user = None if verified else user
+    review.lease_until = None if verified else now + timedelta(minutes=LEASE_MINUTES)
+    review.save()
+
+
+def _record(
+    review: ReviewReport,
+    finding: ReviewFinding | None,
+    user: Any,
+    action: str,
+    before: dict[str, Any] | None,
+    reason_code: str = "",
+    comment: str = "",
+    version: int = 0,
+) -> ReviewDecision:
+    return ReviewDecision.objects.create(
+        review=review,
+        finding=finding,
+        report_id=review.report_id,
+        user=user,
+        action=action,
+        before=before,
+        after=snapshot(finding) if finding else None,
+        reason_code=reason_code,
+        comment=comment,
+        finding_version=version,
+        model_version_name=finding.model_version_name if finding else "",
+        prompt_version=finding.prompt_version if finding else review.prompt_version,
+        stage1_prediction_id_at=finding.stage1_prediction_id if finding else None,
+        stage2_prediction_id_at=finding.stage2_prediction_id if finding else None,
+    )
+
+
+@transaction.atomic
+def finding_decide(
+    *,
+    finding_id: int,
+    user: Any,
+    action: str,
+    version: int,
+    reason_code: str = "",
+    comment: str = "",
+    key: str | None = None,
+    locations: list[str] | None = None,
+    episode: str | None = None,
+    details: list[str] | None = None,
+) -> ReviewFinding:
+    """Approve, reject or edit one finding made on `version`; returns it updated."""
+    _check_can_review(user)
+    review_id = ReviewFinding.objects.values_list("review_id", flat=True).get(pk=finding_id)
+    review = _lock(review_id, user)
+    finding = ReviewFinding.objects.select_for_update().get(pk=finding_id)
+    if finding.superseded:
+        raise ReviewConflict("A newer prediction replaced this suggestion; reload the report.")
+    if finding.version != version:
+        last = finding.decisions.select_related("user").order_by("-id").first()
+        by = f" by {_who(last.user)}" if last else ""
+        raise ReviewConflict(
+            f"This finding was changed{by} after you opened it (now: {finding.get_status_display()}). "
+            "Your decision was not saved; reload to see it."
+        )
+    comment = (comment or "").strip()
+    before = snapshot(finding)
+    if action == Action.APPROVE:
+        if finding.status in (ReviewFinding.Status.APPROVED, ReviewFinding.Status.ADDED):
+            raise ValidationError("This finding is already accepted.")
+        finding.status = ReviewFinding.Status.APPROVED
+        reason_code = ""
+    elif action == Action.REJECT:
+        if reason_code not in Reason.values:
+            raise ValidationError("Choose a reason for rejecting this finding.")
+        if reason_code == Reason.OTHER and not comment:
+            raise ValidationError("Say why in a comment when the reason is “other”.")
+        finding.status = ReviewFinding.Status.REJECTED
+    elif action == Action.EDIT:
+        new_key = finding.key if key is None else key.strip()
+        new_locations = list(dict.fromkeys(finding.locations if locations is None else locations))
+        new_episode = finding.episode if episode is None else episode.strip()
+        new_details = list(dict.fromkeys(finding.details if details is None else details))
+        _clean_changes(review, finding.kind, new_key, new_locations, new_episode, new_details)
+        if (new_key, new_locations, new_episode, new_details) == (
+            finding.key,
+            finding.locations,
+            finding.episode,
+            finding.details,
+        ):
+            raise ValidationError("Nothing changed; approve the finding if it is right as it is.")
+        finding.key, finding.locations = new_key, new_locations
+        finding.episode, finding.details = new_episode, new_details
+        if finding.status != ReviewFinding.Status.ADDED:
+            finding.status = ReviewFinding.Status.EDITED
+    else:
+        raise ValidationError(f"Unknown action “{action}”.")
+    finding.reason_code, finding.comment = reason_code, comment
+    finding.decided_by, finding.decided_at = user, timezone.now()
+    finding.version += 1
+    finding.save()
+    _record(review, finding, user, action, before, reason_code, comment, version)
+    _finish(review, user)
+    return finding
+
+
+@transaction.atomic
+def finding_add(
+    *,
+    review_id: int,
+    user: Any,
+    key: str,
+    locations: list[str] | None = None,
+    episode: str = "",
+    details: list[str] | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    comment: str = "",
+) -> ReviewFinding:
+    """A finding the models missed, usually from text the clinician selected."""
+    _check_can_review(user)
+    review = _lock(review_id, user)
+    text = review.report.text
+    key, locations, details = key.strip(), list(dict.fromkeys(locations or [])), list(details or [])
+    kind = finding_kinds(review.report.modality).get(key)
+    _clean_changes(review, kind or "", key, locations, episode, details)
+    has_span = start is not None or end is not None
+    if has_span and (start is None or end is None or not 0 <= start < end <= len(text)):
+        raise ValidationError("The selected text is outside the report; select it again.")
+    live = review.findings.filter(superseded=False, key=key).exclude(status=ReviewFinding.Status.REJECTED)
+    if live.exists():
+        raise ValidationError(f"“{key}” is already listed; edit that finding instead.")
+    finding = ReviewFinding.objects.create(
+        review=review,
+        report_id=review.report_id,
+        kind=kind,
+        status=ReviewFinding.Status.ADDED,
+        key=key,
+        locations=locations,
+        episode=episode,
+        details=details,
+        evidence=text[start:end] if start is not None else "",
+        evidence_start=start,
+        evidence_end=end,
+        comment=comment.strip(),
+        decided_by=user,
+        decided_at=timezone.now(),
+        version=2,
+    )
+    _record(review, finding, user, Action.ADD, None, "", comment.strip(), 1)
+    _finish(review, user)
+    return finding
+
+
+def grid_toggle(
+    *, review_id: int, user: Any, lesion: str, location: str, version: int | None
+) -> ReviewFinding:
+    """Tick or untick one lesion x location cell: an edit of the lesion's finding,
+    or, when the models did not report that lesion, an added finding."""
+    live = (
+        ReviewFinding.objects.filter(review_id=review_id, superseded=False, key=lesion)
+        .exclude(status=ReviewFinding.Status.REJECTED)
+        .order_by("-id")
+        .first()
+    )
+    if live is None:
+        return finding_add(review_id=review_id, user=user, key=lesion, locations=[location])
+    locations = list(live.locations or [])
+    locations = [x for x in locations if x != location] if location in locations else [*locations, location]
+    return finding_decide(
+        finding_id=live.pk,
+        user=user,
+        action=Action.EDIT,
+        version=live.version if version is None else version,
+        locations=locations,
+    )
+
+
+@transaction.atomic
+def report_confirm_no_findings(*, review_id: int, user: Any, comment: str = "") -> ReviewReport:
+    """For a report with nothing to decide (the LLM failed, stage 1 found nothing)."""
+    _check_can_review(user)
+    review = _lock(review_id, user)
+    if review.findings.filter(superseded=False).exists():
+        raise ValidationError("This report has findings; decide each of them.")
+    _record(review, None, user, Action.CONFIRM_NONE, None, "", comment.strip())
+    review.status = ReviewReport.Status.VERIFIED
+    review.verified_at, review.verified_by = timezone.now(), user
+    review.lease_user, review.lease_until = None, None
+    review.save()
+    return review

@@ -1,0 +1,304 @@
+"""(Re)build a report's review findings from its latest predictions, idempotently.
+
+Called by the inference jobs after they store predictions:
+
+    sync_report_findings(report)          # one report
+    sync_reports(report_ids)              # many, in chunks
+
+Sources: the latest stage 1 prediction (of the active model version when there
+is one) and the latest stage 2 prediction whose output was valid. Every
+positive stage 2 finding (present / uncertain) is one review finding; a stage 1
+key that stage 2 did not confirm is one too (flag `stage1_only`), so that every
+claim the models make is verified.
+
+Idempotence: each AI finding is identified by a fingerprint of its content
+(kind, key, status, locations, episode, details). A fingerprint already present
+is kept (a pending row gets the newer provenance); a new one becomes a new
+pending finding; a pending finding whose fingerprint is no longer predicted is
+marked superseded. Decided findings are never touched, so a verified report
+that gets a different prediction shows it as a new, unverified suggestion. A
+stage-1-only claim on a key a clinician already decided asks nothing new and is
+skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from annotations.models import EntityKey, EntityType, Modality, Report
+from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
+from inference.ml.rules import clause_negated
+from inference.models import Stage1Prediction, Stage2Prediction
+from review.models import ReviewFinding, ReviewReport
+
+POSITIVE = ("present", "uncertain")
+NEAR_THRESHOLD = 0.1  # a stage 1 probability this close to its threshold counts as unsure
+DEFAULT_THRESHOLD = 0.5
+
+# Our flags, next to those of inference.ml.llm.mapping.
+FLAG_HALLUCINATION = "possible_hallucination"  # quote not in the report, or lesion negated there
+FLAG_STAGE1_ONLY = "stage1_only"
+FLAG_STAGE2_ONLY = "stage2_only"
+FLAG_NEAR_THRESHOLD = "near_threshold"
+FLAG_LLM_FAILED = "llm_failed"
+
+_ROLE_KIND = {
+    EntityType.Role.FINDING: None,  # lesion or diagnosis, by modality
+    EntityType.Role.DETAIL: ReviewFinding.Kind.NON_TUMOR,
+}
+
+
+@dataclass
+class Item:
+    """One AI finding as the latest predictions state it."""
+
+    kind: str
+    key: str
+    ai: dict[str, Any]
+    locations: list[str] = field(default_factory=list)
+    episode: str = ""
+    details: list[str] = field(default_factory=list)
+    evidence: str = ""
+    span: tuple[int, int] | None = None
+    flags: list[str] = field(default_factory=list)
+    probability: float | None = None
+    threshold: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        content = [
+            self.kind,
+            self.key,
+            self.ai.get("status", "present"),
+            sorted(self.locations),
+            self.episode,
+            sorted(self.details),
+        ]
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def finding_kinds(modality: Modality) -> dict[str, str]:
+    """key name -> review finding kind, for the keys that are findings (not locations/episodes)."""
+    default = ReviewFinding.Kind.LESION if modality.code == "chest_ct" else ReviewFinding.Kind.DIAGNOSIS
+    rows = EntityKey.objects.filter(
+        entity_type__modality=modality, entity_type__role__in=list(_ROLE_KIND)
+    ).values_list("name", "entity_type__role")
+    return {name: _ROLE_KIND[role] or default for name, role in rows}
+
+
+def latest_predictions(
+    report: Report,
+) -> tuple[Stage1Prediction | None, Stage2Prediction | None, Stage2Prediction | None]:
+    """(stage 1, latest valid stage 2, latest stage 2 of any status)."""
+    stage1 = (
+        Stage1Prediction.objects.filter(report=report)
+        .select_related("model_version")
+        .order_by("-model_version__is_active", "-created_at", "-id")
+        .first()
+    )
+    stage2 = list(
+        Stage2Prediction.objects.filter(report=report)
+        .select_related("stage1_version")
+        .order_by("-created_at", "-id")
+        .defer("messages", "raw_output", "parsed")[:20]
+    )
+    ok = next((p for p in stage2 if p.status == Stage2Prediction.Status.OK), None)
+    return stage1, ok, (stage2[0] if stage2 else None)
+
+
+def _valid_span(text: str, span: Any) -> tuple[int, int] | None:
+    if isinstance(span, list | tuple) and len(span) == 2:
+        start, end = int(span[0]), int(span[1])
+        if 0 <= start < end <= len(text):
+            return start, end
+    return None
+
+
+def desired_items(
+    report: Report,
+    stage1: Stage1Prediction | None,
+    stage2: Stage2Prediction | None,
+    llm_failed: bool,
+    kinds: dict[str, str],
+) -> list[Item]:
+    text = report.text
+    probabilities = (stage1.probabilities or {}) if stage1 else {}
+    thresholds = (stage1.model_version.thresholds or {}) if stage1 else {}
+    s1_keys = {k for k in (stage1.predicted_keys if stage1 else []) if k in kinds}
+    items: list[Item] = []
+    for raw in (stage2.findings or []) if stage2 else []:
+        if not isinstance(raw, dict) or raw.get("status") not in POSITIVE or not raw.get("key"):
+            continue
+        key = str(raw["key"])
+        evidence = str(raw.get("evidence") or "")
+        span = _valid_span(text, raw.get("evidence_span"))
+        if span is None and evidence:
+            span = locate_evidence(text, evidence)
+        flags = [str(f) for f in raw.get("flags") or []]
+        if span is None or clause_negated(text, span):
+            flags.append(FLAG_HALLUCINATION)
+        if span is None and FLAG_UNMATCHED not in flags:
+            flags.append(FLAG_UNMATCHED)
+        if stage1 is not None and key not in s1_keys:
+            flags.append(FLAG_STAGE2_ONLY)
+        items.append(
+            Item(
+                kind=str(raw.get("kind") or kinds.get(key, ReviewFinding.Kind.LESION)),
+                key=key,
+                ai=raw,
+                locations=[str(x) for x in raw.get("locations") or []],
+                episode=str(raw.get("episode") or ""),
+                details=[str(x) for x in raw.get("details") or []],
+                evidence=evidence,
+                span=span,
+                flags=flags,
+            )
+        )
+    confirmed = {i.key for i in items}
+    for key in sorted(s1_keys - confirmed):
+        flags = [FLAG_STAGE1_ONLY] + ([FLAG_LLM_FAILED] if llm_failed else [])
+        items.append(Item(kind=kinds[key], key=key, ai={"key": key, "source": "stage1"}, flags=flags))
+    for item in items:
+        if item.key in probabilities:
+            item.probability = float(probabilities[item.key])
+            item.threshold = float(thresholds.get(item.key, DEFAULT_THRESHOLD))
+            if abs(item.probability - item.threshold) < NEAR_THRESHOLD:
+                item.flags.append(FLAG_NEAR_THRESHOLD)
+    return items
+
+
+def _signals(stage1: Stage1Prediction | None, items: list[Item], llm_failed: bool) -> dict[str, Any]:
+    margins = []
+    if stage1 is not None:
+        thresholds = stage1.model_version.thresholds or {}
+        for key, p in (stage1.probabilities or {}).items():
+            margins.append(abs(float(p) - float(thresholds.get(key, DEFAULT_THRESHOLD))))
+    margin = min(margins) if margins else None
+    flags = {f for i in items for f in i.flags}
+    return {
+        "margin": round(margin, 4) if margin is not None else None,
+        "near_threshold": margin is not None and margin < NEAR_THRESHOLD,
+        "disagreement": bool(flags & {FLAG_STAGE1_ONLY, FLAG_STAGE2_ONLY}),
+        "unmatched": bool(flags & {FLAG_UNMATCHED, FLAG_HALLUCINATION}),
+        "llm_failed": llm_failed,
+    }
+
+
+def priority_of(signals: dict[str, Any]) -> float:
+    """Least sure first: a failed LLM output, then disagreement and unmatched
+    evidence, then closeness of the nearest stage 1 probability to its threshold."""
+    score = 4.0 * bool(signals.get("llm_failed"))
+    score += 3.0 * bool(signals.get("disagreement")) + 2.0 * bool(signals.get("unmatched"))
+    margin = signals.get("margin")
+    if margin is not None:
+        score += max(0.0, 1.0 - float(margin) / 0.5)
+    return round(score, 4)
+
+
+def _apply_provenance(row: ReviewFinding, item: Item, stage1: Any, stage2: Any) -> None:
+    row.flags = item.flags
+    row.stage1_probability, row.stage1_threshold = item.probability, item.threshold
+    row.stage1_prediction = stage1
+    row.stage2_prediction = stage2 if item.ai.get("source") != "stage1" else None
+    row.model_version_name = stage1.model_version.name if stage1 else ""
+    row.prompt_version = stage2.prompt_version if stage2 and row.stage2_prediction else ""
+
+
+def review_refresh(review: ReviewReport) -> None:
+    """Recompute counts and status from the findings (call while holding the review's row lock)."""
+    counts = review.findings.filter(superseded=False).aggregate(
+        total=Count("id"), pending=Count("id", filter=Q(status=ReviewFinding.Status.PENDING))
+    )
+    review.n_total, review.n_pending = counts["total"], counts["pending"]
+    decided = review.n_total - review.n_pending
+    if review.n_pending:
+        review.status = ReviewReport.Status.IN_PROGRESS if decided else ReviewReport.Status.PENDING
+    elif review.n_total or (review.verified_at and review.status == ReviewReport.Status.VERIFIED):
+        review.status = ReviewReport.Status.VERIFIED
+    elif review.signals.get("llm_failed"):
+        review.status = ReviewReport.Status.PENDING  # a clinician confirms there is nothing
+    else:
+        review.status = ReviewReport.Status.NO_FINDINGS
+
+
+@transaction.atomic
+def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None) -> ReviewReport:
+    """Bring the report's review findings up to date with its latest predictions."""
+    ReviewReport.objects.get_or_create(report=report)
+    review = ReviewReport.objects.select_for_update().get(report=report)
+    stage1, stage2, latest2 = latest_predictions(report)
+    llm_failed = latest2 is not None and latest2.status == Stage2Prediction.Status.FAILED
+    kinds = kinds if kinds is not None else finding_kinds(report.modality)
+    items = desired_items(report, stage1, stage2, llm_failed, kinds)
+    live = list(review.findings.filter(superseded=False).order_by("id"))
+    existing = {f.fingerprint: f for f in live if f.ai is not None}
+    # A clinician already decided on the key: stage 1 alone naming it again asks nothing new.
+    decided_keys = {f.key for f in live if f.is_decided}
+    items = [i for i in items if not (i.ai.get("source") == "stage1" and i.key in decided_keys)]
+    seen: set[str] = set()
+    for item in items:
+        fp = item.fingerprint
+        if fp in seen:
+            continue
+        seen.add(fp)
+        row = existing.get(fp)
+        if row is None:
+            row = ReviewFinding(
+                review=review,
+                report=report,
+                kind=item.kind,
+                key=item.key,
+                locations=item.locations,
+                episode=item.episode,
+                details=item.details,
+                evidence=item.evidence,
+                evidence_start=item.span[0] if item.span else None,
+                evidence_end=item.span[1] if item.span else None,
+                ai=item.ai,
+                fingerprint=fp,
+            )
+            _apply_provenance(row, item, stage1, stage2)
+            row.save()
+        elif not row.is_decided:
+            _apply_provenance(row, item, stage1, stage2)
+            row.save()
+    for fp, row in existing.items():
+        if fp not in seen and not row.is_decided:
+            row.superseded = True
+            row.save(update_fields=["superseded"])
+    review.signals = _signals(stage1, items, llm_failed)
+    review.priority = priority_of(review.signals)
+    review.model_version = stage1.model_version if stage1 else None
+    review.prompt_version = stage2.prompt_version if stage2 else ""
+    review.modality_id, review.patient_id = report.modality_id, report.patient_id
+    review.study_datetime = report.study_datetime
+    review.synced_at = timezone.now()
+    review_refresh(review)
+    review.save()
+    return review
+
+
+SYNC_CHUNK = 500
+
+
+def sync_reports(report_ids: Iterable[int]) -> int:
+    """sync_report_findings for many reports; returns how many were synced."""
+    ids = list(report_ids)
+    done = 0
+    kinds_by_modality: dict[int, dict[str, str]] = {}
+    for i in range(0, len(ids), SYNC_CHUNK):
+        for report in Report.objects.filter(pk__in=ids[i : i + SYNC_CHUNK]).select_related("modality"):
+            kinds = kinds_by_modality.get(report.modality_id)
+            if kinds is None:
+                kinds = kinds_by_modality[report.modality_id] = finding_kinds(report.modality)
+            sync_report_findings(report, kinds=kinds)
+            done += 1
+    return done

@@ -1,0 +1,41 @@
+"""The clinicians' review queue: filters, priority order, counts per status."""
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from radreview.roles import PERM_REVIEW
+from review import selectors
+
+PAGE_SIZE = 50
+TEMPLATE = "review/queue.html"
+
+
+def _offset(raw: str | None) -> int:
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        return 0
+
+
+@require_GET
+@permission_required(PERM_REVIEW, raise_exception=True)
+def queue(request: HttpRequest) -> HttpResponse:
+    filters, errors = selectors.QueueFilters.from_query(request.GET)
+    offset = _offset(request.GET.get("offset"))
+    rows, has_next = selectors.review_queue(filters=filters, offset=offset, limit=PAGE_SIZE)
+    query = request.GET.copy()
+    query.pop("offset", None)
+    context = {
+        "rows": rows,
+        "filters": filters,
+        "errors": errors,
+        "counts": selectors.review_status_counts(filters=filters),
+        "offset": offset,
+        "next_offset": offset + PAGE_SIZE if has_next else None,
+        "prev_offset": max(0, offset - PAGE_SIZE) if offset else None,
+        "query": query.urlencode(),
+        **selectors.queue_choices(),
+    }
+    return render(request, f"{TEMPLATE}#queue-table" if request.htmx else TEMPLATE, context)

@@ -1,0 +1,238 @@
+"""The review screen: report and findings side by side, decisions through htmx.
+
+Every decision swaps #review-main (both columns, so new evidence highlights
+appear); when the last pending finding is decided the next report of the
+queue opens (HX-Redirect). Without JavaScript the same forms post and redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotations.models import Report
+from inference.models import Stage1Prediction, Stage2Prediction
+from radreview.roles import PERM_REVIEW
+from review import labels, selectors, services
+from review.models import ReviewFinding, ReviewReport
+from review.page import review_page
+from review.permissions import can_view_history
+
+TEMPLATE = "review/review.html"
+
+
+def _review(report_id: int) -> ReviewReport:
+    review = selectors.review_for_report(report_id=report_id)
+    if review is None:
+        raise Http404("This report has no AI findings to review yet.")
+    return review
+
+
+def _render(
+    request: HttpRequest,
+    review: ReviewReport,
+    *,
+    error: str = "",
+    focus: int | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    holder = services.lease_acquire(review=review, user=request.user)
+    page = review_page(
+        review=review,
+        findings=selectors.review_findings(review=review),
+        editable=holder is None,
+        holder=holder,
+    )
+    context = {"page": page, "review": review, "report": review.report, "error": error, "focus": focus}
+    template = f"{TEMPLATE}#review-main" if request.htmx else TEMPLATE
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@permission_required(PERM_REVIEW, raise_exception=True)
+def review(request: HttpRequest, report_id: int) -> HttpResponse:
+    return _render(request, _review(report_id))
+
+
+def _act(request: HttpRequest, report_id: int, change: Callable[[ReviewReport], Any]) -> HttpResponse:
+    review = _review(report_id)
+    error, focus = "", None
+    try:
+        focus = change(review)
+    except services.ReviewConflict as exc:
+        error = str(exc)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    except ReviewFinding.DoesNotExist:
+        error = "That finding no longer exists; reload the report."
+    review = _review(report_id)  # one query with its relations (refresh_from_db would drop them)
+    if not error and review.status == ReviewReport.Status.VERIFIED:
+        return _next(request, review)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("review:review", report_id=report_id)
+    return _render(request, review, error=error, focus=focus)
+
+
+def _next(request: HttpRequest, review: ReviewReport) -> HttpResponse:
+    """The report is verified: open the next one of the queue (or the queue)."""
+    following = selectors.next_in_queue(user=request.user, after=review)
+    messages.success(request, f"Report {review.report.external_id} verified.")
+    url = reverse("review:review", args=[following.report_id]) if following else reverse("review:queue")
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _list(request: HttpRequest, name: str) -> list[str] | None:
+    """A multi-value field; None when the form did not carry it at all."""
+    if name not in request.POST and f"{name}__present" not in request.POST:
+        return None
+    return [v for v in request.POST.getlist(name) if v]
+
+
+@require_POST
+@permission_required(PERM_REVIEW, raise_exception=True)
+def decide(request: HttpRequest, report_id: int, finding_id: int) -> HttpResponse:
+    data = request.POST
+
+    def change(review: ReviewReport) -> int:
+        if not review.findings.filter(pk=finding_id).exists():
+            raise ReviewFinding.DoesNotExist
+        version = _int(data.get("version"))
+        if version is None:
+            raise ValidationError("The form is missing the finding version; reload the report.")
+        services.finding_decide(
+            finding_id=finding_id,
+            user=request.user,
+            action=data.get("action", ""),
+            version=version,
+            reason_code=data.get("reason_code", ""),
+            comment=data.get("comment", ""),
+            key=data.get("key") or None,
+            locations=_list(request, "locations"),
+            episode=data.get("episode") if "episode" in data else None,
+            details=_list(request, "details"),
+        )
+        return finding_id
+
+    return _act(request, report_id, change)
+
+
+@require_POST
+@permission_required(PERM_REVIEW, raise_exception=True)
+def add(request: HttpRequest, report_id: int) -> HttpResponse:
+    data = request.POST
+
+    def change(review: ReviewReport) -> int:
+        finding = services.finding_add(
+            review_id=review.pk,
+            user=request.user,
+            key=data.get("key", ""),
+            locations=_list(request, "locations") or [],
+            episode=data.get("episode", ""),
+            details=_list(request, "details") or [],
+            start=_int(data.get("start")),
+            end=_int(data.get("end")),
+            comment=data.get("comment", ""),
+        )
+        return finding.pk
+
+    return _act(request, report_id, change)
+
+
+@require_POST
+@permission_required(PERM_REVIEW, raise_exception=True)
+def grid_toggle(request: HttpRequest, report_id: int) -> HttpResponse:
+    data = request.POST
+
+    def change(review: ReviewReport) -> int:
+        finding = services.grid_toggle(
+            review_id=review.pk,
+            user=request.user,
+            lesion=data.get("lesion", ""),
+            location=data.get("location", ""),
+            version=_int(data.get("version")),
+        )
+        return finding.pk
+
+    return _act(request, report_id, change)
+
+
+@require_POST
+@permission_required(PERM_REVIEW, raise_exception=True)
+def confirm_none(request: HttpRequest, report_id: int) -> HttpResponse:
+    def change(review: ReviewReport) -> None:
+        services.report_confirm_no_findings(review_id=review.pk, user=request.user)
+
+    return _act(request, report_id, change)
+
+
+@require_GET
+@permission_required(PERM_REVIEW, raise_exception=True)
+def provenance(request: HttpRequest, report_id: int, finding_id: int) -> HttpResponse:
+    """The chain behind one finding: stage 1 keys and probabilities, the exact
+    prompt, the raw LLM output and the parsed result."""
+    finding = get_object_or_404(ReviewFinding, pk=finding_id, report_id=report_id)
+    stage1 = (
+        Stage1Prediction.objects.select_related("model_version")
+        .filter(pk=finding.stage1_prediction_id)
+        .first()
+    )
+    stage2 = Stage2Prediction.objects.filter(pk=finding.stage2_prediction_id).first()
+    probabilities = []
+    if stage1 is not None:
+        thresholds = stage1.model_version.thresholds or {}
+        predicted = set(stage1.predicted_keys or [])
+        probabilities = [
+            (key, p, thresholds.get(key), key in predicted)
+            for key, p in sorted((stage1.probabilities or {}).items(), key=lambda kv: -float(kv[1]))
+        ]
+    context = {"finding": finding, "stage1": stage1, "stage2": stage2, "probabilities": probabilities}
+    return render(request, "review/partials/provenance.html", context)
+
+
+@require_GET
+@permission_required(PERM_REVIEW, raise_exception=True)
+def timeline(request: HttpRequest, report_id: int) -> HttpResponse:
+    """The patient's prior reports with their verified episodes (brain MRI)."""
+    report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
+    prior = selectors.patient_timeline(report=report)
+    episodes = labels.verified_episodes([r.pk for r in prior])
+    statuses = dict(ReviewReport.objects.filter(report__in=prior).values_list("report_id", "status"))
+    rows = [(r, episodes.get(r.pk, {}), statuses.get(r.pk, "")) for r in prior]
+    return render(request, "review/partials/timeline.html", {"report": report, "rows": rows})
+
+
+@require_GET
+def history(request: HttpRequest, report_id: int) -> HttpResponse:
+    """Every decision on the report, oldest first (clinicians and admins)."""
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    if not can_view_history(request.user):
+        raise PermissionDenied
+    report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
+    context = {
+        "report": report,
+        "review": selectors.review_for_report(report_id=report_id),
+        "decisions": selectors.report_history(report_id=report_id),
+    }
+    return render(request, "review/history.html", context)

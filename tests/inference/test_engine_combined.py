@@ -1,0 +1,143 @@
+"""The combined extractor: rules decide where the lexicon speaks, stage 1 where
+it is silent, the LLM only for what needs it; sources and disagreements kept."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from inference.ml.combined import (
+    FLAG_DISAGREE,
+    FLAG_LLM_DISAGREE,
+    FLAG_LLM_FAILED,
+    FLAG_NO_LOCATION,
+    FLAG_SILENT,
+    SOURCE_LLM,
+    SOURCE_RULES,
+    SOURCE_RULES_LLM,
+    SOURCE_STAGE1,
+    CombinedExtractor,
+)
+from inference.ml.engine import RuleEngine
+from inference.ml.llm.backends import FakeBackend
+from inference.ml.rules import lexicon_from_schema
+
+SCHEMA = Path(__file__).resolve().parents[2] / "annotations" / "schema" / "default_schema.json"
+
+
+@pytest.fixture(scope="module")
+def engine() -> RuleEngine:
+    chest = json.loads(SCHEMA.read_text(encoding="utf-8"))["modalities"][0]
+    return RuleEngine.for_chest_ct(lexicon_from_schema(chest))
+
+
+class FakeStage1:
+    """Fixed probabilities; a key is predicted at 0.5."""
+
+    def __init__(self, probs: dict[str, float]) -> None:
+        self.probs = probs
+        self.calls = 0
+
+    def predict(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += len(texts)
+        labels = {k: p >= 0.5 for k, p in self.probs.items()}
+        return [SimpleNamespace(probs=dict(self.probs), labels=labels) for _ in texts]
+
+
+def by_key(result):  # type: ignore[no-untyped-def]
+    return {f.key: f for f in result.findings}
+
+
+def test_rules_decide_when_they_are_unambiguous_and_the_llm_is_not_called(engine):
+    llm = FakeBackend({}, default="{}")
+    stage1 = FakeStage1({"nodule": 0.9, "pleural effusion": 0.1})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
+        "A 4 mm nodule in the right upper lobe. No pleural effusion."
+    )
+    found = by_key(result)
+    assert (found["nodule"].status, found["nodule"].locations, found["nodule"].source) == (
+        "present",
+        ["right upper lobe"],
+        SOURCE_RULES,
+    )
+    assert (found["pleural effusion"].status, found["pleural effusion"].source) == ("negated", SOURCE_RULES)
+    assert found["nodule"].sources["stage1"] == {"prob": 0.9, "present": True}
+    assert found["nodule"].sources["rules"]["link"] == "clause"
+    assert llm.calls == [] and not result.llm_used
+
+
+def test_stage1_fills_in_where_the_lexicon_is_silent(engine):
+    stage1 = FakeStage1({"fibrosis": 0.93})
+    result = CombinedExtractor(engine, stage1=stage1).extract("Post-inflammatory sequelae in the lingula.")
+    fibrosis = by_key(result)["fibrosis"]
+    assert (fibrosis.status, fibrosis.source, fibrosis.flags) == ("present", SOURCE_STAGE1, [FLAG_SILENT])
+
+
+def test_disagreement_goes_to_the_llm_with_the_rules_evidence_and_stays_flagged(engine):
+    def answer(messages, schema):  # type: ignore[no-untyped-def]
+        assert set(schema["properties"]) == {"pleural effusion"}  # only what needs deciding
+        return {"pleural effusion": {"s": "negated", "e": "Pleural effusion was not detected"}}
+
+    llm = FakeBackend(answer)
+    stage1 = FakeStage1({"pleural effusion": 0.97})
+    text = "Pleural effusion was not detected. Heart size is normal."
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(text)
+    effusion = by_key(result)["pleural effusion"]
+    assert effusion.status == "negated" and effusion.source == SOURCE_LLM
+    assert FLAG_DISAGREE in effusion.flags and FLAG_LLM_DISAGREE not in effusion.flags
+    assert effusion.sources["rules"]["status"] == "negated"
+    assert effusion.sources["stage1"]["present"] is True
+    assert effusion.sources["llm"]["status"] == "negated"
+    prompt = llm.calls[0][0][-1]["content"]
+    assert "rules say negated" in prompt and "Pleural effusion was not detected" in prompt
+    assert result.llm_reasons == {"pleural effusion": [FLAG_DISAGREE]}
+
+
+def test_llm_adds_a_location_the_rules_could_not_link(engine):
+    llm = FakeBackend(lambda m, s: {"nodule": {"s": "present", "l": ["left upper lobe"], "e": "nodule"}})
+    result = CombinedExtractor(engine, llm=llm).extract("Possible nodule, as on the prior study.")
+    nodule = by_key(result)["nodule"]
+    assert nodule.status == "uncertain"  # the rules' assertion stands
+    assert nodule.locations == ["left upper lobe"] and nodule.source == SOURCE_RULES_LLM
+    assert FLAG_NO_LOCATION in nodule.flags
+
+
+def test_llm_that_contradicts_a_location_question_is_kept_as_a_flag(engine):
+    llm = FakeBackend(lambda m, s: {"nodule": {"s": "negated", "l": [], "e": "nodule"}})
+    result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
+    nodule = by_key(result)["nodule"]
+    assert nodule.status == "present" and nodule.source == SOURCE_RULES
+    assert FLAG_LLM_DISAGREE in nodule.flags and nodule.sources["llm"]["status"] == "negated"
+
+
+def test_a_broken_llm_answer_keeps_the_rules_and_says_so(engine):
+    llm = FakeBackend({}, default="not json")
+    result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
+    nodule = by_key(result)["nodule"]
+    assert nodule.status == "present" and FLAG_LLM_FAILED in nodule.flags
+    assert result.steps[0].ok is False
+
+
+def test_a_weak_stage1_disagreement_is_not_a_disagreement(engine):
+    stage1 = FakeStage1({"nodule": 0.3})
+    result = CombinedExtractor(engine, stage1=stage1).extract("Nodule in the RUL.")
+    assert FLAG_DISAGREE not in by_key(result)["nodule"].flags
+
+
+def test_result_is_gold_shaped_and_json_ready(engine):
+    result = CombinedExtractor(engine).extract("Consolidation in the left lower lobe. No effusion.")
+    assert result.as_gold() == {
+        "lesions": {
+            "consolidation": {"status": "present", "locations": ["left lower lobe"]},
+            "pleural effusion": {"status": "negated", "locations": []},
+        }
+    }
+    json.dumps(result.as_dict())
+
+
+def test_the_llm_answer_in_the_compact_schema_form_is_read(engine):
+    llm = FakeBackend(lambda m, s: {"nodule": ["present", ["right lower lobe"], "a nodule"]})
+    result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
+    nodule = by_key(result)["nodule"]
+    assert nodule.locations == ["right lower lobe"] and nodule.source == SOURCE_RULES_LLM

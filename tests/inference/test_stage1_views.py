@@ -1,0 +1,188 @@
+"""Stage 1 screens and REST API: admins only (clinicians may read one report's
+prediction), runs are queued not run in the request, promotion needs a reason,
+clear messages for bad input."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from inference.models import ModelPromotion, ModelVersion
+from inference.services.stage1 import predictor_cache_clear
+from jobs.models import Job
+from tests.factories_stage1 import installed_artifact, report_make, version_make
+
+KEYS = ["nodule", "consolidation", "pleural effusion"]
+
+
+@pytest.fixture(autouse=True)
+def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.MODEL_STORAGE_DIR = tmp_path / "models"
+    predictor_cache_clear()
+    yield settings.MODEL_STORAGE_DIR
+    predictor_cache_clear()
+
+
+@pytest.fixture
+def ready(chest_ct):  # type: ignore[no-untyped-def]
+    return ModelVersion.objects.create(
+        modality=chest_ct,
+        name="chest_ct-v1",
+        preset="tiny",
+        status="ready",
+        keys=KEYS,
+        thresholds=dict.fromkeys(KEYS, 0.4),
+        metrics={
+            "n_heldout": 3,
+            "heldout": {
+                "report": {"accuracy": 0.5, "precision": 0.9, "recall": 0.8, "f1": 0.85, "specificity": 1.0},
+                "micro": {"precision": 0.9, "recall": 0.8, "f1": 0.85, "specificity": 0.9},
+                "macro": {"precision": 0.9, "recall": 0.8, "f1": 0.8123, "specificity": 0.9},
+                "per_key": {k: {"tp": 1, "fp": 0, "fn": 0, "tn": 2, "f1": 1.0, "support": 1} for k in KEYS},
+            },
+        },
+        curves={"finetune": {"steps": [{"step": i, "loss": 1 / i} for i in range(1, 20)], "epochs": []}},
+    )
+
+
+def _forbidden_calls(version: ModelVersion) -> list[tuple[str, str, dict]]:
+    return [
+        ("get", reverse("inference:model_list"), {}),
+        ("get", reverse("inference:model_runs"), {}),
+        ("get", reverse("inference:model_detail", args=[version.pk]), {}),
+        (
+            "post",
+            reverse("inference:train_start"),
+            {"modality": "chest_ct", "preset": "small", "label_sources": "gold"},
+        ),
+        ("post", reverse("inference:infer_start"), {}),
+        ("post", reverse("inference:model_promote", args=[version.pk]), {"reason": "x"}),
+        ("post", reverse("inference:model_rollback", args=["chest_ct"]), {"reason": "x"}),
+        ("get", reverse("api_stage1_models"), {}),
+        ("get", reverse("api_stage1_model", args=[version.pk]), {}),
+        ("post", reverse("api_stage1_training_runs"), {"modality": "chest_ct"}),
+        ("post", reverse("api_stage1_inference_runs"), {}),
+        ("post", reverse("api_stage1_promote", args=[version.pk]), {"reason": "x"}),
+        ("post", reverse("api_stage1_rollback"), {"modality": "chest_ct", "reason": "x"}),
+        ("get", reverse("api_stage1_heldout") + "?modality=chest_ct", {}),
+    ]
+
+
+@pytest.mark.parametrize("fixture", ["annotator", "clinician"])
+def test_only_admins_train_run_and_promote(client, request, fixture, ready):
+    client.force_login(request.getfixturevalue(fixture))
+    for method, url, data in _forbidden_calls(ready):
+        assert getattr(client, method)(url, data).status_code == 403, url
+    assert not Job.objects.exists() and not ModelPromotion.objects.exists()
+    assert ModelVersion.objects.count() == 1
+
+
+def test_anonymous_users_are_sent_to_log_in_or_refused(client, ready):
+    assert client.get(reverse("inference:model_list")).status_code in (302, 403)
+    assert client.get(reverse("api_stage1_models")).status_code in (401, 403)
+
+
+def test_admin_sees_versions_with_metrics_and_the_detail_page(client, admin_user, ready):
+    client.force_login(admin_user)
+    page = client.get(reverse("inference:model_list"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "chest_ct-v1" in html and "81.2" in html and 'id="train-form"' in html
+    detail = client.get(reverse("inference:model_detail", args=[ready.pk])).content.decode()
+    assert 'id="per-key-metrics"' in detail and "<polyline" in detail and 'id="loss-curve"' in detail
+    assert 'id="promote-form"' in detail
+
+
+def test_training_form_queues_a_job_and_never_trains_in_the_request(
+    client, admin_user, chest_ct, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    data = {"modality": "chest_ct", "preset": "small", "label_sources": "gold_weak", "weak_mode": "keyword"}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("inference:train_start"), data)
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.TRAIN)
+    version = ModelVersion.objects.get()
+    assert job.status == Job.Status.QUEUED and len(callbacks) == 1  # sent to a worker after commit
+    assert job.task_name == "inference.stage1_train" and job.params["model_version_id"] == version.pk
+    assert version.status == "training" and version.job == job and version.created_by == admin_user
+
+
+def test_training_form_explains_a_bad_checkpoint(client, admin_user, chest_ct):
+    client.force_login(admin_user)
+    data = {"modality": "chest_ct", "preset": "small", "label_sources": "gold", "init_checkpoint": "/etc"}
+    response = client.post(reverse("inference:train_start"), data)
+    assert response.status_code == 400 and "must lie under" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_inference_form_without_an_active_model_says_so(client, admin_user, chest_ct):
+    client.force_login(admin_user)
+    response = client.post(reverse("inference:infer_start"), {})
+    assert (
+        response.status_code == 400 and "no modality has an active stage 1 model" in response.content.decode()
+    )
+
+
+def test_promote_and_roll_back_from_the_screens(client, admin_user, ready, chest_ct):
+    client.force_login(admin_user)
+    url = reverse("inference:model_promote", args=[ready.pk])
+    assert client.post(url, {"reason": ""}).status_code == 400
+    assert client.post(url, {"reason": "best held-out F1"}).status_code == 302
+    ready.refresh_from_db()
+    assert ready.is_active
+    newer = ModelVersion.objects.create(modality=chest_ct, name="chest_ct-v2", preset="tiny", status="ready")
+    client.post(reverse("inference:model_promote", args=[newer.pk]), {"reason": "retrained with weak labels"})
+    response = client.post(reverse("inference:model_rollback", args=["chest_ct"]), {"reason": "v2 regressed"})
+    assert response.status_code == 302
+    assert ModelVersion.objects.get(is_active=True) == ready
+    assert list(ModelPromotion.objects.order_by("pk").values_list("action", flat=True)) == [
+        "promote",
+        "promote",
+        "rollback",
+    ]
+
+
+def test_api_train_promote_and_rollback(
+    client, admin_user, ready, chest_ct, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            reverse("api_stage1_training_runs"),
+            {"modality": "chest_ct", "preset": "tiny", "label_sources": "gold", "epochs": 2},
+            content_type="application/json",
+        )
+    assert response.status_code == 202
+    assert ModelVersion.objects.get(pk=response.json()["model_version"]).status == "training"
+    bad = client.post(reverse("api_stage1_training_runs"), {"modality": "chest_ct", "preset": "huge"})
+    assert bad.status_code == 400 and "preset" in bad.json()
+    promote = reverse("api_stage1_promote", args=[ready.pk])
+    assert client.post(promote, {"reason": ""}).status_code == 400
+    assert client.post(promote, {"reason": "ok"}).json()["action"] == "promote"
+    refused = client.post(reverse("api_stage1_rollback"), {"modality": "chest_ct", "reason": "back"})
+    assert refused.status_code == 400 and "nothing to roll back to" in refused.json()["detail"]
+    listing = client.get(reverse("api_stage1_models") + "?modality=chest_ct").json()["results"]
+    assert {v["name"] for v in listing} >= {"chest_ct-v1"}
+    detail = client.get(reverse("api_stage1_model", args=[ready.pk])).json()
+    assert detail["metrics"]["heldout"]["macro"]["f1"] == 0.8123 and detail["is_active"]
+
+
+def test_report_prediction_api_for_clinicians(client, clinician, annotator, chest_ct, storage):
+    report = report_make(external_id="x", text="There is a small nodule.")
+    url = reverse("api_report_stage1", args=[report.pk])
+    client.force_login(annotator)
+    assert client.get(url).status_code == 403
+    client.force_login(clinician)
+    missing = client.get(url)
+    assert missing.status_code == 503 and "no active stage 1 model" in missing.json()["detail"]
+    version_make(artifact=installed_artifact(storage), storage=storage, is_active=True, name="active")
+    body = client.get(url).json()
+    assert set(body["probabilities"]) == set(body["thresholds"]) and body["stored"] is False
+
+
+def test_home_links_admins_to_the_models_page(client, admin_user, annotator):
+    client.force_login(admin_user)
+    assert reverse("inference:model_list") in client.get(reverse("home")).content.decode()
+    client.force_login(annotator)
+    assert reverse("inference:model_list") not in client.get(reverse("home")).content.decode()

@@ -1,0 +1,49 @@
+"""Two clinicians deciding the same finding at the same moment, in two real
+transactions (PostgreSQL: row locks are real there; SQLite serialises writers)."""
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from review.models import ReviewDecision
+from review.services import ReviewConflict, finding_decide, sync_report_findings
+from tests.conftest import _user_with_role
+from tests.factories import modality
+from tests.factories_review import chest_report_with_predictions
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_decisions_on_one_finding_save_exactly_one():
+    modality("chest_ct")
+    first, second = _user_with_role("clinician", "c1"), _user_with_role("clinician", "c2")
+    review = sync_report_findings(chest_report_with_predictions())
+    nodule = review.findings.get(key="nodule")
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def decide(user, action: str) -> None:  # type: ignore[no-untyped-def]
+        try:
+            barrier.wait()
+            kwargs = {"reason_code": "hallucinated"} if action == "reject" else {}
+            finding_decide(finding_id=nodule.pk, user=user, action=action, version=1, **kwargs)
+            outcomes[user.username] = "saved"
+        except ReviewConflict as exc:
+            outcomes[user.username] = str(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=decide, args=(first, "approve")),
+        threading.Thread(target=decide, args=(second, "reject")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(v == "saved" for v in outcomes.values()) == [False, True], outcomes
+    loser = next(v for v in outcomes.values() if v != "saved")
+    assert "not saved" in loser
+    assert ReviewDecision.objects.count() == 1
