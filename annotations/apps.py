@@ -4,6 +4,8 @@ from django.db.models.signals import post_migrate
 
 def _sync_roles(sender, **kwargs) -> None:  # type: ignore[no-untyped-def]
     # Keep the role groups complete when later migrations add models and permissions.
+    # Runs after every app's post_migrate (not only ours): apps listed after
+    # annotations (review, analytics) get their permissions created later.
     from django.contrib.auth.models import Group, Permission
 
     from radreview.roles import sync_role_groups
@@ -16,4 +18,4 @@ class AnnotationsConfig(AppConfig):
     verbose_name = "Reports and annotations"
 
     def ready(self) -> None:
-        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="annotations.sync_roles")
+        post_migrate.connect(_sync_roles, dispatch_uid="annotations.sync_roles")

@@ -361,7 +361,9 @@ class AssertionTrigger(models.Model):
     class Meta:
         ordering = ["category", "phrase"]
         constraints = [
-            models.UniqueConstraint(fields=["phrase", "category", "direction"], name="assertiontrigger_unique"),
+            models.UniqueConstraint(
+                fields=["phrase", "category", "direction"], name="assertiontrigger_unique"
+            ),
             models.CheckConstraint(condition=~Q(phrase=""), name="assertiontrigger_phrase_not_empty"),
         ]
 

@@ -23,8 +23,9 @@ uncertain findings):
   batch share + the LLM where it ran).
 
 llm_hint runs the method's stage 2 (two-shot prompt, stage 1 hint) on the first
---llm-reports reports only (it takes ~20 s a report on this CPU); its figures
-are over those reports. The combined mode calls the LLM only for the keys that
+--llm-reports reports only (it takes ~20 s a report on this CPU, minutes under
+load); its figures are over those reports. --quick: 30 reports, llm_hint on 1,
+the combined mode's LLM on the first 8. The combined mode calls the LLM only for the keys that
 need it (see inference/ml/combined.py) and reports `combined_llm_report_share`.
 Demo gold (generated reports with locations): `demo_<mode>_entity_macro_f1`
 over the 11 lesion keys and `demo_<mode>_relation_macro_f1`.
@@ -242,10 +243,15 @@ def real_reports(args: argparse.Namespace) -> None:
         llm_hint(backend, texts, gold, mentioned, stage1_preds, args.llm_reports)
 
     extractor = CombinedExtractor(engine, llm=backend)
+    without_llm = CombinedExtractor(engine)
     started = time.perf_counter()
     combined = []
     for i, text in enumerate(texts):
-        combined.append(extractor.extract(text, stage1=stage1_preds[i] if stage1_preds else None))
+        # --quick lets the LLM answer for the first few reports only.
+        chosen = extractor if not args.quick or i < args.quick_llm_combined else without_llm
+        combined.append(chosen.extract(text, stage1=stage1_preds[i] if stage1_preds else None))
+        if (i + 1) % 10 == 0:
+            print(f"# combined {i + 1}/{len(texts)}", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started + stage1_seconds
     report("combined", gold, [c.present_keys() & set(KEYS) for c in combined], mentioned, seconds)
     line("combined_llm_report_share", sum(c.llm_used for c in combined) / len(combined))
@@ -318,10 +324,10 @@ def demo_gold(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer reports, LLM on 2, a few training steps")
+    parser.add_argument("--quick", action="store_true", help="30 reports, LLM on few, a few training steps")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--holdout", type=int, default=100)
-    parser.add_argument("--quick-reports", type=int, default=40)
+    parser.add_argument("--quick-reports", type=int, default=30)
     parser.add_argument("--stage1", type=Path, default=None, help="a stage 1 artefact directory")
     parser.add_argument(
         "--train-stage1", action="store_true", help="fine-tune one on the non-held-out reports"
@@ -332,10 +338,13 @@ def main() -> None:
         "--llm-reports", type=int, default=None, help="reports for llm_hint (default 10, quick 2)"
     )
     parser.add_argument("--no-llm", action="store_true")
+    parser.add_argument(
+        "--quick-llm-combined", type=int, default=8, help="--quick: reports combined may ask the LLM"
+    )
     parser.add_argument("--no-demo", action="store_true")
     args = parser.parse_args()
     if args.llm_reports is None:
-        args.llm_reports = 2 if args.quick else 10
+        args.llm_reports = 1 if args.quick else 10
     line("load_average_1min", os.getloadavg()[0])
     real_reports(args)
     if not args.no_demo:

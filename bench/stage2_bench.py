@@ -193,7 +193,9 @@ def main() -> None:
     )
     parser.add_argument("--reports", type=int, default=None, help="how many of the bench reports to use")
     parser.add_argument(
-        "--objects", action="store_true", help='findings as {"s","l","e"} objects instead of compact arrays'
+        "--compact",
+        action="store_true",
+        help='findings as [status, locations, quote] arrays, not {"s","l","e"}',
     )
     args = parser.parse_args()
     global REPORTS_USED
@@ -201,7 +203,7 @@ def main() -> None:
 
     path = pick_model(args)
     backend = LlamaCppBackend(path, n_ctx=4096, n_threads=args.threads)
-    mapper = ChestCtMapper(backend, keys=ChestKeys(compact=not args.objects), lexicon=chest_lexicon())
+    mapper = ChestCtMapper(backend, keys=ChestKeys(compact=args.compact), lexicon=chest_lexicon())
     started = time.perf_counter()
     backend.load()
     load_seconds = time.perf_counter() - started
@@ -224,7 +226,7 @@ def main() -> None:
     )
     lines = {
         "model": backend.info()["name"],
-        "output_template": "objects" if args.objects else "compact arrays",
+        "output_template": "compact arrays" if args.compact else "objects",
         "threads": backend.n_threads,
         "threads_batch": backend.n_threads_batch,
         "reports": len(REPORTS_USED),

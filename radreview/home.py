@@ -57,6 +57,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
                 Link("Import reports", "annotations:import_upload", "Upload CSV, JSONL or OMOP NOTE files"),
                 Link("Reports", "annotations:report_list", "Browse imported reports"),
                 Link("Background jobs", "jobs:job_list", "Imports, training and inference runs"),
+                Link("Export", "analytics:export", "Verified findings as JSONL, CSV or OMOP NOTE_NLP"),
             ),
         ),
     ),
@@ -145,6 +146,13 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
                     "Longitudinal view", "analytics:longitudinal", "Brain MRI episodes per patient over time"
                 ),
             ),
+        ),
+    ),
+    (
+        roles.PERM_VIEW_REPORTS,
+        Section(
+            "REST API",
+            (Link("API reference", "api_docs", "Every endpoint, with token authentication"),),
         ),
     ),
     (

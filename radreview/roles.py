@@ -31,6 +31,12 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "annotations.*",
         "jobs.*",
         "inference.*",
+        "analytics.*",
+        # Admins read every review row and the decision history; deciding stays
+        # a clinician's act (PERM_REVIEW below).
+        "review.view_reviewdecision",
+        "review.view_reviewreport",
+        "review.view_reviewfinding",
         "auth.add_user",
         "auth.change_user",
         "auth.view_user",

@@ -21,6 +21,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+OPEN = ("pending", "in_progress")  # the queue's default filter (same order everywhere: index predicate)
+
 
 class ReviewReport(models.Model):
     class Status(models.TextChoices):
@@ -63,8 +65,16 @@ class ReviewReport(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "-priority"], name="review_queue_status_priority"),
-            models.Index(fields=["modality", "status", "-priority"], name="review_queue_modality"),
+            # The default queue ("open": not started or in progress) in priority order,
+            # overall and per modality: partial indexes whose predicate is the queue's own
+            # filter, so PostgreSQL reads the first 51 rows in order and stops.
+            models.Index(fields=["-priority", "id"], condition=Q(status__in=OPEN), name="review_queue_open"),
+            models.Index(
+                fields=["modality", "-priority", "id"],
+                condition=Q(status__in=OPEN),
+                name="review_queue_open_modality",
+            ),
+            models.Index(fields=["status", "-priority", "id"], name="review_queue_status_priority"),
             models.Index(fields=["status", "study_datetime"], name="review_queue_status_date"),
             models.Index(fields=["patient_id", "study_datetime"], name="review_queue_patient"),
         ]
@@ -132,7 +142,10 @@ class ReviewFinding(models.Model):
         ordering = ["kind", "key", "id"]
         indexes = [
             models.Index(fields=["review", "superseded"], name="reviewfinding_review"),
-            models.Index(fields=["key", "status"], name="reviewfinding_key_status"),
+            # The queue's "finding type" filter: an index-only semi-join on live findings.
+            models.Index(
+                fields=["key", "review"], condition=Q(superseded=False), name="reviewfinding_key_live"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

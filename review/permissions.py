@@ -2,15 +2,14 @@
 permissions (never group names), as radreview/roles.py explains.
 
 Verifying is PERM_REVIEW (the clinician group). A report's decision history is
-also open to admins: they hold "review.view_reviewdecision" once the admin
-role grants "review.*"; until then PERM_PROMOTE (admin-only) stands in.
+also open to admins: the admin role grants "review.view_reviewdecision".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from radreview.roles import PERM_PROMOTE, PERM_REVIEW
+from radreview.roles import PERM_REVIEW
 
 PERM_VIEW_HISTORY = "review.view_reviewdecision"
 
@@ -22,4 +21,4 @@ def can_review(user: Any) -> bool:
 def can_view_history(user: Any) -> bool:
     if not (user and user.is_authenticated):
         return False
-    return any(user.has_perm(p) for p in (PERM_REVIEW, PERM_VIEW_HISTORY, PERM_PROMOTE))
+    return any(user.has_perm(p) for p in (PERM_REVIEW, PERM_VIEW_HISTORY))

@@ -6,14 +6,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from annotations.models import Modality, Report
 from inference.models import ModelVersion
+from review import models as review_models
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
 
-OPEN = (ReviewReport.Status.PENDING, ReviewReport.Status.IN_PROGRESS)
+OPEN = review_models.OPEN
 SORTS = {
     "priority": ("-priority", "id"),
     "date": ("-study_datetime", "id"),
@@ -79,7 +80,10 @@ def _filtered(f: QueueFilters, *, with_status: bool) -> QuerySet[ReviewReport]:
         elif f.status:
             rows = rows.filter(status=f.status)
     if f.modality:
-        rows = rows.filter(modality__code=f.modality)
+        # A subquery (an InitPlan in PostgreSQL), not a join: the modality id is then a
+        # constant the partial queue index can use.
+        code = Modality.objects.filter(code=f.modality).values("id")[:1]
+        rows = rows.filter(modality_id=Subquery(code))
     if f.model_version:
         rows = rows.filter(model_version_id=f.model_version)
     if f.patient:

@@ -45,15 +45,14 @@ if [ "${RADREVIEW_DEMO_PIPELINE:-1}" = "1" ]; then
 fi
 
 echo "==> starting a Celery worker (log: var/log/worker.log)"
-.venv/bin/celery -A radreview worker --pool=solo --loglevel=INFO \
-  --include analytics.demo_pipeline >var/log/worker.log 2>&1 &
+.venv/bin/celery -A radreview worker --pool=solo --loglevel=INFO >var/log/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill $WORKER_PID 2>/dev/null || true; wait $WORKER_PID 2>/dev/null || true' EXIT INT TERM
 
 echo
 echo "    RadReview is running at http://$HOST:$PORT/   (Ctrl-C to stop)"
 echo
-echo "    Where to look (logins above; the demo pipeline needs ~15 minutes on 2 cores):"
+echo "    Where to look (logins above; the demo pipeline needs 20-30 minutes on 2 cores):"
 echo "      runs and their progress  http://$HOST:$PORT/jobs/                 (admin)"
 echo "      stage 1 model versions   http://$HOST:$PORT/models/               (admin)"
 echo "      evaluation dashboard     http://$HOST:$PORT/analytics/            (admin)"

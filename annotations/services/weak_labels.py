@@ -29,10 +29,10 @@ from django.db import transaction
 
 from annotations import selectors
 from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report, WeakLabel, WeakLabelSet
+from annotations.services.rules import detector_from_db
 from annotations.services.values import entity_value_count
 from annotations.weak.labels import KEYWORD_NEGATION, MODES, KeyLabel, label_report
 from annotations.weak.matcher import Matcher
-from annotations.weak.negation import AssertionDetector
 from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
 
@@ -189,7 +189,8 @@ class _Labeller:
         # A fresh full compile, never the layered suggestion cache: labels must
         # follow longest-first matching over the whole lexicon.
         self.matcher = Matcher(selectors.modality_values(modality=modality))
-        self.detector = AssertionDetector() if KEYWORD_NEGATION in modes else None
+        # The triggers admins maintain on the rules page, not only the shipped defaults.
+        self.detector = detector_from_db() if KEYWORD_NEGATION in modes else None
         keys = list(EntityKey.objects.filter(entity_type__modality=modality).select_related("entity_type"))
         self.names = {k.pk: k.name for k in keys}
         self.parents = {k.pk: k.parent_id for k in keys if k.parent_id}

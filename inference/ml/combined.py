@@ -9,8 +9,8 @@ Per lesion key of a chest CT report:
 
 * the rule engine spoke (a lexicon value matched): its assertion and links
   decide (`source` "rules"); stage 1's probability is kept in `sources`;
-* the lexicon is silent but stage 1's probability is over its threshold:
-  present (`source` "stage1", flag "lexicon_silent"), no location;
+* the lexicon is silent but stage 1 is confident (over its threshold and
+  0.5 + margin): present (`source` "stage1", flag "lexicon_silent"), no location;
 * the LLM is asked, once per report and only about the keys that need it, when
   rules and stage 1 disagree beyond a margin ("rules_stage1_disagree"), a present
   lesion has no linked location ("no_location"), stage 1 alone found a lesion
@@ -180,7 +180,10 @@ class CombinedExtractor:
                 if not rules.parse_ok:
                     why.append(FLAG_UNPARSED)
                 out.append(finding)
-            elif says:
+            elif says and prob is not None and prob >= 0.5 + self.disagree_margin:
+                # Stage 1 alone decides only when it is confident: its own threshold is tuned
+                # for F1 on a small validation split and lets through what the lexicon
+                # rightly did not see.
                 finding = CombinedFinding(
                     key, "present", "lesion", flags=[FLAG_SILENT], source=SOURCE_STAGE1, sources=verdicts
                 )
@@ -209,10 +212,12 @@ class CombinedExtractor:
         rules: EngineResult,
         findings: Sequence[CombinedFinding],
         reasons: Mapping[str, list[str]],
+        *,
+        compact: bool = True,
     ) -> list[dict[str, str]]:
-        """The prompt: instructions, the rule engine's evidence for the keys in
-        question, and the sentences concerned (the whole report when it could not
-        be segmented)."""
+        """The prompt (`compact`: the schema wants findings as arrays): instructions,
+        the rule engine's evidence for the keys in question, and the sentences
+        concerned (the whole report when it could not be segmented)."""
         asked = [k for k in self.keys.lesions if k in reasons]
         by_key = {f.key: f for f in findings}
         evidence_lines = []
@@ -237,9 +242,16 @@ class CombinedExtractor:
         )
         system = (
             "You check a rule engine's reading of a chest CT report. For each lesion listed under "
-            '"Questions", answer from the report text only, as JSON {"<lesion>": [status, [locations], '
-            '"quote"]} (pleural effusion and pleural thickening: [status, "quote"]). Status is "present" '
-            'if the report describes it, "negated" if it says it is absent or resolved, "uncertain" if '
+            '"Questions", answer from the report text only, as JSON '
+            + (
+                '{"<lesion>": [status, [locations], "quote"]} (pleural effusion and pleural thickening: '
+                '[status, "quote"]). '
+                if compact
+                else '{"<lesion>": {"s": status, "l": [locations], "e": "quote"}} (pleural effusion and '
+                'pleural thickening: no "l"). '
+            )
+            + 'Status is "present" if the report describes it, "negated" if it says it is absent or '
+            'resolved, "uncertain" if '
             f"only suspected; locations only from: {', '.join(self.keys.locations)} "
             '([] when none is stated; "both lungs" for bilateral); the quote is short and exact. '
             "Leave out a lesion the report does not mention. The rule engine is usually right about "
@@ -278,7 +290,8 @@ class CombinedExtractor:
                 max_locations=self.keys.max_locations,
             )
         )
-        messages = self.messages(text, rules, result.findings, result.llm_reasons)
+        compact = any("prefixItems" in sub for sub in schema["properties"].values())
+        messages = self.messages(text, rules, result.findings, result.llm_reasons, compact=compact)
         step = StepCall("chest_ct_combined", PROMPT_VERSION, messages)
         try:
             reply = self.llm.complete_json(messages, schema, self.max_tokens)
@@ -291,13 +304,7 @@ class CombinedExtractor:
         step.prompt_tokens, step.completion_tokens = reply.prompt_tokens, reply.completion_tokens
         parsed = reply.parsed
         if isinstance(parsed, dict):
-            # An answer in the readable form ({"s": .., "l": .., "e": ..}) is accepted too.
-            parsed = {
-                k: conform(v, schema["properties"][k])
-                if isinstance(v, dict) and k in schema["properties"]
-                else v
-                for k, v in parsed.items()
-            }
+            parsed = {k: _schema_form(v, schema["properties"].get(k, {})) for k, v in parsed.items()}
         step.errors = ["output is not valid JSON"] if parsed is None else validate(parsed, schema)
         step.ok = not step.errors
         result.steps.append(step)
@@ -348,6 +355,17 @@ def _rules_verdict(r: EngineFinding) -> dict[str, Any]:
         "link": r.link,
         "evidence": r.evidence,
     }
+
+
+def _schema_form(value: Any, sub: Mapping[str, Any]) -> Any:
+    """A finding in the form its schema wants, whichever of the two the model used:
+    readable ({"s": .., "l": .., "e": ..}) or compact ([status, locations, quote])."""
+    if isinstance(value, dict) and sub.get("prefixItems"):
+        return conform(value, sub)
+    properties = sub.get("properties")
+    if isinstance(value, list) and properties:
+        return dict(zip(properties, value, strict=False))
+    return value
 
 
 def _flag_all(result: CombinedResult, keys: Sequence[str], flag: str) -> None:

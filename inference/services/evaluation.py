@@ -335,6 +335,7 @@ def _bert_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput
         if non_tumor:
             prediction["non_tumor"] = [k for k in keys if k in non_tumor]
         outputs.append(ModeOutput(prediction, per_report))
+    ctx.tick("bert", len(items), len(items))
     return outputs
 
 

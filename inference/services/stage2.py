@@ -487,6 +487,9 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
             "the LLM configuration, prompt, schema or stage 1 model changed since this job was created "
             f"(run key now {run.run_key!r}); start a new run"
         )
+    # Imported here: review depends on inference's models, not the other way round.
+    from review.services.sync import sync_report_findings
+
     config = stage2_backend.llm_settings()
     retry = RetryPolicy(retries=config.retries, backoff=config.retry_backoff)
     reports = cohort_reports(cohort, run_key=run.run_key)
@@ -508,6 +511,9 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
         )
         ok = prediction.status == Stage2Prediction.Status.OK
         counts["ok" if ok else "failed"] += 1
+        # Clinicians see each report in their queue as soon as its findings exist;
+        # syncing is idempotent and never touches decided findings.
+        sync_report_findings(report)
         seconds.append(prediction.seconds)
         unavailable_streak = (
             unavailable_streak + 1 if prediction.error.startswith("LLM server unreachable") else 0

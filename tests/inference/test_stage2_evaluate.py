@@ -172,3 +172,38 @@ def test_registered_modes_are_evaluated_like_built_in_ones(gold_file, tmp_path, 
     assert mode["entity"]["report"]["recall"] == 1.0
     assert result["report_ids"] == [i.report.pk for i in items]
     json.dumps(result)
+
+
+def test_bert_and_llm_hint_use_the_active_stage1_models_stored_predictions(
+    monkeypatch, gold_file, tmp_path, chest_ct
+):
+    from inference.models import ModelVersion, Stage1Prediction
+
+    llm = install(monkeypatch, ScriptedLLM(LLM_ANSWERS))
+    call_command(
+        "evaluate",
+        str(gold_file),
+        modes="rules",
+        json=str(tmp_path / "s.json"),
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    version = ModelVersion.objects.create(
+        modality=chest_ct, name="s1", preset="small", status="ready", is_active=True
+    )
+    reports = list(Report.objects.order_by("external_id"))
+    stored = [["nodule", "pleural effusion"], ["consolidation"]]
+    for report, keys in zip(reports, stored, strict=True):
+        Stage1Prediction.objects.create(
+            report=report, model_version=version, probabilities={}, predicted_keys=keys
+        )
+    items = [EvalItem(r, GOLD[i]["gold"]) for i, r in enumerate(reports)]
+    result = evaluate_modes(items=items, modes=["bert", "llm_hint"])
+    bert = result["modes"]["bert"]
+    # bert: report 1 adds the negated effusion, report 2 misses atelectasis -> no report exact.
+    assert bert["per_report"]["correct"] == [False, False]
+    assert bert["relations"] is None
+    assert bert["entity"]["per_key"]["atelectasis"]["fn"] == 1
+    hints = [call[0][-1]["content"].rsplit("\n", 1)[-1] for call in llm.calls]
+    assert hints == ["### Target Lesions: nodule, pleural effusion", "### Target Lesions: consolidation"]
+    assert result["modes"]["llm_hint"]["entity"]["report"]["accuracy"] == 1.0

@@ -53,6 +53,16 @@ def test_batch_maps_every_report_of_the_cohort_with_progress(monkeypatch, report
     assert Stage2Prediction.objects.filter(run_key=run_key, status="ok", job=job).count() == 4
 
 
+def test_batch_puts_each_mapped_report_into_the_review_queue(monkeypatch, reports):
+    from review.models import ReviewFinding, ReviewReport
+
+    install(monkeypatch, ScriptedLLM({GOOD: CHEST_OUTPUT}))
+    job = _run(stage2_job_create(cohort=Cohort(modality="chest_ct"), mode="llm"))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert set(ReviewReport.objects.values_list("report_id", flat=True)) == {r.pk for r in reports}
+    assert ReviewFinding.objects.filter(review__report=reports[0]).exists()
+
+
 def test_cohort_filters_patients_dates_and_ids(monkeypatch, reports, chest_ct):
     install(monkeypatch, ScriptedLLM({GOOD: CHEST_OUTPUT}))
     ReportFactory(modality=chest_ct, text=GOOD, study_datetime=datetime(2019, 1, 1, tzinfo=UTC))

@@ -1,6 +1,8 @@
 """Stage 2 on stored reports with a recorded-output LLM: storage, hints, failures,
 time limits, retries, the rule baseline and configuration errors."""
 
+import json
+
 import pytest
 
 from inference.ml.llm.backends import LLMConfigError
@@ -96,7 +98,7 @@ def test_output_that_fails_validation_is_stored_failed_with_the_raw_output(monke
     install(monkeypatch, ScriptedLLM({"8 mm nodule": {"nodule": {"s": "maybe", "l": [], "e": "x"}}}))
     prediction = stage2_predict_report(report=report, mode="llm")
     assert prediction.status == Stage2Prediction.Status.FAILED
-    assert "maybe" in prediction.error and "$.nodule[0]" in prediction.error
+    assert "maybe" in prediction.error and "$.nodule.s" in prediction.error
     assert '"maybe"' in prediction.raw_output
     assert prediction.parsed is None and prediction.findings == []
 
@@ -147,8 +149,7 @@ def test_brain_mri_runs_step1_then_the_episode_step(monkeypatch, brain_mri):
     report = ReportFactory(modality=brain_mri, text=text)
 
     def answer(messages, schema):
-        titles = [item["title"] for item in schema["properties"]["metastasis"]["prefixItems"]]
-        if titles[0] == "ep":
+        if '"ep"' in json.dumps(schema):  # the episode step's template
             return {"metastasis": {"ep": "progression", "e": "increased in size"}}
         return {"metastasis": {"s": "present", "e": "Known metastasis"}}
 

@@ -30,7 +30,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = DemoOptions()
         parser.add_argument("--preset", default=defaults.preset, help="stage 1 size preset")
-        parser.add_argument("--epochs", type=int, default=None, help="stage 1 fine-tuning epochs")
+        parser.add_argument("--epochs", type=int, default=25, help="stage 1 fine-tuning epochs")
         parser.add_argument("--max-steps", type=int, default=0, help="cap on stage 1 training steps")
         parser.add_argument(
             "--stage2-mode", default=defaults.stage2_mode, choices=("llm", "llm_hint", "rules")

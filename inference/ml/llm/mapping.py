@@ -285,6 +285,12 @@ class BrainMriMapper:
             "diagnoses": ", ".join(self.keys.diagnoses),
             "episodes": ", ".join(self.keys.episodes),
             "non_tumor": ", ".join(self.keys.non_tumor),
+            "status_shape": "an array [status, quote]"
+            if self.keys.compact
+            else 'an object {"s": status, "e": quote}',
+            "episode_shape": "an array [episode, quote]"
+            if self.keys.compact
+            else 'an object {"ep": episode, "e": quote}',
         }
         self.steps = {
             name: _Step(name, _backend_for(backends, name), values, max_tokens) for name in self.templates

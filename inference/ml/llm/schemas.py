@@ -1,27 +1,26 @@
 """Output templates (JSON schemas) for the stage 2 tasks, and their validation.
 
 The schemas are compact on purpose: after the prompt prefix is cached, most of a
-report's time is spent generating the answer at 7-14 tokens/s on a CPU. So the
-output is an object keyed by entity key (which also makes a repeated lesion
-impossible under constrained decoding) whose values are fixed-length arrays
-(JSON Schema `prefixItems`), not objects with named fields: measured with the
-Qwen2.5 tokenizer on the two chest CT examples, the arrays take 17% fewer tokens
-than {"s":..,"l":..,"e":..} objects, and capping quotes at 40 characters another
-8% (the quote is about half of the answer). Every array has `maxItems` and every
-string `maxLength`: they bound runaway output from small models. Key, location
-and episode lists are passed in (the schema is data that sites edit); the
-defaults mirror SPEC.md's default schema.
+report's time is spent generating the answer at 7-14 tokens/s on a CPU. So keys
+are one or two letters, quotes are capped at 40 characters (the quote is about
+half of the answer), and every finding is an object keyed by its entity key
+(which also makes a repeated lesion impossible under constrained decoding):
 
-    chest CT     {"nodule": ["present", ["right upper lobe"], "8 mm nodule in RUL"]}
-                 {"pleural effusion": ["negated", "No pleural effusion"]}   (implicit location)
-    brain step 1 {"metastasis": ["present", "..."]}
-    brain step 2 {"metastasis": ["progression", "..."]}                    (episode)
-                 {"stroke/infarction": ["present", "..."]}                 (non-tumor detail)
+    chest CT     {"nodule": {"s": "present", "l": ["right upper lobe"], "e": "8 mm nodule in RUL"}}
+    brain step 1 {"metastasis": {"s": "present", "e": "..."}}
+    brain step 2 {"metastasis": {"ep": "progression", "e": "..."}}        (episode)
+                 {"stroke/infarction": {"s": "present", "e": "..."}}     (non-tumor detail)
 
-Each array position carries a `title` ("s" status, "l" locations, "ep"
-episode, "e" evidence): `expand` turns a validated answer into
-{"nodule": {"s": .., "l": .., "e": ..}} for the code, and `conform` turns the
-prompt examples, written in that readable form, into the compact one.
+`compact=True` (ChestKeys/BrainKeys) writes each finding as a fixed-length
+array instead (JSON Schema `prefixItems`, positions titled "s", "l", "ep", "e"):
+{"nodule": ["present", ["right upper lobe"], "8 mm nodule in RUL"]}. Measured on
+3 bench reports with the 0.5B model it generated 23% fewer tokens (40 vs 52 per
+report) but scored relation macro F1 0.17 against 0.42 for objects, so objects
+are the default. `expand` turns either answer into named fields for the code,
+and `conform` turns the prompt examples (readable form) into the schema's form.
+Every array has `maxItems` and every string `maxLength`: they bound runaway
+output from small models. Key, location and episode lists are passed in (the
+schema is data that sites edit); the defaults mirror SPEC.md's default schema.
 
 `validate` checks the subset of JSON Schema these templates use (object,
 properties, required, additionalProperties, array, items, prefixItems, minItems,
@@ -56,9 +55,10 @@ class ChestKeys:
     )
     statuses: tuple[str, ...] = STATUSES
     max_locations: int = 5
-    # False: each finding as an object {"s", "l", "e"} (the earlier, roomier template);
-    # kept to compare the two on a model (bench/stage2_bench.py --objects).
-    compact: bool = True
+    # True: each finding as an array [status, locations, quote] (23% fewer generated
+    # tokens, but measured less accurate on the 0.5B model); False: an object
+    # {"s", "l", "e"}. Compare with bench/stage2_bench.py --compact.
+    compact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class BrainKeys:
     )
     episodes: tuple[str, ...] = ("progression", "stable", "improvement")
     statuses: tuple[str, ...] = STATUSES
+    compact: bool = False  # as ChestKeys.compact
 
     @property
     def diagnoses(self) -> tuple[str, ...]:
@@ -84,7 +85,7 @@ def _evidence() -> JSONSchema:
     return {"type": "string", "maxLength": EVIDENCE_MAX_CHARS}
 
 
-def _finding(fields: dict[str, JSONSchema], *, compact: bool = True) -> JSONSchema:
+def _finding(fields: dict[str, JSONSchema], *, compact: bool) -> JSONSchema:
     """A fixed-length array, one position per field (its `title`), in this order;
     or, not compact, an object with one required property per field."""
     if not compact:
@@ -132,18 +133,25 @@ def chest_ct_schema(keys: ChestKeys) -> JSONSchema:
 
 def brain_step1_schema(keys: BrainKeys) -> JSONSchema:
     status = {"type": "string", "enum": list(keys.statuses)}
-    return _keyed({d: _finding({"s": status, "e": _evidence()}) for d in keys.diagnoses})
+    return _keyed(
+        {d: _finding({"s": status, "e": _evidence()}, compact=keys.compact) for d in keys.diagnoses}
+    )
 
 
 def brain_episode_schema(keys: BrainKeys, targets: Sequence[str]) -> JSONSchema:
     """Every target diagnosis must get an episode (or "none")."""
     episode = {"type": "string", "enum": [*keys.episodes, EPISODE_NONE]}
-    return _keyed({d: _finding({"ep": episode, "e": _evidence()}) for d in targets}, required=targets)
+    return _keyed(
+        {d: _finding({"ep": episode, "e": _evidence()}, compact=keys.compact) for d in targets},
+        required=targets,
+    )
 
 
 def brain_nontumor_schema(keys: BrainKeys) -> JSONSchema:
     status = {"type": "string", "enum": list(keys.statuses)}
-    return _keyed({k: _finding({"s": status, "e": _evidence()}) for k in keys.non_tumor})
+    return _keyed(
+        {k: _finding({"s": status, "e": _evidence()}, compact=keys.compact) for k in keys.non_tumor}
+    )
 
 
 def validate(value: Any, schema: Mapping[str, Any], path: str = "$") -> list[str]:

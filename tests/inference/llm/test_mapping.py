@@ -15,16 +15,8 @@ from inference.ml.llm.mapping import (
 CHEST = "FINDINGS:\nConsolidation in RLL and LLL.\nNo pleural effusion.\nNo nodule."
 
 
-def compact(output):
-    """The model's compact answer for a readable one: {"k": {"s", "l", "e"}} -> {"k": [s, l, e]}."""
-    if not isinstance(output, dict):
-        return output
-    fields = ("s", "ep", "l", "e")
-    return {k: [v[f] for f in fields if f in v] if isinstance(v, dict) else v for k, v in output.items()}
-
-
 def _chest(output, hint=None):
-    return ChestCtMapper(FakeBackend({"### Report": compact(output)})).map(CHEST, hint=hint)
+    return ChestCtMapper(FakeBackend({"### Report": output})).map(CHEST, hint=hint)
 
 
 def test_valid_output_becomes_findings_with_evidence_offsets():
@@ -54,10 +46,9 @@ def test_valid_output_becomes_findings_with_evidence_offsets():
 def test_pleural_effusion_gets_the_pleura_without_being_asked():
     result = _chest({"pleural effusion": {"s": "negated", "e": "No pleural effusion"}})
     assert result.findings[0].locations == ["pleura"]
-    schema = ChestCtMapper(FakeBackend({}, default="{}")).schema
-    titles = lambda key: [item["title"] for item in schema["properties"][key]["prefixItems"]]  # noqa: E731
-    assert titles("pleural effusion") == ["s", "e"]
-    assert titles("nodule") == ["s", "l", "e"]
+    schema = result_schema = ChestCtMapper(FakeBackend({}, default="{}")).schema
+    assert "l" not in result_schema["properties"]["pleural effusion"]["properties"]
+    assert "l" in schema["properties"]["nodule"]["properties"]
 
 
 def test_invalid_json_fails_the_result_and_keeps_the_raw_output():
@@ -72,14 +63,14 @@ def test_unknown_location_is_a_schema_violation():
     result = _chest({"consolidation": {"s": "present", "l": ["right base"], "e": "Consolidation"}})
     assert not result.ok
     assert "'right base' is not one of" in result.error
-    assert result.steps[0].parsed["consolidation"][1] == ["right base"]
+    assert result.steps[0].parsed["consolidation"]["l"] == ["right base"]
 
 
 def test_unknown_lesion_and_missing_field_are_schema_violations():
     assert (
         "unexpected key 'pneumothorax'" in _chest({"pneumothorax": {"s": "present", "l": [], "e": "x"}}).error
     )
-    assert "$.nodule: fewer than 3 items" in _chest({"nodule": {"s": "negated", "l": []}}).error
+    assert "missing 'e'" in _chest({"nodule": {"s": "negated", "l": []}}).error
 
 
 def test_context_overflow_fails_only_this_report():
@@ -114,7 +105,7 @@ def test_result_is_json_serialisable_and_carries_the_exact_prompt():
     data = json.loads(json.dumps(asdict(result)))
     step = data["steps"][0]
     assert step["messages"][-1]["content"].endswith("### Target Lesions: nodule")
-    assert step["raw"] and step["parsed"] == {"nodule": ["negated", [], "No nodule"]}
+    assert step["raw"] and step["parsed"] == {"nodule": {"s": "negated", "l": [], "e": "No nodule"}}
     assert data["prompt_version"] and step["prompt_version"]
     assert data["findings"][0]["evidence_span"] == [CHEST.index("No nodule"), CHEST.index("No nodule") + 9]
     assert result.as_gold() == {"lesions": {"nodule": {"status": "negated", "locations": []}}}
@@ -131,10 +122,10 @@ def _brain_backend(step1, episode=None, nontumor=None):
     def answer(messages, schema):
         system = messages[0]["content"]
         if "how it changed" in system:
-            return compact(episode)
+            return episode
         if "non-tumor diseases" in system:
-            return compact(nontumor)
-        return compact(step1)
+            return nontumor
+        return step1
 
     return FakeBackend(answer)
 
@@ -227,7 +218,7 @@ def test_a_quote_that_names_another_lesion_is_flagged_when_a_lexicon_is_given():
         "nodule": {"s": "negated", "l": [], "e": "No nodule"},
         "pleural thickening": {"s": "present", "e": "Consolidation in RLL"},
     }
-    mapper = ChestCtMapper(FakeBackend({"### Report": compact(output)}), lexicon=lexicon)
+    mapper = ChestCtMapper(FakeBackend({"### Report": output}), lexicon=lexicon)
     result = mapper.map(CHEST, hint=["pleural thickening"])
     flags = {f.key: f.flags for f in result.findings}
     assert flags["nodule"] == []
@@ -236,6 +227,6 @@ def test_a_quote_that_names_another_lesion_is_flagged_when_a_lexicon_is_given():
 
 def test_a_raw_line_break_inside_a_quote_is_tolerated():
     # llama-cpp-python's JSON grammar lets a raw newline into strings.
-    result = _chest('{"consolidation":["present",[],"Consolidation in RLL\n"]}')
+    result = _chest('{"consolidation":{"s":"present","l":[],"e":"Consolidation in RLL\n"}}')
     assert result.ok
     assert result.findings[0].evidence_span is not None

@@ -14,7 +14,6 @@ from inference.ml.llm.schemas import (
     brain_step1_schema,
     chest_ct_schema,
     conform,
-    expand,
     validate,
 )
 from inference.ml.preprocess import normalize
@@ -49,8 +48,7 @@ def test_messages_are_system_then_two_examples_then_the_report():
     assert "$" not in messages[0]["content"]
     answer = json.loads(messages[2]["content"])
     assert list(answer) == ["nodule", "consolidation", "ground-glass opacity", "pleural effusion"]
-    # The compact form the grammar produces: [status, locations, quote] per lesion.
-    assert messages[2]["content"].startswith('{"nodule":["present",["left upper lobe"],"6 mm')
+    assert messages[2]["content"].startswith('{"nodule":{"s":"present","l":["left upper lobe"],"e":"6 mm')
 
 
 def test_empty_hint_says_none():
@@ -70,14 +68,12 @@ def test_example_outputs_follow_the_default_schemas_and_quote_their_report():
         assert len(template.examples) == 2
         for example in template.examples:
             schema = schemas[name](example)
-            compact = conform(example.output, schema)
-            assert validate(compact, schema) == []
-            assert expand(compact, schema) == dict(example.output)  # nothing lost, already in grammar order
-            assert conform(compact, schema) == compact
+            assert validate(dict(example.output), schema) == []
+            assert conform(example.output, schema) == dict(example.output)  # already in grammar order
             text = normalize(example.report).text
             for value in example.output.values():
                 assert value["e"] in text
-                assert len(value["e"]) <= EVIDENCE_MAX_CHARS
+                assert len(value["e"]) <= EVIDENCE_MAX_CHARS  # the grammar would cut it
 
 
 def test_prompt_versions_are_stable_hashes_of_the_template_files():
@@ -102,16 +98,16 @@ def test_examples_are_conformed_to_a_site_schema_with_fewer_keys():
     messages = ChestCtMapper(FakeBackend({}, default="{}"), keys=keys).messages(REPORT)
     answer = json.loads(messages[2]["content"])
     assert answer == {
-        "nodule": ["present", [], "6 mm solid nodule in LUL"],
-        "consolidation": ["present", [], "consolidation with air-bronchogram"],
+        "nodule": {"s": "present", "l": [], "e": "6 mm solid nodule in LUL"},
+        "consolidation": {"s": "present", "l": [], "e": "consolidation with air-bronchogram"},
     }
 
 
 def test_episode_step_always_names_its_targets():
     backend = FakeBackend(
         {
-            "Target Diseases: metastasis": {"metastasis": ["stable", "stable"]},
-            "### Report": {"metastasis": ["present", "Brain metastasis"]},
+            "Target Diseases: metastasis": {"metastasis": {"ep": "stable", "e": "stable"}},
+            "### Report": {"metastasis": {"s": "present", "e": "Brain metastasis"}},
         }
     )
     BrainMriMapper(backend).map("Brain metastasis, stable.", hint=None)
@@ -128,6 +124,8 @@ def test_every_template_renders_without_leftover_placeholders(name):
         "implicit": "c",
         "shape": "g",
         "implicit_shape": "h",
+        "status_shape": "i",
+        "episode_shape": "j",
         "diagnoses": "d",
         "episodes": "e",
         "non_tumor": "f",

@@ -1,9 +1,10 @@
-"""The compact output template: fixed-length arrays per finding, validated, expanded
-back to named fields, and example outputs conformed to it."""
+"""The compact output template (ChestKeys(compact=True)): fixed-length arrays per
+finding, validated, expanded back to named fields, example outputs conformed to it,
+and the same mapping result as the default object template."""
 
 from inference.ml.llm.schemas import EVIDENCE_MAX_CHARS, ChestKeys, chest_ct_schema, conform, expand, validate
 
-SCHEMA = chest_ct_schema(ChestKeys())
+SCHEMA = chest_ct_schema(ChestKeys(compact=True))
 
 
 def test_a_finding_is_status_locations_quote_and_expands_to_named_fields():
@@ -39,3 +40,24 @@ def test_the_schema_is_what_llama_cpp_turns_into_a_grammar():
     assert nodule["type"] == "array" and nodule["items"] is False
     assert [item["title"] for item in nodule["prefixItems"]] == ["s", "l", "e"]
     assert nodule["prefixItems"][1]["maxItems"] == 5
+
+
+def test_compact_and_object_templates_give_the_same_findings():
+    from inference.ml.llm.backends import FakeBackend
+    from inference.ml.llm.mapping import ChestCtMapper
+
+    text = "Consolidation in RLL.\nNo pleural effusion."
+    readable = {
+        "consolidation": {"s": "present", "l": ["right lower lobe"], "e": "Consolidation in RLL"},
+        "pleural effusion": {"s": "negated", "e": "No pleural effusion"},
+    }
+    results = []
+    for compact in (False, True):
+        backend = FakeBackend(lambda messages, schema: conform(readable, schema))
+        mapper = ChestCtMapper(backend, keys=ChestKeys(compact=compact))
+        result = mapper.map(text)
+        assert result.ok, result.error
+        results.append([(f.key, f.status, f.locations, f.evidence_span) for f in result.findings])
+        shape = "an array [status, locations, quote]" if compact else 'an object {"s": status'
+        assert shape in backend.calls[0][0][0]["content"]
+    assert results[0] == results[1]
