@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from annotations.models import Assignment, EntityType, Mention, Relation
+from annotations.models import Assignment, EntityType, Mention, Modality, Relation
+from annotations.services.rules import detector_from_db
 from annotations.weak.negation import NEGATED, AssertionDetector
 
-_DETECTOR: AssertionDetector | None = None
+# (schema versions it was built for, detector): every rule change bumps the
+# schema versions, so one cheap query tells whether the admins edited triggers.
+_DETECTOR: tuple[tuple[int, ...], AssertionDetector] | None = None
 FINDING_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)
 
 
@@ -31,10 +34,12 @@ class Issue:
 
 
 def _detector() -> AssertionDetector:
+    """The negation rules admins maintain on the rules page, rebuilt when they change."""
     global _DETECTOR
-    if _DETECTOR is None:
-        _DETECTOR = AssertionDetector()
-    return _DETECTOR
+    versions = tuple(Modality.objects.order_by("pk").values_list("schema_version", flat=True))
+    if _DETECTOR is None or _DETECTOR[0] != versions:
+        _DETECTOR = (versions, detector_from_db())
+    return _DETECTOR[1]
 
 
 def assignment_issues(
