@@ -74,6 +74,16 @@ class ReviewReport(models.Model):
                 condition=Q(status__in=OPEN),
                 name="review_queue_open_modality",
             ),
+            # The open queue sorted by study date, newest or oldest first (ORDER BY
+            # study_datetime, id): without these PostgreSQL sorts every open row.
+            models.Index(
+                fields=["-study_datetime", "id"],
+                condition=Q(status__in=OPEN),
+                name="review_queue_open_newest",
+            ),
+            models.Index(
+                fields=["study_datetime", "id"], condition=Q(status__in=OPEN), name="review_queue_open_oldest"
+            ),
             models.Index(fields=["status", "-priority", "id"], name="review_queue_status_priority"),
             models.Index(fields=["status", "study_datetime"], name="review_queue_status_date"),
             models.Index(fields=["patient_id", "study_datetime"], name="review_queue_patient"),
