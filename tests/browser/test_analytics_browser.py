@@ -4,22 +4,11 @@ chart as SVG. Screenshots go to test-artifacts/."""
 
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.test_celery_worker import worker  # noqa: F401  (module-scoped: a real Celery worker)
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,

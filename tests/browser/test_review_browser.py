@@ -9,20 +9,11 @@ Screenshots go to test-artifacts/.
 """
 
 import os
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
 TEXT = (
     "<script>alert(1)</script> 🫁 흉부 CT\n"
     "FINDINGS:\n"
