@@ -13,26 +13,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from annotations.models import Assignment, EntityValue, Mention, Relation
 from annotations.permissions import PERM_ADJUDICATE, can_edit_assignment
 from annotations.workspace import workspace_build
+from radreview.api_permissions import perm  # noqa: F401  (the API modules import it from here)
 
 T = TypeVar("T")
-
-
-def perm(codename: str) -> type[BasePermission]:
-    """A DRF permission class requiring one Django permission."""
-
-    class HasPerm(BasePermission):
-        def has_permission(self, request: Request, view: APIView) -> bool:
-            return bool(request.user and request.user.is_authenticated and request.user.has_perm(codename))
-
-    HasPerm.__name__ = f"Has({codename})"
-    return HasPerm
 
 
 def service_call(call: Callable[..., T], **kwargs: Any) -> T:

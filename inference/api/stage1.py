@@ -12,7 +12,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,20 +29,8 @@ from inference.services.stage1_registry import PromotionError, model_promote, mo
 from inference.services.stage1_training import PRESET_CHOICES, training_job_create
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from jobs.services import job_enqueue
+from radreview.api_permissions import perm
 from radreview.roles import PERM_PROMOTE, PERM_REVIEW, PERM_RUN_JOBS
-
-
-def _perm(*codenames: str) -> type[BasePermission]:
-    """A DRF permission class requiring any one of the Django permissions."""
-
-    class HasPerm(BasePermission):
-        def has_permission(self, request: Request, view: APIView) -> bool:
-            user = request.user
-            return bool(user and user.is_authenticated and any(user.has_perm(c) for c in codenames))
-
-    HasPerm.__name__ = f"Has({'|'.join(codenames)})"
-    return HasPerm
-
 
 TAGS = ["stage1"]
 ANY = {200: OpenApiTypes.OBJECT}
@@ -95,7 +82,7 @@ def version_detail(version: ModelVersion) -> dict[str, Any]:
 class ModelVersionListApi(APIView):
     """GET ?modality=code: model versions, newest first."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     @extend_schema(parameters=[MODALITY_PARAM], responses=ANY, tags=TAGS)
     def get(self, request: Request) -> Response:
@@ -107,7 +94,7 @@ class ModelVersionListApi(APIView):
 
 
 class ModelVersionDetailApi(APIView):
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     @extend_schema(responses=ANY, tags=TAGS)
     def get(self, request: Request, pk: int) -> Response:
@@ -118,7 +105,7 @@ class ModelVersionDetailApi(APIView):
 class TrainingRunApi(APIView):
     """POST: start a training run; 202 with the job and the new model version."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     class Input(serializers.Serializer):
         modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
@@ -150,7 +137,7 @@ class InferenceRunApi(APIView):
     """POST: predict a cohort (modality, dates, patients; empty = everything the
     active models have not predicted); 202 with the job."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     class Input(serializers.Serializer):
         modality = serializers.SlugRelatedField(
@@ -191,7 +178,7 @@ class ReasonInput(serializers.Serializer):
 class PromoteApi(APIView):
     """POST {"reason": ...}: make this version the active one of its modality."""
 
-    permission_classes = [_perm(PERM_PROMOTE)]
+    permission_classes = [perm(PERM_PROMOTE)]
 
     @extend_schema(
         request=ReasonInput, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, tags=TAGS
@@ -210,7 +197,7 @@ class PromoteApi(APIView):
 class RollbackApi(APIView):
     """POST {"modality": code, "reason": ...}: re-activate the previously active version."""
 
-    permission_classes = [_perm(PERM_PROMOTE)]
+    permission_classes = [perm(PERM_PROMOTE)]
 
     class Input(ReasonInput):
         modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
@@ -243,7 +230,7 @@ class CompareApi(APIView):
     """GET ?candidate=pk&baseline=pk (default: the active version): both on the
     held-out reports both predicted, with per-key deltas and McNemar counts."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     @extend_schema(
         parameters=[OpenApiParameter("candidate", int), OpenApiParameter("baseline", int)],
@@ -272,7 +259,7 @@ class CompareApi(APIView):
 class HeldoutApi(APIView):
     """GET ?modality=code: the ids of the fixed held-out gold reports."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     @extend_schema(parameters=[MODALITY_PARAM], responses=ANY, tags=TAGS)
     def get(self, request: Request) -> Response:
@@ -283,7 +270,7 @@ class HeldoutApi(APIView):
 class ReportStage1Api(APIView):
     """GET: stage 1 for one report with the active model (stored, or computed now)."""
 
-    permission_classes = [_perm(PERM_REVIEW, PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_REVIEW, PERM_RUN_JOBS)]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, tags=TAGS)
     def get(self, request: Request, pk: int) -> Response:

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,19 +29,8 @@ from inference.services.stage2 import (
 from inference.services.stage2_backend import llm_summary, llm_test_connection
 from inference.tasks.stage2 import stage2_batch_task
 from jobs.services import job_enqueue
+from radreview.api_permissions import perm
 from radreview.roles import PERM_REVIEW, PERM_RUN_JOBS
-
-
-def _perm(*codenames: str) -> type[BasePermission]:
-    """A DRF permission class requiring any one of the Django permissions."""
-
-    class HasPerm(BasePermission):
-        def has_permission(self, request: Request, view: APIView) -> bool:
-            user = request.user
-            return bool(user and user.is_authenticated and any(user.has_perm(c) for c in codenames))
-
-    HasPerm.__name__ = f"Has({'|'.join(codenames)})"
-    return HasPerm
 
 
 def prediction_out(p: Stage2Prediction, *, full: bool = False) -> dict[str, Any]:
@@ -77,7 +65,7 @@ class Stage2RunApi(APIView):
     """GET: recent stage 2 runs. POST {"modality", "mode", "date_from", "date_to",
     "patient_ids", "report_ids", "only_missing"}: start one (202 with the job id)."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     class Input(serializers.Serializer):
         modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
@@ -135,7 +123,7 @@ class Stage2RunApi(APIView):
 class LLMStatusApi(APIView):
     """GET: the configured LLM (model, backend, context size, file or server, error)."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     def get(self, request: Request) -> Response:
         return Response(llm_summary())
@@ -144,7 +132,7 @@ class LLMStatusApi(APIView):
 class LLMTestApi(APIView):
     """POST: one tiny constrained call to the configured LLM; {"ok", "seconds", "error"?}."""
 
-    permission_classes = [_perm(PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_RUN_JOBS)]
 
     def post(self, request: Request) -> Response:
         result = llm_test_connection()
@@ -158,7 +146,7 @@ class ReportStage2Api(APIView):
     POST {"mode": "llm_hint" | "llm" | "rules"}: map the report now (synchronous;
     seconds on a CPU) and store the result; returns it with the exact prompt."""
 
-    permission_classes = [_perm(PERM_REVIEW, PERM_RUN_JOBS)]
+    permission_classes = [perm(PERM_REVIEW, PERM_RUN_JOBS)]
 
     class Input(serializers.Serializer):
         mode = serializers.ChoiceField(choices=list(MODES), default="llm_hint")
