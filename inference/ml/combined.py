@@ -51,6 +51,7 @@ FLAG_UNPARSED = "unparsed"
 FLAG_LLM_DISAGREE = "llm_disagrees"
 FLAG_LLM_FAILED = "llm_failed"
 FLAG_UNCONFIRMED = "unconfirmed"
+FLAG_LLM_UNVERIFIED = "llm_quote_not_found"
 
 
 class Stage1Like(Protocol):
@@ -311,9 +312,16 @@ class CombinedExtractor:
         if not step.ok:
             _flag_all(result, asked, FLAG_LLM_FAILED)
             return
-        self._apply(result, asked, expand(parsed, schema))
+        self._apply(text, result, asked, expand(parsed, schema))
 
-    def _apply(self, result: CombinedResult, asked: Sequence[str], parsed: Mapping[str, Any]) -> None:
+    def _apply(
+        self, text: str, result: CombinedResult, asked: Sequence[str], parsed: Mapping[str, Any]
+    ) -> None:
+        """The LLM's answers, under two guards measured necessary on real reports with
+        the small CPU models: an omitted key changes nothing (the model leaves out what
+        it did not understand as often as what is absent, so a confident stage 1
+        finding stays, flagged unconfirmed), and a changed status needs a quote found
+        in the report (otherwise it is kept as a flag, not applied)."""
         by_key = {f.key: f for f in result.findings}
         for key in asked:
             f = by_key[key]
@@ -322,27 +330,30 @@ class CombinedExtractor:
             if answer is None:
                 f.sources[SOURCE_LLM] = {"status": None}
                 if FLAG_SILENT in why:
-                    f.flags.append(FLAG_UNCONFIRMED)  # stage 1 alone, the LLM did not find it
-                    f.status = "negated"
-                    f.source = SOURCE_LLM
+                    f.flags.append(FLAG_UNCONFIRMED)
                 continue
             status = answer["s"]
             locations = [loc for loc in answer.get("l", []) if loc in self.keys.locations]
             if key in self.keys.implicit:
                 locations = [self.keys.implicit[key]]
+            quote = str(answer.get("e") or "")
+            span = locate_evidence(text, quote) if quote else None
             f.sources[SOURCE_LLM] = {
                 "status": status,
                 "locations": locations,
-                "evidence": answer.get("e", ""),
+                "evidence": quote,
+                "quote_found": span is not None,
             }
             if status != f.status:
                 f.flags.append(FLAG_LLM_DISAGREE)
             decides_status = bool({FLAG_DISAGREE, FLAG_SILENT, FLAG_UNPARSED} & set(why))
-            if decides_status:
+            if decides_status and (status == f.status or span is not None):
                 f.status, f.source = status, SOURCE_LLM
                 f.locations = locations if status in ("present", "uncertain") else []
-                if answer.get("e"):
-                    f.evidence, f.evidence_span = answer["e"], None
+                if span is not None:
+                    f.evidence, f.evidence_span = text[span[0] : span[1]], span
+            elif decides_status:
+                f.flags.append(FLAG_LLM_UNVERIFIED)
             elif FLAG_NO_LOCATION in why and locations and f.status in ("present", "uncertain"):
                 f.locations, f.source = locations, SOURCE_RULES_LLM
 

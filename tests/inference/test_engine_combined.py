@@ -11,8 +11,10 @@ from inference.ml.combined import (
     FLAG_DISAGREE,
     FLAG_LLM_DISAGREE,
     FLAG_LLM_FAILED,
+    FLAG_LLM_UNVERIFIED,
     FLAG_NO_LOCATION,
     FLAG_SILENT,
+    FLAG_UNCONFIRMED,
     SOURCE_LLM,
     SOURCE_RULES,
     SOURCE_RULES_LLM,
@@ -69,7 +71,9 @@ def test_rules_decide_when_they_are_unambiguous_and_the_llm_is_not_called(engine
 
 def test_stage1_fills_in_where_the_lexicon_is_silent(engine):
     stage1 = FakeStage1({"fibrosis": 0.93})
-    result = CombinedExtractor(engine, stage1=stage1).extract("Post-inflammatory sequelae in the lingula.")
+    result = CombinedExtractor(engine, stage1=stage1).extract(
+        "Architectural distortion and volume loss in the lingula."
+    )
     fibrosis = by_key(result)["fibrosis"]
     assert (fibrosis.status, fibrosis.source, fibrosis.flags) == ("present", SOURCE_STAGE1, [FLAG_SILENT])
 
@@ -145,5 +149,31 @@ def test_the_llm_answer_in_the_compact_schema_form_is_read(engine):
 
 def test_a_hesitant_stage1_alone_does_not_add_a_finding(engine):
     stage1 = FakeStage1({"fibrosis": 0.6})
-    result = CombinedExtractor(engine, stage1=stage1).extract("Post-inflammatory sequelae in the lingula.")
+    result = CombinedExtractor(engine, stage1=stage1).extract(
+        "Architectural distortion and volume loss in the lingula."
+    )
     assert "fibrosis" not in by_key(result)
+
+
+def test_an_llm_that_leaves_out_a_confident_stage1_finding_does_not_drop_it(engine):
+    llm = FakeBackend(lambda m, s: {})
+    stage1 = FakeStage1({"fibrosis": 0.95})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
+        "Architectural distortion and volume loss in the lingula."
+    )
+    fibrosis = by_key(result)["fibrosis"]
+    assert (fibrosis.status, fibrosis.source) == ("present", SOURCE_STAGE1)
+    assert fibrosis.flags == [FLAG_SILENT, FLAG_UNCONFIRMED]
+    assert fibrosis.sources["llm"] == {"status": None}
+
+
+def test_an_llm_status_change_without_a_quote_from_the_report_is_only_a_flag(engine):
+    llm = FakeBackend(lambda m, s: {"pleural effusion": {"s": "present", "e": "moderate left effusion"}})
+    stage1 = FakeStage1({"pleural effusion": 0.97})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
+        "Pleural effusion was not detected. Heart size is normal."
+    )
+    effusion = by_key(result)["pleural effusion"]
+    assert (effusion.status, effusion.source) == ("negated", SOURCE_RULES)
+    assert {FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED} <= set(effusion.flags)
+    assert effusion.sources["llm"]["quote_found"] is False
