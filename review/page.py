@@ -34,7 +34,23 @@ FLAG_LABELS = {
     "key_not_in_evidence": "quote does not name the key",
     "hint_leak_suspect": "may copy the stage 1 hint",
     "not_in_hint": "not in the stage 1 hint",
+    # The combined extractor (inference.ml.combined) and its rule engine.
+    "rules_stage1_disagree": "Rules and stage 1 disagree",
+    "lexicon_silent": "No keyword matched (stage 1 found it)",
+    "no_location": "Rules linked no location",
+    "unparsed": "Rules could not parse the report",
+    "llm_disagrees": "LLM disagrees with the rules",
+    "unconfirmed": "Stage 1 alone; the LLM did not confirm it",
+    "llm_quote_not_found": "LLM's quote is not in the report (not applied)",
+    "mixed_assertion": "Mentioned both present and absent",
+    "weak_location": "Weak location link",
+    "outside_mention": "Some mentions are outside the chest",
+    "cross_sentence_location": "Location from another sentence",
+    "historical": "Historical or resolved",
 }
+# Who decided a combined finding (its `ai["source"]`), and the order sources are listed in.
+SOURCE_LABELS = {"rules": "Rules", "stage1": "Stage 1", "llm": "LLM", "rules+llm": "Rules + LLM"}
+SOURCE_ORDER = ("rules", "stage1", "llm")
 
 
 @cache
@@ -119,8 +135,50 @@ class FindingView:
         return [(x, FLAG_LABELS.get(x, x)) for x in self.f.flags or [] if x not in HALLUCINATION_FLAGS]
 
     @property
+    def decided_by_source(self) -> str:
+        """A combined finding's deciding source ("" for the other modes' findings)."""
+        ai = self.f.ai or {}
+        if not isinstance(ai.get("sources"), dict):
+            return ""
+        source = str(ai.get("source") or "")
+        return SOURCE_LABELS.get(source, source)
+
+    @property
+    def other_verdicts(self) -> list[tuple[str, str]]:
+        """(source label, verdict) of the sources that did not decide the finding."""
+        ai = self.f.ai or {}
+        sources = ai.get("sources")
+        if not isinstance(sources, dict):
+            return []
+        deciding = set(str(ai.get("source") or "").split("+"))
+        return [
+            (SOURCE_LABELS[name], verdict_text(name, sources[name]))
+            for name in SOURCE_ORDER
+            if name not in deciding and isinstance(sources.get(name), dict)
+        ]
+
+    @property
     def ai_changed(self) -> bool:
         return self.f.status == ReviewFinding.Status.EDITED
+
+
+def verdict_text(source: str, verdict: dict[str, Any]) -> str:
+    """One source's verdict in words: "0.91 present", "negated (historical)", "not mentioned"."""
+    if source == "stage1":
+        prob = verdict.get("prob")
+        said = "present" if verdict.get("present") else "absent"
+        return f"{float(prob):.2f} {said}" if isinstance(prob, int | float) else said
+    status = verdict.get("status")
+    if not status:
+        return "not mentioned"
+    text = str(status)
+    assertion = verdict.get("assertion")
+    if assertion and assertion not in (status, "positive"):
+        text += f" ({assertion})"
+    locations = [str(x) for x in verdict.get("locations") or []]
+    if locations and status in ("present", "uncertain"):
+        text += " in " + ", ".join(locations)
+    return text
 
 
 @dataclass

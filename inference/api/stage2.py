@@ -18,6 +18,8 @@ from annotations.models import Modality, Report
 from inference.ml.llm.backends import LLMConfigError
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
+    COMBINED_CHEST_ONLY,
+    COMBINED_MODALITIES,
     MODES,
     Cohort,
     Stage2Error,
@@ -75,6 +77,11 @@ class Stage2RunApi(APIView):
         patient_ids = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
         report_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list)
         only_missing = serializers.BooleanField(default=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs["mode"] == "combined" and attrs["modality"].code not in COMBINED_MODALITIES:
+                raise serializers.ValidationError({"mode": [COMBINED_CHEST_ONLY]})
+            return attrs
 
     def get(self, request: Request) -> Response:
         runs = [
@@ -143,7 +150,7 @@ class LLMTestApi(APIView):
 
 class ReportStage2Api(APIView):
     """GET: the report's stored stage 2 predictions (?full=1 adds prompts and raw output).
-    POST {"mode": "llm_hint" | "llm" | "rules"}: map the report now (synchronous;
+    POST {"mode": "llm_hint" | "llm" | "rules" | "combined"}: map the report now (synchronous;
     seconds on a CPU) and store the result; returns it with the exact prompt."""
 
     permission_classes = [perm(PERM_REVIEW, PERM_RUN_JOBS)]

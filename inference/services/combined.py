@@ -5,6 +5,9 @@ database (schema lexicon, rules), stored as Stage2Prediction rows (mode
 
     plan = combined_plan(modality=chest_ct)                  # engine + stage 1 + LLM backend
     prediction = combined_predict_report(report=report, plan=plan)
+    # a batch job (stage2_job_work, via stage2_predict_report): per-report deadline,
+    # retries on an unreachable server, configuration errors stop the batch
+    combined_predict_report(report=report, plan=plan, job=job, timeout=60, retry=policy, strict=True)
 
 Stage 1 probabilities come from the stored Stage1Prediction of the active
 model (predicted on demand, as llm_hint does); the LLM from the configured
@@ -26,7 +29,7 @@ from annotations.services.rules import ruleset_from_db
 from annotations.weak.matcher import Matcher, Value
 from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult
 from inference.ml.engine import RuleEngine
-from inference.ml.llm.backends import LLMBackend, LLMError
+from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
 from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.services import stage2
@@ -72,6 +75,32 @@ class _LazyBackend:
         )
 
 
+class _ReportBackend:
+    """The plan's backend as one report sees it: the report's deadline is passed on, and
+    the last LLM error is kept with its type. The extractor catches LLMError and keeps
+    only the message (the finding gets `llm_failed`); a batch job must still tell an
+    unreachable server (retry, then fail the report) and a configuration error (stop)
+    from a bad answer."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.deadline: float | None = None
+        self.error: LLMError | None = None
+
+    def complete_json(self, messages: Any, schema: Any, max_tokens: int, **kwargs: Any) -> Any:
+        if self.deadline is not None:
+            kwargs.setdefault("deadline", self.deadline)
+        try:
+            return self.inner.complete_json(messages, schema, max_tokens, **kwargs)
+        except LLMError as exc:
+            self.error = exc
+            raise
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.inner.info()
+        return info
+
+
 @dataclass
 class CombinedPlan:
     modality: Modality
@@ -97,11 +126,14 @@ def combined_plan(
     llm = None
     if use_llm:
         build = backend_for or stage2.stage2_backend.llm_backend
-        llm = _LazyBackend(lambda: build("chest_ct_relations"))
+        llm = _ReportBackend(_LazyBackend(lambda: build("chest_ct_relations")))
     extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys)
     version = stage2.active_stage1_version(modality)
     s1 = f"s1:{version.pk}" if version else "s1:none"
-    run_key = f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}|{llm_name}|{s1}"
+    run_key = (
+        f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}"
+        f"|{llm_name}|{PROMPT_VERSION}|{s1}"
+    )
     return CombinedPlan(modality, schema, extractor, run_key[:300], version, llm_name if use_llm else "")
 
 
@@ -118,14 +150,48 @@ def stage1_of(report: Report, version: ModelVersion | None) -> Any | None:
     )
 
 
-def combined_predict_report(*, report: Report, plan: CombinedPlan, job: Any = None) -> Stage2Prediction:
-    """Extract one report and store it as a Stage2Prediction of mode "combined"."""
-    started = time.perf_counter()
-    try:
-        result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
-    except LLMError as exc:
-        return _store(report, plan, job, **_failed(exc, started))
-    return _store(report, plan, job, **_fields(result))
+def combined_predict_report(
+    *,
+    report: Report,
+    plan: CombinedPlan,
+    job: Any = None,
+    timeout: float | None = None,
+    retry: Any = None,
+    strict: bool = False,
+) -> Stage2Prediction:
+    """Extract one report and store it as a Stage2Prediction of mode "combined".
+
+    A failed LLM call normally keeps the rules' answer (flag `llm_failed`). With
+    `strict` (batch jobs, as the LLM modes): an unreachable server is retried per
+    `retry` (a stage2.RetryPolicy) and then stores the report as failed, a
+    configuration error (LLMConfigError) is raised, and any other exception is
+    stored as failed instead of stopping the batch. `timeout` bounds the LLM call."""
+    guard = plan.extractor.llm if isinstance(plan.extractor.llm, _ReportBackend) else None
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.perf_counter()
+        if guard is not None:
+            guard.error = None
+            guard.deadline = time.monotonic() + timeout if timeout is not None else None
+        try:
+            result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
+        except LLMError as exc:
+            return _store(report, plan, job, **_failed(exc, started, attempt))
+        except Exception as exc:
+            if not strict:
+                raise
+            logger.exception("combined extraction failed on report %s", report.pk)
+            return _store(report, plan, job, **_failed(exc, started, attempt))
+        error = guard.error if guard is not None else None
+        if strict and isinstance(error, LLMConfigError):
+            raise error
+        if strict and isinstance(error, LLMUnavailable):
+            if retry is not None and attempt <= retry.retries:
+                retry.sleep(retry.backoff * 2 ** (attempt - 1))
+                continue
+            return _store(report, plan, job, **_failed(error, started, attempt, unavailable=True))
+        return _store(report, plan, job, **_fields(result), attempts=attempt)
 
 
 def _fields(result: CombinedResult) -> dict[str, Any]:
@@ -153,15 +219,18 @@ def _fields(result: CombinedResult) -> dict[str, Any]:
             "llm_reasons": result.llm_reasons,
             "rules_version": result.rules_version,
         },
-        "attempts": 1,
     }
 
 
-def _failed(exc: BaseException, started: float) -> dict[str, Any]:
+def _failed(
+    exc: BaseException, started: float, attempt: int = 1, *, unavailable: bool = False
+) -> dict[str, Any]:
     seconds = time.perf_counter() - started
+    # The same prefix as stage 2's LLM modes: the batch counts unreachable reports by it.
+    prefix = "LLM server unreachable: " if unavailable else ""
     return {
         "status": Stage2Prediction.Status.FAILED,
-        "error": f"{type(exc).__name__}: {exc}"[:5000],
+        "error": f"{prefix}{type(exc).__name__}: {exc}"[:5000],
         "seconds": seconds,
         "timings": {"total": round(seconds, 3)},
         "messages": [],
@@ -171,7 +240,7 @@ def _failed(exc: BaseException, started: float) -> dict[str, Any]:
         "hint": None,
         "prompt_tokens": 0,
         "completion_tokens": 0,
-        "attempts": 1,
+        "attempts": attempt,
     }
 
 
@@ -179,7 +248,7 @@ def _store(report: Report, plan: CombinedPlan, job: Any, **fields: Any) -> Stage
     fields.update(
         mode=Stage2Prediction.Mode.COMBINED,
         llm_name=plan.llm_name,
-        llm_info={},
+        llm_info=plan.extra.get("llm_info", {}),
         prompt_version=PROMPT_VERSION,
         stage1_version=plan.stage1_version,
         job=job,

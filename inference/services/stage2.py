@@ -6,7 +6,9 @@
 
 Modes: "llm" (no hint), "llm_hint" (stage 1's stored prediction of the active
 model for the report's modality as the "### Target ...:" line; no hint when there
-is none) and "rules" (the same-sentence baseline). Every result is one
+is none), "rules" (the same-sentence baseline) and "combined" (chest CT only: the
+rule engine, stage 1 where the lexicon is silent, the LLM only for the findings
+that need it; see services/combined.py). Every result is one
 Stage2Prediction per (report, run key); the run key names the mode, modality,
 schema version, LLM, prompt version and stage 1 version, so a rerun overwrites
 its own rows and never mixes with another configuration's.
@@ -43,8 +45,12 @@ from jobs.services import job_create, job_log, job_progress
 
 logger = logging.getLogger(__name__)
 
-MODES = ("llm", "llm_hint", "rules")
+MODES = ("llm", "llm_hint", "rules", "combined")
 LLM_MODES = ("llm", "llm_hint")
+COMBINED_MODALITIES = ("chest_ct",)
+COMBINED_CHEST_ONLY = (
+    "the combined mode is for chest CT only; map brain MRI reports with llm, llm_hint or rules"
+)
 TASKS = {"chest_ct": "chest_ct_relations", "brain_mri": "brain_mri"}
 # Bumped when the rule baseline's behaviour changes (part of the rules run key).
 RULES_VERSION = "same-sentence-1"
@@ -155,6 +161,7 @@ class Stage2Run:
     stage1_version: ModelVersion | None = None
     mapper: Mapper | None = None
     matcher: EntityMatcher | None = None
+    combined: Any = None  # services.combined.CombinedPlan (mode "combined")
 
 
 def active_stage1_version(modality: Modality) -> ModelVersion | None:
@@ -167,6 +174,8 @@ def stage2_plan(*, modality: Modality, mode: str, backend_for: BackendFor | None
     so a configuration problem raises LLMConfigError here, before any work."""
     if mode not in MODES:
         raise Stage2Error(f"unknown stage 2 mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "combined":
+        return _combined_run(modality, backend_for or stage2_backend.llm_backend)
     schema = modality_schema(modality)
     base = f"{mode}|{modality.code}|schema{schema.version}"
     if mode == "rules":
@@ -190,6 +199,33 @@ def stage2_plan(*, modality: Modality, mode: str, backend_for: BackendFor | None
         prompt_version=mapper.prompt_version,
         stage1_version=stage1,
         mapper=mapper,
+    )
+
+
+def _combined_run(modality: Modality, backend_for: BackendFor) -> Stage2Run:
+    """The combined extractor's plan as a run. The backend is built now (a
+    configuration error stops the request, as in the LLM modes) but not loaded: the
+    plan's lazy backend first calls it for a report the rules do not settle."""
+    if modality.code not in COMBINED_MODALITIES:
+        raise Stage2Error(COMBINED_CHEST_ONLY)
+    # Imported here: services.combined builds on this module.
+    from inference.services.combined import PROMPT_VERSION, combined_plan
+
+    backend = backend_for(TASKS["chest_ct"])
+    info = backend.info()
+    llm_name = str(info.get("name", ""))[:150]
+    plan = combined_plan(modality=modality, backend_for=lambda template: backend, llm_name=llm_name)
+    plan.extra["llm_info"] = info
+    return Stage2Run(
+        "combined",
+        modality,
+        plan.schema,
+        run_key=plan.run_key,
+        llm_name=llm_name,
+        llm_info=info,
+        prompt_version=PROMPT_VERSION,
+        stage1_version=plan.stage1_version,
+        combined=plan,
     )
 
 
@@ -243,6 +279,12 @@ def stage2_predict_report(
         return _store(report, run, job, **_rules_fields(report.text, run))
     limit = timeout if timeout is not None else stage2_backend.llm_settings().report_timeout
     retry = retry or RetryPolicy()
+    if run.mode == "combined":
+        from inference.services.combined import combined_predict_report
+
+        return combined_predict_report(
+            report=report, plan=run.combined, job=job, timeout=limit, retry=retry, strict=True
+        )
     hint = stage1_hint(report, run)
     attempt = 0
     while True:

@@ -14,7 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.models import Modality
 from inference.ml.llm.backends import LLMError
-from inference.services.stage2 import Cohort, Stage2Error, stage2_job_create, stage2_runs
+from inference.services.stage2 import (
+    COMBINED_CHEST_ONLY,
+    COMBINED_MODALITIES,
+    Cohort,
+    Stage2Error,
+    stage2_job_create,
+    stage2_runs,
+)
 from inference.services.stage2_backend import llm_summary, llm_test_connection
 from inference.tasks.stage2 import stage2_batch_task
 from jobs.services import job_enqueue
@@ -25,6 +32,10 @@ MODE_CHOICES = [
     ("llm_hint", "LLM with the stage 1 hint (the method's best)"),
     ("llm", "LLM without hint"),
     ("rules", "Rule-based baseline (same sentence)"),
+    (
+        "combined",
+        "Combined: rule engine, stage 1 where the lexicon is silent, LLM only where needed (chest CT)",
+    ),
 ]
 
 
@@ -61,6 +72,9 @@ class Stage2RunForm(forms.Form):
         data = super().clean() or {}
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "The end date is before the start date.")
+        modality = data.get("modality")
+        if data.get("mode") == "combined" and modality and modality.code not in COMBINED_MODALITIES:
+            self.add_error("mode", COMBINED_CHEST_ONLY[0].upper() + COMBINED_CHEST_ONLY[1:] + ".")
         return data
 
     def cohort(self) -> Cohort:

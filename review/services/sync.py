@@ -19,6 +19,12 @@ marked superseded. Decided findings are never touched, so a verified report
 that gets a different prediction shows it as a new, unverified suggestion. A
 stage-1-only claim on a key a clinician already decided asks nothing new and is
 skipped.
+
+Combined predictions (mode "combined") keep their provenance in the finding's
+`ai` snapshot: `source` (which of rules / stage1 / llm / rules+llm decided it)
+and `sources` (each source's verdict); their flags (rules_stage1_disagree,
+llm_disagrees, ...) join the row's `flags` and count as disagreement for the
+queue's priority.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ FLAG_STAGE1_ONLY = "stage1_only"
 FLAG_STAGE2_ONLY = "stage2_only"
 FLAG_NEAR_THRESHOLD = "near_threshold"
 FLAG_LLM_FAILED = "llm_failed"
+# The combined extractor's flags that say its sources disagreed (inference.ml.combined).
+COMBINED_DISAGREEMENT = {"rules_stage1_disagree", "llm_disagrees", "unconfirmed", "llm_quote_not_found"}
 
 _ROLE_KIND = {
     EntityType.Role.FINDING: None,  # lesion or diagnosis, by modality
@@ -71,6 +79,9 @@ class Item:
     flags: list[str] = field(default_factory=list)
     probability: float | None = None
     threshold: float | None = None
+    # False for a stage 1 key stage 2 did not confirm. Not read from `ai["source"]`:
+    # a combined finding that stage 1 decided also has source "stage1".
+    from_stage2: bool = True
 
     @property
     def fingerprint(self) -> str:
@@ -143,9 +154,12 @@ def desired_items(
         if span is None and evidence:
             span = locate_evidence(text, evidence)
         flags = [str(f) for f in raw.get("flags") or []]
-        if span is None or clause_negated(text, span):
+        # A combined finding stage 1 decided (the lexicon was silent) has no quote to
+        # check; its `lexicon_silent` flag already says why.
+        unquoted_stage1 = not evidence and raw.get("source") == "stage1"
+        if not unquoted_stage1 and (span is None or clause_negated(text, span)):
             flags.append(FLAG_HALLUCINATION)
-        if span is None and FLAG_UNMATCHED not in flags:
+        if not unquoted_stage1 and span is None and FLAG_UNMATCHED not in flags:
             flags.append(FLAG_UNMATCHED)
         if stage1 is not None and key not in s1_keys:
             flags.append(FLAG_STAGE2_ONLY)
@@ -165,7 +179,11 @@ def desired_items(
     confirmed = {i.key for i in items}
     for key in sorted(s1_keys - confirmed):
         flags = [FLAG_STAGE1_ONLY] + ([FLAG_LLM_FAILED] if llm_failed else [])
-        items.append(Item(kind=kinds[key], key=key, ai={"key": key, "source": "stage1"}, flags=flags))
+        items.append(
+            Item(
+                kind=kinds[key], key=key, ai={"key": key, "source": "stage1"}, flags=flags, from_stage2=False
+            )
+        )
     for item in items:
         if item.key in probabilities:
             item.probability = float(probabilities[item.key])
@@ -186,9 +204,11 @@ def _signals(stage1: Stage1Prediction | None, items: list[Item], llm_failed: boo
     return {
         "margin": round(margin, 4) if margin is not None else None,
         "near_threshold": margin is not None and margin < NEAR_THRESHOLD,
-        "disagreement": bool(flags & {FLAG_STAGE1_ONLY, FLAG_STAGE2_ONLY}),
+        "disagreement": bool(flags & {FLAG_STAGE1_ONLY, FLAG_STAGE2_ONLY, *COMBINED_DISAGREEMENT}),
         "unmatched": bool(flags & {FLAG_UNMATCHED, FLAG_HALLUCINATION}),
-        "llm_failed": llm_failed,
+        # A combined prediction is stored as ok when its LLM call failed (the rules'
+        # answer stands); the flag on its findings still ranks the report first.
+        "llm_failed": llm_failed or FLAG_LLM_FAILED in flags,
     }
 
 
@@ -207,7 +227,7 @@ def _apply_provenance(row: ReviewFinding, item: Item, stage1: Any, stage2: Any) 
     row.flags = item.flags
     row.stage1_probability, row.stage1_threshold = item.probability, item.threshold
     row.stage1_prediction = stage1
-    row.stage2_prediction = stage2 if item.ai.get("source") != "stage1" else None
+    row.stage2_prediction = stage2 if item.from_stage2 else None
     row.model_version_name = stage1.model_version.name if stage1 else ""
     row.prompt_version = stage2.prompt_version if stage2 and row.stage2_prediction else ""
 
@@ -242,7 +262,7 @@ def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None)
     existing = {f.fingerprint: f for f in live if f.ai is not None}
     # A clinician already decided on the key: stage 1 alone naming it again asks nothing new.
     decided_keys = {f.key for f in live if f.is_decided}
-    items = [i for i in items if not (i.ai.get("source") == "stage1" and i.key in decided_keys)]
+    items = [i for i in items if i.from_stage2 or i.key not in decided_keys]
     seen: set[str] = set()
     for item in items:
         fp = item.fingerprint

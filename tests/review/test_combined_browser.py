@@ -1,0 +1,69 @@
+"""A combined finding's provenance in a real browser (Debian's Chromium through
+Playwright): the clinician sees which source decided each finding, the other
+sources' verdicts and the disagreement flags in words, and the prompt panel of
+a report no LLM was asked about. Screenshot: test-artifacts/review-combined.png."""
+
+import os
+
+import pytest
+
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clinician_sees_who_decided_each_combined_finding(live_server, monkeypatch):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.contrib.auth.models import Group
+
+    from review.services import sync_report_findings
+    from tests.factories import UserFactory, modality
+    from tests.review.test_combined_provenance import combined_report_with_sources
+
+    modality("chest_ct")
+    UserFactory(username="clin-combined").groups.add(Group.objects.get(name="clinician"))
+    review = sync_report_findings(combined_report_with_sources())
+    ids = {f.key: f.pk for f in review.findings.all()}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "clin-combined")
+        page.fill("#id_password", "pw-for-tests-1")
+        page.click("main button[type=submit]")
+        page.wait_for_selector("h1:has-text('Welcome')")
+        page.goto(f"{live_server.url}/review/{review.report_id}/")
+        page.wait_for_selector("#report-text")
+        nodule = f"#finding-{ids['nodule']}"
+        assert page.inner_text(f"{nodule} .f-source") == "LLM"
+        assert (
+            page.inner_text(f"{nodule} .f-verdicts") == "Rules: negated (historical); Stage 1: 0.88 present"
+        )
+        chips = page.eval_on_selector_all(f"{nodule} .chip.flag", "els => els.map(e => e.textContent)")
+        assert chips == [
+            "Historical or resolved",
+            "Rules and stage 1 disagree",
+            "LLM disagrees with the rules",
+        ]
+        consolidation = f"#finding-{ids['consolidation']}"
+        assert page.inner_text(f"{consolidation} .f-source") == "Rules + LLM"
+        assert page.inner_text(f"{consolidation} .f-verdicts") == "Stage 1: 0.91 present"
+        ggo = f"#finding-{ids['ground-glass opacity']}"
+        assert page.inner_text(f"{ggo} .f-source") == "Stage 1"
+        assert page.inner_text(f"{ggo} .f-verdicts") == "LLM: not mentioned"
+        # The report text's markup is text, not HTML.
+        assert "<b>Hazy</b>" in page.inner_text("#report-text")
+        page.click(f"{consolidation} details.provenance summary")
+        page.wait_for_selector(f"{consolidation} .prov-body:has-text('No LLM call')")
+        page.locator(nodule).scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "review-combined.png"), full_page=True)
+        browser.close()
+    assert errors == []
