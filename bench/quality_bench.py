@@ -338,6 +338,8 @@ def demo_gold(args: argparse.Namespace) -> None:
     modes: dict[str, Callable[[str], dict[str, Any]]] = {
         "keyword": lambda t: {"lesions": {str(k): {"status": "present"} for k in keyword.keys_in(t)}},
         "rules": lambda t: engine.extract(t).as_gold(),
+        # Without stage 1 or the LLM here: the demo gold measures the backbone's locations.
+        "combined": lambda t: CombinedExtractor(engine).extract(t).as_gold(),
     }
     line("demo_reports", len(records))
     for mode, run in modes.items():

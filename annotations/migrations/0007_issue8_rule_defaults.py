@@ -112,6 +112,10 @@ VALUES = [
     ("chest_ct", "fibrosis", "fibro-atelectatic", "keyword"),
     ("chest_ct", "fibrosis", "fibro atelectatic", "keyword"),
     ("chest_ct", "fibrosis", "fibrotic atelectasis", "keyword"),
+    ("chest_ct", "pleural thickening", "pleural nodule", "keyword"),
+    ("chest_ct", "pleural thickening", "pleural nodules", "keyword"),
+    ("chest_ct", "pleural thickening", "pleural nodularity", "keyword"),
+    ("chest_ct", "pleural thickening", "nodular pleural thickening", "keyword"),
 ]
 # (phrase, category, direction, window, language)
 TRIGGERS = [

@@ -17,8 +17,9 @@ Per lesion key of a chest CT report:
   ("lexicon_silent"), or the report could not be segmented ("unparsed"); its
   prompt carries the rule engine's evidence (status, sentence, locations found)
   and only the sentences concerned, which keeps it short on long reports;
-  where it answers, it decides (`source` "llm", or "rules+llm" when it only
-  added locations).
+  where it answers with a quote found in the report, it decides (`source`
+  "llm", or "rules+llm" when it only added locations); a key it leaves out or a
+  status change it cannot quote changes nothing and is kept as a flag.
 
 Every disagreement stays in `flags` and every source's verdict in `sources`;
 nothing is resolved silently. Plain Python, no Django: stage 1 is anything with

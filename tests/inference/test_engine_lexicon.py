@@ -40,6 +40,7 @@ def statuses(text: str) -> dict[str, str]:
         ("A consolidated area with air bronchograms in the right lower lobe.", "consolidation"),
         ("Consolidative density in the superior segment of the left lower lobe.", "consolidation"),
         ("좌하엽에 반흔성 변화가 있음.", "fibrosis"),
+        ("A 6 mm pleural nodule along the right major fissure.", "pleural thickening"),
     ],
 )
 def test_wording_families_are_found(text: str, key: str) -> None:
@@ -57,6 +58,7 @@ def test_fibroatelectasis_is_fibrosis_not_atelectasis() -> None:
         ("Nodular calcifications along the tracheal wall.", "nodule"),
         ("Old fracture sequelae of the right humerus.", "fibrosis"),
         ("A nodular consolidation in the right lower lobe.", "nodule"),
+        ("A 6 mm pleural nodule along the right major fissure.", "nodule"),
     ],
 )
 def test_words_that_name_another_finding_or_organ_are_not_findings(text: str, key: str) -> None:
