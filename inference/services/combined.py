@@ -27,7 +27,7 @@ from typing import Any
 from annotations.models import Modality, Report
 from annotations.services.rules import ruleset_from_db
 from annotations.weak.matcher import Matcher, Value
-from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult
+from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_f1
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
@@ -127,8 +127,10 @@ def combined_plan(
     if use_llm:
         build = backend_for or stage2.stage2_backend.llm_backend
         llm = _ReportBackend(_LazyBackend(lambda: build("chest_ct_relations")))
-    extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys)
     version = stage2.active_stage1_version(modality)
+    # Stage 1 is trusted per key on its own measured F1 (held-out gold, else validation).
+    quality = stage1_key_f1(version.metrics or {}) if version else None
+    extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys, stage1_key_f1=quality)
     s1 = f"s1:{version.pk}" if version else "s1:none"
     run_key = (
         f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}"

@@ -20,6 +20,7 @@ from inference.ml.combined import (
     SOURCE_RULES_LLM,
     SOURCE_STAGE1,
     CombinedExtractor,
+    stage1_key_f1,
 )
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import FakeBackend
@@ -177,3 +178,37 @@ def test_an_llm_status_change_without_a_quote_from_the_report_is_only_a_flag(eng
     assert (effusion.status, effusion.source) == ("negated", SOURCE_RULES)
     assert {FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED} <= set(effusion.flags)
     assert effusion.sources["llm"]["quote_found"] is False
+
+
+def test_a_stage1_key_below_its_f1_floor_adds_nothing_alone_and_asks_no_llm(engine):
+    llm = FakeBackend({}, default="{}")
+    stage1 = FakeStage1({"fibrosis": 0.95, "pleural effusion": 0.97})
+    extractor = CombinedExtractor(
+        engine, stage1=stage1, llm=llm, stage1_key_f1={"fibrosis": 0.55, "pleural effusion": 0.6}
+    )
+    result = extractor.extract("Architectural distortion in the lingula. Pleural effusion was not detected.")
+    found = by_key(result)
+    assert "fibrosis" not in found
+    effusion = found["pleural effusion"]
+    assert effusion.status == "negated" and FLAG_DISAGREE in effusion.flags  # still shown to the reviewer
+    assert effusion.sources["stage1"]["trusted"] is False
+    assert llm.calls == [] and result.llm_reasons == {}
+
+
+def test_stage1_does_not_fill_in_a_key_whose_words_the_rules_placed_elsewhere(engine):
+    stage1 = FakeStage1({"nodule": 0.95})
+    result = CombinedExtractor(engine, stage1=stage1).extract(
+        "A 6 mm pleural nodule along the major fissure."
+    )
+    found = by_key(result)
+    assert "nodule" not in found and found["pleural thickening"].status == "present"
+
+
+def test_stage1_key_f1_prefers_the_heldout_scores():
+    metrics = {
+        "heldout": {"per_key": {"nodule": {"f1": 0.9}, "fibrosis": {"f1": None}}},
+        "validation": {"per_key": {"nodule": {"f1": 0.5}}},
+    }
+    assert stage1_key_f1(metrics) == {"nodule": 0.9}
+    assert stage1_key_f1({"validation": {"per_key": {"nodule": {"f1": 0.5}}}}) == {"nodule": 0.5}
+    assert stage1_key_f1({}) is None
