@@ -28,7 +28,9 @@ load); its figures are over those reports. --quick: 30 reports, llm_hint on 1,
 the combined mode's LLM on the first 8. The combined mode calls the LLM only for the keys that
 need it (see inference/ml/combined.py) and reports `combined_llm_report_share`.
 Demo gold (generated reports with locations): `demo_<mode>_entity_macro_f1`
-over the 11 lesion keys and `demo_<mode>_relation_macro_f1`.
+over the 11 lesion keys and `demo_<mode>_relation_macro_f1` for keyword, rules,
+combined (no stage 1, no LLM) and, with an LLM, combined_llm (the LLM asked
+about unlinked locations; --quick: the first 20 reports).
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ def default_model() -> Path | None:
 # -- the real reports --------------------------------------------------------------------------
 
 
-def real_reports(args: argparse.Namespace) -> None:
+def real_reports(args: argparse.Namespace, backend: Any | None) -> None:
     rows = load_rows(args.data)
     if rows is None:
         line("ctrate_skipped", f"{args.data} not found (development data is not part of the project)")
@@ -277,7 +279,6 @@ def real_reports(args: argparse.Namespace) -> None:
     else:
         line("bert_skipped", "no stage 1 model (--stage1 DIR or --train-stage1)")
 
-    backend = None if args.no_llm else llm_backend(args.model or default_model())
     if backend is not None and args.llm_reports > 0:
         llm_hint(backend, texts, gold, mentioned, stage1_preds, args.llm_reports)
 
@@ -328,7 +329,7 @@ def llm_hint(
 # -- the demo gold -------------------------------------------------------------------------------
 
 
-def demo_gold(args: argparse.Namespace) -> None:
+def demo_gold(args: argparse.Namespace, backend: Any | None) -> None:
     from annotations.demo.corpus import generate_reports
     from annotations.schema.keys import default_keys
 
@@ -347,20 +348,27 @@ def demo_gold(args: argparse.Namespace) -> None:
         # Without stage 1 or the LLM here: the demo gold measures the backbone's locations.
         "combined": lambda t: CombinedExtractor(engine).extract(t).as_gold(),
     }
+    if backend is not None:
+        # The LLM adds what the demo gold can score and the real labels cannot: locations the
+        # rules did not link. --quick: the first 20 reports only.
+        with_llm = CombinedExtractor(engine, llm=backend)
+        modes["combined_llm"] = lambda t: with_llm.extract(t).as_gold()
     line("demo_reports", len(records))
     for mode, run in modes.items():
+        subset = records[:20] if args.quick and mode == "combined_llm" else records
         started = time.perf_counter()
-        pred = [run(r["text"]) for r in records]
+        pred = [run(r["text"]) for r in subset]
         seconds = time.perf_counter() - started
         pred_keys = [
             {k for k, v in p["lesions"].items() if v.get("status", "present") in PRESENT} for p in pred
         ]
-        metrics = entity_key_metrics(gold_keys, pred_keys, lesions)
+        n = len(subset)
+        metrics = entity_key_metrics(gold_keys[:n], pred_keys, lesions)
         line(f"demo_{mode}_entity_macro_f1", metrics.macro.f1 or 0.0)
         if mode != "keyword":
-            rel = relation_metrics([chest_pairs(g) for g in gold], [chest_pairs(p) for p in pred])
+            rel = relation_metrics([chest_pairs(g) for g in gold[:n]], [chest_pairs(p) for p in pred])
             line(f"demo_{mode}_relation_macro_f1", rel.macro.f1)
-        line(f"demo_{mode}_seconds_per_report", seconds / len(records))
+        line(f"demo_{mode}_seconds_per_report", seconds / n)
 
 
 def main() -> None:
@@ -392,9 +400,10 @@ def main() -> None:
     if args.llm_reports is None:
         args.llm_reports = 1 if args.quick else 10
     line("load_average_1min", os.getloadavg()[0])
-    real_reports(args)
+    backend = None if args.no_llm else llm_backend(args.model or default_model())
+    real_reports(args, backend)
     if not args.no_demo:
-        demo_gold(args)
+        demo_gold(args, backend)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ FLAG_LLM_DISAGREE = "llm_disagrees"
 FLAG_LLM_FAILED = "llm_failed"
 FLAG_UNCONFIRMED = "unconfirmed"
 FLAG_LLM_UNVERIFIED = "llm_quote_not_found"
+_MIN_QUOTE_CHARS = 8
 
 
 class Stage1Like(Protocol):
@@ -373,7 +374,8 @@ class CombinedExtractor:
             if key in self.keys.implicit:
                 locations = [self.keys.implicit[key]]
             quote = str(answer.get("e") or "")
-            span = locate_evidence(text, quote) if quote else None
+            # A word or two ("none", "no") fuzzily matches almost any sentence: no evidence.
+            span = locate_evidence(text, quote) if len(quote.strip()) >= _MIN_QUOTE_CHARS else None
             f.sources[SOURCE_LLM] = {
                 "status": status,
                 "locations": locations,

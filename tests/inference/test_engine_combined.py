@@ -212,3 +212,13 @@ def test_stage1_key_f1_prefers_the_heldout_scores():
     assert stage1_key_f1(metrics) == {"nodule": 0.9}
     assert stage1_key_f1({"validation": {"per_key": {"nodule": {"f1": 0.5}}}}) == {"nodule": 0.5}
     assert stage1_key_f1({}) is None
+
+
+def test_a_one_word_llm_quote_is_no_evidence(engine):
+    llm = FakeBackend(lambda m, s: {"pleural effusion": {"s": "present", "e": "none"}})
+    stage1 = FakeStage1({"pleural effusion": 0.97})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
+        "Pleural effusion was not detected. The nodule is nonspecific."
+    )
+    effusion = by_key(result)["pleural effusion"]
+    assert effusion.status == "negated" and FLAG_LLM_UNVERIFIED in effusion.flags

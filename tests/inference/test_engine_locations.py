@@ -88,6 +88,15 @@ def test_location_in_the_next_sentence_about_the_same_finding(engine):
     assert FLAG_CROSS_SENTENCE in result["nodule"].flags
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Ground-glass opacity is seen (Se 2, Im 25). Location: right middle lobe.", "A nodule. In the RML."],
+)
+def test_a_location_only_sentence_right_after_a_finding_is_its_location(engine, text):
+    found = engine.extract(text).findings[0]
+    assert found.locations == ["right middle lobe"] and found.link == "next_sentence"
+
+
 def test_next_sentence_about_another_finding_is_not_linked(engine):
     result = engine.extract("There is a 6 mm nodule. Atelectasis in the left lower lobe.").by_key()
     assert result["nodule"].locations == []

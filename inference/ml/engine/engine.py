@@ -22,9 +22,9 @@ Steps, all rules and data (nothing learned):
    lingula", or a lead-in "In the right lung, …"); a following list clause
    ("Nodule, consolidation and atelectasis in the RLL"); a location-only
    heading sentence before it ("Right lung:"); the next sentence when it
-   continues about the same finding (it names the same key or starts with an
-   anaphor such as "It is located …"); then other mentions of the same key
-   anywhere in the report (a finding described in the findings section and
+   continues about the same finding (it names the same key, starts with an
+   anaphor such as "It is located …", or is only a location: "Location: RML.");
+   then other mentions of the same key anywhere in the report (a finding described in the findings section and
    located in the impression);
 5. one finding per key: positive beats uncertain beats historical beats
    negated; locations are the union over its present mentions; implicit
@@ -297,7 +297,11 @@ class RuleEngine:
                 ]
                 same = any(o.key == m.key for o in by_sentence_m.get(nxt, []))
                 head = folded[sentences[nxt].start : sentences[nxt].end]
-                if not others and (same or self._anaphora.match(head)):
+                # "Location: right middle lobe." / "In the RML." right after the finding.
+                located_only = not by_sentence_m.get(nxt) and _location_only(
+                    head, by_sentence_l[nxt], sentences[nxt].start
+                )
+                if not others and (same or located_only or self._anaphora.match(head)):
                     m.locations = _keys_of(by_sentence_l[nxt])
                     m.link, m.weak = "next_sentence", all(loc.weak for loc in by_sentence_l[nxt])
                     continue
