@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_in
 from tests.test_celery_worker import worker  # noqa: F401  (module-scoped: a real Celery worker)
 
 pytestmark = [
@@ -34,14 +34,6 @@ def page(monkeypatch):  # type: ignore[no-untyped-def]
 def _console(errors: list[str], msg) -> None:  # type: ignore[no-untyped-def]
     if msg.type == "error" and "favicon" not in msg.location.get("url", ""):
         errors.append(msg.text)
-
-
-def _login(page, live_server, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("main button[type=submit]")
-    page.wait_for_selector("h1:has-text('Welcome')")
 
 
 def _svg_charts(page) -> int:  # type: ignore[no-untyped-def]
@@ -93,7 +85,7 @@ def test_dashboard_and_longitudinal_charts_render(live_server, page, monkeypatch
             episodes[report.pk] = {diagnosis[patient]: state}
     monkeypatch.setattr(selectors, "predicted_episodes", lambda ids, malignant: {i: episodes[i] for i in ids})
 
-    _login(page, live_server, "admin-browser")
+    log_in(page, live_server.url, "admin-browser")
     page.goto(f"{live_server.url}/analytics/evaluations/{run.pk}/")
     page.wait_for_selector("[data-chart='chart-key-bars'] svg.main-svg")
     page.wait_for_function("document.querySelectorAll('[data-chart] svg.main-svg').length >= 4")
@@ -154,7 +146,7 @@ def test_train_from_the_ui_watch_progress_promote_and_open_the_dashboard(
     admin.groups.add(Group.objects.get(name="admin"))
 
     with worker.log_on_failure():
-        _login(page, live_server, "admin-e2e")
+        log_in(page, live_server.url, "admin-e2e")
         page.goto(f"{live_server.url}/jobs/")
         page.click("a.button:has-text('Start training')")
         page.select_option("#train-form select[name=modality]", "chest_ct")

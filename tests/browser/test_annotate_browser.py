@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_in
 
 TEXT = (
     "🫁 흉부 CT (Chest CT)\r\n"
@@ -101,11 +101,7 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
         report=ReportFactory(text=TEXT, external_id="mixed-1"), annotator=annotator
     )
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "ann-browser")
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("main button[type=submit]")
-    page.wait_for_selector("h1:has-text('Welcome')")
+    log_in(page, live_server.url, "ann-browser")
     page.goto(f"{live_server.url}/annotations/queue/")
     page.click("text=mixed-1")
     page.wait_for_selector("#report-text")

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_in
 
 TEXT = (
     "<script>alert(1)</script> 🫁 흉부 CT\n"
@@ -96,11 +96,7 @@ def test_clinician_approves_edits_rejects_and_adds(live_server, page):
     f = {x.key: x.pk for x in review.findings.all()}
     assert set(f) == {"nodule", "consolidation", "bronchiectasis", "atelectasis"}
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "clin-browser")
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("main button[type=submit]")
-    page.wait_for_selector("h1:has-text('Welcome')")
+    log_in(page, live_server.url, "clin-browser")
     page.goto(f"{live_server.url}/review/")
     page.screenshot(path=str(ARTIFACTS / "review-0-queue.png"), full_page=True)
     page.click("text=evil-1")

@@ -4,13 +4,12 @@ promotes it with a reason, and sees it active (screenshots in test-artifacts/)."
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from tests.test_login_browser import CHROMIUM, page  # noqa: F401 - the browser fixture
+from tests.browser_support import ARTIFACTS, CHROMIUM, log_in
+from tests.test_login_browser import page  # noqa: F401 - the browser fixture
 
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 KEYS = ["nodule", "consolidation", "pleural effusion"]
 
 pytestmark = [
@@ -65,10 +64,8 @@ def test_admin_promotes_a_version_from_its_page(live_server, page):  # noqa: F81
         code_version="0123456789abcdef",
     )
     ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(f"{live_server.url}/accounts/login/?next=/models/")
-    page.fill("#id_username", "boss-m")
-    page.fill("#id_password", "pw-for-tests-1")
-    page.click("main button[type=submit]")
+    log_in(page, live_server.url, "boss-m")
+    page.goto(f"{live_server.url}/models/")
     page.wait_for_selector("h1:has-text('Stage 1 models')")
     assert "91.0" in page.inner_text("#models-chest_ct")
     page.screenshot(path=str(ARTIFACTS / "stage1-model-list.png"), full_page=True)

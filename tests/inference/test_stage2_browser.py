@@ -2,12 +2,10 @@
 a rule-baseline run and sees the configured model with its configuration error."""
 
 import os
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,13 +28,9 @@ def test_admin_starts_a_run_and_sees_the_llm_settings(live_server, monkeypatch, 
     UserFactory(username="boss-s2").groups.add(Group.objects.get(name="admin"))
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", "boss-s2")
-        page.fill("#id_password", "pw-for-tests-1")
-        page.click("main button[type=submit]")
-        page.wait_for_selector("h1:has-text('Welcome')")
+        log_in(page, live_server.url, "boss-s2")
         page.click("text=Stage 2 runs")
         page.wait_for_selector("h1:has-text('Stage 2')")
         assert "llm_install --preset qwen2.5-coder-1.5b" in page.inner_text("#llm-config-error")

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,11 +35,7 @@ def test_clinician_sees_who_decided_each_combined_finding(live_server, monkeypat
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", "clin-combined")
-        page.fill("#id_password", "pw-for-tests-1")
-        page.click("main button[type=submit]")
-        page.wait_for_selector("h1:has-text('Welcome')")
+        log_in(page, live_server.url, "clin-combined")
         page.goto(f"{live_server.url}/review/{review.report_id}/")
         page.wait_for_selector("#report-text")
         nodule = f"#finding-{ids['nodule']}"
