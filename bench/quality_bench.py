@@ -271,8 +271,6 @@ def real_reports(args: argparse.Namespace, backend: Any | None) -> None:
     stage1_quality: dict[str, float] | None = None
     if stage1_path is not None:
         stage1_preds, stage1_seconds, stage1_quality = stage1_predict(stage1_path, texts)
-        trusted = sorted(k for k, f1 in (stage1_quality or {}).items() if f1 >= 0.8 and k in KEYS)
-        line("stage1_trusted_keys", ",".join(trusted) or "none")
         report(
             "bert", gold, [set(p.present_keys) & set(KEYS) for p in stage1_preds], mentioned, stage1_seconds
         )
@@ -284,6 +282,9 @@ def real_reports(args: argparse.Namespace, backend: Any | None) -> None:
 
     extractor = CombinedExtractor(engine, llm=backend, stage1_key_f1=stage1_quality)
     without_llm = CombinedExtractor(engine, stage1_key_f1=stage1_quality)
+    if stage1_preds is not None:
+        trusted = [k for k in KEYS if extractor.trusts_stage1(k)]
+        line("stage1_trusted_keys", ",".join(trusted) or "none")
     started = time.perf_counter()
     combined = []
     for i, text in enumerate(texts):

@@ -18,11 +18,10 @@ from annotations.models import Modality, Report
 from inference.ml.llm.backends import LLMConfigError
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
-    COMBINED_CHEST_ONLY,
-    COMBINED_MODALITIES,
     MODES,
     Cohort,
     Stage2Error,
+    mode_refusal,
     stage2_job_create,
     stage2_predict_report,
     stage2_predictions,
@@ -79,8 +78,9 @@ class Stage2RunApi(APIView):
         only_missing = serializers.BooleanField(default=False)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if attrs["mode"] == "combined" and attrs["modality"].code not in COMBINED_MODALITIES:
-                raise serializers.ValidationError({"mode": [COMBINED_CHEST_ONLY]})
+            refusal = mode_refusal(attrs["mode"], attrs["modality"])
+            if refusal:
+                raise serializers.ValidationError({"mode": [refusal]})
             return attrs
 
     def get(self, request: Request) -> Response:

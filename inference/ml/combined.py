@@ -168,7 +168,7 @@ class CombinedExtractor:
             prob = probs.get(key)
             says = labels.get(key, prob is not None and prob >= 0.5) if prob is not None else None
             verdicts: dict[str, Any] = {}
-            trusted = self._trusted(key)
+            trusted = self.trusts_stage1(key)
             if prob is not None:
                 verdicts[SOURCE_STAGE1] = {"prob": round(float(prob), 4), "present": bool(says)}
                 if not trusted:
@@ -222,7 +222,8 @@ class CombinedExtractor:
                 reasons[key] = why
         return out, reasons
 
-    def _trusted(self, key: str) -> bool:
+    def trusts_stage1(self, key: str) -> bool:
+        """Whether stage 1 may add `key` alone or send a disagreement on it to the LLM."""
         if self.stage1_key_f1 is None:
             return True
         return self.stage1_key_f1.get(key, 0.0) >= self.min_stage1_f1

@@ -57,33 +57,16 @@ def engine_for(schema: ModalitySchema) -> RuleEngine:
     return RuleEngine(schema.lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules)
 
 
-class _LazyBackend:
-    """Builds the configured LLM backend on the first call only."""
+class _PlanBackend:
+    """The plan's LLM backend: built on the first call only (a report the rules settle
+    never loads the model), given each report's deadline, and keeping the last LLM
+    error with its type. The extractor catches LLMError and keeps only the message (the
+    finding gets `llm_failed`); a batch job must still tell an unreachable server (retry,
+    then fail the report) and a configuration error (stop) from a bad answer."""
 
     def __init__(self, build: Callable[[], LLMBackend]) -> None:
         self._build = build
         self._backend: LLMBackend | None = None
-
-    def complete_json(self, messages: Any, schema: Any, max_tokens: int, **kwargs: Any) -> Any:
-        if self._backend is None:
-            self._backend = self._build()
-        return self._backend.complete_json(messages, schema, max_tokens, **kwargs)
-
-    def info(self) -> dict[str, Any]:
-        return (
-            self._backend.info() if self._backend is not None else {"name": "configured", "backend": "lazy"}
-        )
-
-
-class _ReportBackend:
-    """The plan's backend as one report sees it: the report's deadline is passed on, and
-    the last LLM error is kept with its type. The extractor catches LLMError and keeps
-    only the message (the finding gets `llm_failed`); a batch job must still tell an
-    unreachable server (retry, then fail the report) and a configuration error (stop)
-    from a bad answer."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
         self.deadline: float | None = None
         self.error: LLMError | None = None
 
@@ -91,13 +74,17 @@ class _ReportBackend:
         if self.deadline is not None:
             kwargs.setdefault("deadline", self.deadline)
         try:
-            return self.inner.complete_json(messages, schema, max_tokens, **kwargs)
+            if self._backend is None:
+                self._backend = self._build()
+            return self._backend.complete_json(messages, schema, max_tokens, **kwargs)
         except LLMError as exc:
             self.error = exc
             raise
 
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self.inner.info()
+        if self._backend is None:
+            return {"name": "configured", "backend": "lazy"}
+        info: dict[str, Any] = self._backend.info()
         return info
 
 
@@ -126,7 +113,7 @@ def combined_plan(
     llm = None
     if use_llm:
         build = backend_for or stage2.stage2_backend.llm_backend
-        llm = _ReportBackend(_LazyBackend(lambda: build("chest_ct_relations")))
+        llm = _PlanBackend(lambda: build("chest_ct_relations"))
     version = stage2.active_stage1_version(modality)
     # Stage 1 is trusted per key on its own measured F1 (held-out gold, else validation).
     quality = stage1_key_f1(version.metrics or {}) if version else None
@@ -168,7 +155,7 @@ def combined_predict_report(
     `retry` (a stage2.RetryPolicy) and then stores the report as failed, a
     configuration error (LLMConfigError) is raised, and any other exception is
     stored as failed instead of stopping the batch. `timeout` bounds the LLM call."""
-    guard = plan.extractor.llm if isinstance(plan.extractor.llm, _ReportBackend) else None
+    guard = plan.extractor.llm if isinstance(plan.extractor.llm, _PlanBackend) else None
     attempt = 0
     while True:
         attempt += 1

@@ -49,7 +49,7 @@ MODES = ("llm", "llm_hint", "rules", "combined")
 LLM_MODES = ("llm", "llm_hint")
 COMBINED_MODALITIES = ("chest_ct",)
 COMBINED_CHEST_ONLY = (
-    "the combined mode is for chest CT only; map brain MRI reports with llm, llm_hint or rules"
+    "The combined mode is for chest CT only; map brain MRI reports with llm, llm_hint or rules."
 )
 TASKS = {"chest_ct": "chest_ct_relations", "brain_mri": "brain_mri"}
 # Bumped when the rule baseline's behaviour changes (part of the rules run key).
@@ -202,12 +202,20 @@ def stage2_plan(*, modality: Modality, mode: str, backend_for: BackendFor | None
     )
 
 
+def mode_refusal(mode: str, modality: Modality) -> str | None:
+    """Why `mode` cannot map `modality`'s reports, or None (form, API and plan share it)."""
+    if mode == "combined" and modality.code not in COMBINED_MODALITIES:
+        return COMBINED_CHEST_ONLY
+    return None
+
+
 def _combined_run(modality: Modality, backend_for: BackendFor) -> Stage2Run:
     """The combined extractor's plan as a run. The backend is built now (a
     configuration error stops the request, as in the LLM modes) but not loaded: the
     plan's lazy backend first calls it for a report the rules do not settle."""
-    if modality.code not in COMBINED_MODALITIES:
-        raise Stage2Error(COMBINED_CHEST_ONLY)
+    refusal = mode_refusal("combined", modality)
+    if refusal:
+        raise Stage2Error(refusal)
     # Imported here: services.combined builds on this module.
     from inference.services.combined import PROMPT_VERSION, combined_plan
 

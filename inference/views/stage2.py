@@ -14,14 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.models import Modality
 from inference.ml.llm.backends import LLMError
-from inference.services.stage2 import (
-    COMBINED_CHEST_ONLY,
-    COMBINED_MODALITIES,
-    Cohort,
-    Stage2Error,
-    stage2_job_create,
-    stage2_runs,
-)
+from inference.services.stage2 import Cohort, Stage2Error, mode_refusal, stage2_job_create, stage2_runs
 from inference.services.stage2_backend import llm_summary, llm_test_connection
 from inference.tasks.stage2 import stage2_batch_task
 from jobs.services import job_enqueue
@@ -72,9 +65,9 @@ class Stage2RunForm(forms.Form):
         data = super().clean() or {}
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "The end date is before the start date.")
-        modality = data.get("modality")
-        if data.get("mode") == "combined" and modality and modality.code not in COMBINED_MODALITIES:
-            self.add_error("mode", COMBINED_CHEST_ONLY[0].upper() + COMBINED_CHEST_ONLY[1:] + ".")
+        refusal = data.get("modality") and mode_refusal(data.get("mode", ""), data["modality"])
+        if refusal:
+            self.add_error("mode", refusal)
         return data
 
     def cohort(self) -> Cohort:

@@ -40,6 +40,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType, Modality, Report
+from inference.ml.combined import FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED, FLAG_UNCONFIRMED
 from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
 from inference.ml.rules import clause_negated
 from inference.models import Stage1Prediction, Stage2Prediction
@@ -55,8 +56,8 @@ FLAG_STAGE1_ONLY = "stage1_only"
 FLAG_STAGE2_ONLY = "stage2_only"
 FLAG_NEAR_THRESHOLD = "near_threshold"
 FLAG_LLM_FAILED = "llm_failed"
-# The combined extractor's flags that say its sources disagreed (inference.ml.combined).
-COMBINED_DISAGREEMENT = {"rules_stage1_disagree", "llm_disagrees", "unconfirmed", "llm_quote_not_found"}
+# The combined extractor's flags that say its sources disagreed.
+COMBINED_DISAGREEMENT = {FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_UNCONFIRMED, FLAG_LLM_UNVERIFIED}
 
 _ROLE_KIND = {
     EntityType.Role.FINDING: None,  # lesion or diagnosis, by modality
