@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations.demo.corpus import generate_reports, write_jsonl
 from annotations.services.schema import DEFAULT_SCHEMA_PATH
+from demo.generator.corpus import generate_reports, write_jsonl
 
 SCHEMA = json.loads(DEFAULT_SCHEMA_PATH.read_text(encoding="utf-8"))
 HANGUL = re.compile("[가-힣]")
