@@ -2,9 +2,6 @@
 
 from celery import shared_task
 
-# The demo pipeline's task lives beside its orchestration code; importing it here
-# registers it with every worker (autodiscovery looks at tasks modules only).
-from analytics.demo_pipeline import demo_pipeline_task  # noqa: F401
 from analytics.services.evaluation import evaluation_execute
 from jobs.services import job_run
 

@@ -30,9 +30,9 @@ SOURCE = "bench-annotate"
 
 
 def _import(n: int) -> None:
-    from annotations.demo.corpus import generate_reports
     from annotations.models import Report
     from annotations.services.importing import reports_import
+    from demo.generator.corpus import generate_reports
 
     have = Report.objects.filter(source=SOURCE).count()
     if have >= n:

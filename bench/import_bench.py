@@ -21,7 +21,7 @@ COLUMNS = ("id", "modality", "patient_id", "study_datetime", "text")
 
 
 def write_input(path: Path, *, n: int, fmt: str) -> None:
-    from annotations.demo.corpus import generate_reports
+    from demo.generator.corpus import generate_reports
 
     with path.open("w", encoding="utf-8", newline="") as fh:
         if fmt == "jsonl":

@@ -331,8 +331,8 @@ def llm_hint(
 
 
 def demo_gold(args: argparse.Namespace, backend: Any | None) -> None:
-    from annotations.demo.corpus import generate_reports
     from annotations.schema.keys import default_keys
+    from demo.generator.corpus import generate_reports
 
     records = list(generate_reports(n=60 if args.quick else 400, seed=11, modalities=["chest_ct"]))
     lesions = list(default_keys("chest_ct", "Lesion"))

@@ -74,8 +74,8 @@ def _load(n: int, seed: int) -> None:
 
     from django.db import transaction
 
-    from annotations.demo.corpus import generate_reports
     from annotations.models import Modality, Report
+    from demo.generator.corpus import generate_reports
     from review.models import ReviewFinding, ReviewReport
     from review.page import schema_keys
     from review.services.sync import priority_of

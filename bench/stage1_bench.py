@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from annotations.demo.corpus import generate_reports  # noqa: E402
 from annotations.schema.keys import default_keys  # noqa: E402
+from demo.generator.corpus import generate_reports  # noqa: E402
 from inference.ml.bert import (  # noqa: E402
     LabelledSet,
     Stage1Predictor,

@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annotations.demo.corpus import generate_reports
 from annotations.services.schema import schema_read
 from annotations.weak.labels import MODES, label_report
 from annotations.weak.matcher import Matcher, Value
 from annotations.weak.negation import AssertionDetector
+from demo.generator.corpus import generate_reports
 
 
 def matchers() -> dict[str, Matcher]:

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "inference",
     "review",
     "analytics",
+    "demo",  # after the apps whose services it calls
 ]
 
 MIDDLEWARE = [

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from annotations.demo.corpus import generate_reports
 from annotations.models import Assignment, Mention, Modality, Relation
 from annotations.services.gold import gold_load
+from demo.generator.corpus import generate_reports
 from tests.factories import ReportFactory, UserFactory
 
 SOURCE = "demo"

@@ -145,7 +145,7 @@ def test_detector_speed_is_reasonable_on_demo_reports():
     reports matched and asserted in well under the time the suite allows."""
     import time
 
-    from annotations.demo.corpus import generate_reports
+    from demo.generator.corpus import generate_reports
 
     texts = [r["text"] for r in generate_reports(n=2000, seed=5)]
     started = time.perf_counter()

@@ -7,15 +7,15 @@ One seeded random stream (text.FastRandom) drives everything, so the same
 (n, seed, modalities) gives byte-identical output. Reports come patient by patient, each patient's
 studies in date order; about 60% chest CT (1-3 studies per patient) and 40%
 brain MRI (3-6 studies per patient; fewer only when fewer than 3 brain reports
-are asked for). About 20% of reports mix Korean in. Records follow SPEC.md
-"Gold files" plus "mentions" (offsets into "text"), "pairs" (finding mention ->
+are asked for). About 20% of reports mix Korean in. Records follow the gold-file
+format (docs/gold-files.md) plus "mentions" (offsets into "text"), "pairs" (finding mention ->
 location / episode mentions) and "meta"; gold.py states how "gold" is derived.
 This is data for demos and tests, not a benchmark to tune models against.
 
 Decisions a reader of the gold needs:
 
 * Pleural effusion / thickening: never paired, gold "locations" always [] (their
-  pleura is implicit, SPEC "Default schema"); a side ("Lt.") is not labelled.
+  pleura is implicit, docs/schema.md); a side ("Lt.") is not labelled.
 * Location and episode spans are labelled only as the target of a pair; a lobe
   named in the history ("s/p RUL lobectomy") or a filler is left unlabelled.
 * Brain MRI: the first study of a series pairs its malignant diagnosis with an
@@ -37,7 +37,7 @@ from typing import Any
 from .brain import BrainWriter
 from .chest import ChestWriter
 from .fillers import CHEST_HISTORY
-from .gold import brain_gold, chest_gold, has_findings, mention_status
+from .gold import brain_gold, chest_gold, has_findings
 from .text import Doc, FastRandom, is_hangul
 
 MODALITIES = ("chest_ct", "brain_mri")
@@ -101,42 +101,6 @@ def write_jsonl(path: Path | str, n: int = 500, seed: int = 7, modalities: Itera
             fh.write("\n")
             count += 1
     return count
-
-
-def corpus_stats(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Shares that describe a corpus (for the tests and for `demo_corpus --stats`)."""
-    counts = {"reports": 0, "chest_ct": 0, "brain_mri": 0, "korean": 0, "no_findings": 0}
-    counts.update(cross_sentence_chest=0, cross_sentence_brain=0, mentions=0, negated=0, uncertain=0)
-    counts.update(reports_with_negation=0, reports_with_hedge=0)
-    patients: dict[str, int] = {}
-    for rec in records:
-        meta = rec["meta"]
-        counts["reports"] += 1
-        counts[rec["modality"]] += 1
-        counts["korean"] += meta["korean"]
-        counts["no_findings"] += meta["no_findings"]
-        if meta["cross_sentence_location"]:
-            counts["cross_sentence_chest" if rec["modality"] == "chest_ct" else "cross_sentence_brain"] += 1
-        statuses = [mention_status(m["negated"], m["uncertain"]) for m in rec["mentions"]]
-        counts["mentions"] += len(statuses)
-        counts["negated"] += statuses.count("negated")
-        counts["uncertain"] += statuses.count("uncertain")
-        counts["reports_with_negation"] += "negated" in statuses
-        counts["reports_with_hedge"] += "uncertain" in statuses
-        if rec["modality"] == "brain_mri":
-            patients[rec["patient_id"]] = patients.get(rec["patient_id"], 0) + 1
-    total = max(counts["reports"], 1)
-    return {
-        **counts,
-        "share_korean": counts["korean"] / total,
-        "share_no_findings": counts["no_findings"] / total,
-        "share_cross_sentence_chest": counts["cross_sentence_chest"] / max(counts["chest_ct"], 1),
-        "share_cross_sentence_brain": counts["cross_sentence_brain"] / max(counts["brain_mri"], 1),
-        "share_reports_with_negation": counts["reports_with_negation"] / total,
-        "share_reports_with_hedge": counts["reports_with_hedge"] / total,
-        "brain_patients": len(patients),
-        "min_brain_series": min(patients.values(), default=0),
-    }
 
 
 def _record(

@@ -1,7 +1,7 @@
 """manage.py demo_pipeline: enqueue the demo's jobs (train, promote, stage 1, stage 2,
 review sync, evaluation) so every role has real work waiting. Run after demo_setup;
 a worker does the work. Idempotent: does nothing while a pipeline is queued,
-running or done (see analytics.demo_pipeline).
+running or done (see demo.services.pipeline).
 
     manage.py demo_pipeline                      # enqueue (scripts/run.sh does this)
     manage.py demo_pipeline --status             # print the steps and their state
@@ -15,12 +15,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.demo_pipeline import (
-    DemoOptions,
-    demo_pipeline_current,
-    demo_pipeline_start,
-    demo_steps,
-)
+from demo.selectors import demo_pipeline_current
+from demo.services.pipeline.options import DemoOptions
+from demo.services.pipeline.start import demo_pipeline_start
+from demo.services.status import pipeline_status_lines
 from jobs.models import Job
 
 
@@ -75,18 +73,5 @@ class Command(BaseCommand):
                 raise CommandError(f"demo pipeline job #{job.pk}: {job.status} {job.error}".strip())
 
     def _print(self, job: Job) -> None:
-        self.stdout.write(f"job #{job.pk} {job.status}: {job.progress_message}")
-        if job.error:
-            self.stdout.write(f"  error: {job.error}")
-        recorded = job.params.get("steps", {})
-        options = DemoOptions.from_params(job.params.get("options", {}))
-        rows = Job.objects.in_bulk(list(recorded.values()))
-        for step in demo_steps(options):
-            row = rows.get(recorded.get(step.name))
-            if row is None:
-                self.stdout.write(f"  {step.label:<32} not started")
-                continue
-            took = ""
-            if row.started_at and row.finished_at:
-                took = f" in {(row.finished_at - row.started_at).total_seconds():.0f} s"
-            self.stdout.write(f"  {step.label:<32} job #{row.pk} {row.status}{took} {row.error[:200]}")
+        for line in pipeline_status_lines(job=job):
+            self.stdout.write(line)

@@ -185,10 +185,6 @@ def has_batchim(word: str) -> bool:
     return bool(last) and "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 != 0
 
 
-def topic(word: str) -> str:
-    return "은" if has_batchim(word) else "는"
-
-
 _HANGUL = re.compile("[가-힣]")
 
 

@@ -7,7 +7,7 @@ opacity). Grammatical class of a lesion surface: c countable singular ("a
 nodule"), p plural ("nodules are"), m mass noun ("consolidation is").
 
 Pleural effusion and pleural thickening take no pairs: their location is the
-pleura implicitly (SPEC "Default schema"), so their gold "locations" is always
+pleura implicitly (docs/schema.md), so their gold "locations" is always
 [] and "Lt. pleural effusion" labels only the effusion, never a location.
 """
 

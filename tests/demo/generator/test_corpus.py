@@ -7,18 +7,15 @@ with their own splitter, gold from the spans) instead of trusting the generator.
 from __future__ import annotations
 
 import bisect
-import io
 import itertools
 import json
 import re
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
 
-from annotations.demo.corpus import generate_reports, write_jsonl
 from annotations.services.schema import DEFAULT_SCHEMA_PATH
+from demo.generator.corpus import generate_reports, write_jsonl
 
 SCHEMA = json.loads(DEFAULT_SCHEMA_PATH.read_text(encoding="utf-8"))
 HANGUL = re.compile("[가-힣]")
@@ -343,20 +340,3 @@ def test_episodes_follow_each_other_within_a_patients_series(corpus):
     for before in ("progression", "stable", "improvement"):
         for after in ("progression", "stable", "improvement"):
             assert transitions[(before, after)] > 0, (before, after)
-
-
-# -- the command -----------------------------------------------------------------------
-
-
-def test_demo_corpus_command_writes_the_gold_file(tmp_path: Path):
-    out = tmp_path / "demo.jsonl"
-    stdout = io.StringIO()
-    call_command("demo_corpus", out=str(out), n=25, seed=3, modality="brain_mri", stdout=stdout)
-
-    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(records) == 25
-    assert {r["modality"] for r in records} == {"brain_mri"}
-    assert records == list(generate_reports(n=25, seed=3, modalities=("brain_mri",)))
-    assert "wrote 25 reports" in stdout.getvalue()
-    with pytest.raises(CommandError, match="at least 1"):
-        call_command("demo_corpus", out=str(out), n=0)

@@ -6,9 +6,11 @@ import pytest
 import torch
 from django.core.management import call_command
 
-from analytics.demo_pipeline import DemoOptions, demo_pipeline_start, demo_steps
 from analytics.models import EvaluationRun
 from annotations.models import Report
+from demo.services.pipeline.options import DemoOptions
+from demo.services.pipeline.start import demo_pipeline_start
+from demo.services.pipeline.steps import demo_steps
 from inference.models import ModelPromotion, ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.services.stage1 import predictor_cache_clear
 from jobs.models import Job

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.demo.corpus import MODALITIES, write_jsonl
+from demo.generator.corpus import MODALITIES, write_jsonl
 
 CHOICES = {"chest_ct": ("chest_ct",), "brain_mri": ("brain_mri",), "both": MODALITIES}
 
@@ -18,13 +19,13 @@ CHOICES = {"chest_ct": ("chest_ct",), "brain_mri": ("brain_mri",), "both": MODAL
 class Command(BaseCommand):
     help = "Write N generated radiology reports with gold labels to a JSONL gold file."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", required=True, type=Path, help="the JSONL file to write")
         parser.add_argument("--n", type=int, default=500, help="number of reports (default 500)")
         parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
         parser.add_argument("--modality", choices=sorted(CHOICES), default="both")
 
-    def handle(self, *args, out: Path, n: int, seed: int, modality: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, out: Path, n: int, seed: int, modality: str, **options: Any) -> None:
         out = Path(out)  # call_command(out="...") passes the string through
         if n < 1:
             raise CommandError("--n must be at least 1")
