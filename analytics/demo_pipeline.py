@@ -395,6 +395,7 @@ def _evaluate(job: Job, step: Step, options: DemoOptions, user: Any) -> dict[str
     site's evaluation run exactly; it starts when this worker is free)."""
     from analytics.models import EvaluationRun
     from analytics.services.evaluation import evaluation_start
+    from analytics.tasks import evaluation_task
     from annotations.models import Modality
 
     recorded = _recorded(job, step.name)
@@ -407,6 +408,7 @@ def _evaluate(job: Job, step: Step, options: DemoOptions, user: Any) -> dict[str
             modes=list(options.eval_modes),
         )
         assert run.job is not None
+        job_enqueue(job=run.job, task=evaluation_task)  # the caller enqueues, as a view does
         _record(job, step.name, run.job)
         recorded = run.job
     recorded.refresh_from_db()
