@@ -40,8 +40,10 @@ class EvaluationStartForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         modes = available_modes()
-        self.fields["modes"].choices = list(modes.items())
-        self.fields["modes"].initial = [m for m in DEFAULT_MODES if m in modes]
+        field = self.fields["modes"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = list(modes.items())
+        field.initial = [m for m in DEFAULT_MODES if m in modes]
 
 
 class LongitudinalFilterForm(forms.Form):

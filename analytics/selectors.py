@@ -38,8 +38,8 @@ def evaluation_run(pk: int) -> EvaluationRun:
 
 
 def gold_documents(*, report_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """report id -> its gold version as a gold file's "gold" object (SPEC.md "Gold
-    files"), for the reports that have gold. A key's status is its strongest
+    """report id -> its gold version as a gold file's "gold" object (docs/gold-files.md),
+    for the reports that have gold. A key's status is its strongest
     mention's (annotations.selectors.key_statuses); its locations (episode) are
     the keys it is paired with, in pairing order; negated findings have none."""
     gold = gold_assignment_ids(report_ids=report_ids)

@@ -70,7 +70,9 @@ class _ModeInput(serializers.Serializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["mode"].choices = mode_choices()
+        mode = self.fields["mode"]
+        assert isinstance(mode, serializers.ChoiceField)
+        mode.choices = mode_choices()
 
 
 class Stage2RunApi(APIView):

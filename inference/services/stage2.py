@@ -5,7 +5,7 @@
     stage2_job_create(...) / stage2_job_work(job)                  # the Celery batch (tasks/stage2.py)
 
 This module is the common code: it stores, selects cohorts, runs batches and
-holds the retry policy; what a mode does (its plan, its per-report prediction,
+retries; what a mode does (its plan, its per-report prediction,
 which modalities it serves) is its strategy in inference.services.stage2_modes,
 looked up in the registry by name. Every result is one Stage2Prediction per
 (report, run key); the run key names the mode, modality, schema version, LLM,
@@ -25,6 +25,9 @@ puts the report in its queue).
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
@@ -35,17 +38,17 @@ from django.utils import timezone
 
 from annotations.models import Modality, Report
 from inference import hooks
-from inference.ml.llm.backends import LLMUnavailable
+from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services import stage2_backend
 from inference.services.stage2_modes.combined import COMBINED_CHEST_ONLY
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
 from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
 from inference.services.stage2_modes.strategy import (
-    UNREACHABLE_PREFIX,
     BackendFor,
-    RetryPolicy,
+    Stage2Mode,
     Stage2Plan,
+    StoredFields,
 )
 from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
@@ -71,10 +74,21 @@ __all__ = [
     "stage2_runs",
 ]
 
+logger = logging.getLogger(__name__)
+
+# How a report's error starts when the LLM server stayed unreachable after the retries.
+UNREACHABLE_PREFIX = "LLM server unreachable: "
 # A batch stops when this many reports in a row found the server unreachable:
 # the server is down, and the job is better failed (and resumed later) than
 # filled with failures.
 MAX_CONSECUTIVE_UNAVAILABLE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 0
+    backoff: float = 0.0  # seconds before the first retry, doubled for each next one
+    sleep: Callable[[float], None] = time.sleep
 
 
 # -- the plan of a run -----------------------------------------------------------------
@@ -128,8 +142,56 @@ def stage2_predict_report(
     if report.modality_id != run.modality.pk:
         raise Stage2Error(f"report {report.pk} is not a {run.modality.code} report")
     limit = timeout if timeout is not None else stage2_backend.llm_settings().report_timeout
-    fields = stage2_mode_get(run.mode).predict(report, run, limit=limit, retry=retry or RetryPolicy())
+    fields = _predict(stage2_mode_get(run.mode), report, run, limit, retry or RetryPolicy())
     return _store(report, run, job, purpose, fields)
+
+
+def _predict(
+    mode: Stage2Mode[Any], report: Report, run: Stage2Plan, limit: float, retry: RetryPolicy
+) -> StoredFields:
+    """The mode's fields for the report, tried again while the server is unreachable
+    (per `retry`); a report that still fails is returned as failed fields, never lost.
+    Only a configuration error raises: every other report would fail the same way."""
+    hint = mode.hint(report, run)
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.perf_counter()
+        try:
+            fields = mode.predict(report, run, hint=hint, limit=limit)
+        except LLMConfigError:
+            raise
+        except LLMUnavailable as exc:
+            if attempt <= retry.retries:
+                retry.sleep(retry.backoff * 2 ** (attempt - 1))
+                continue
+            return _failed_fields(exc, started, attempt, hint, unavailable=True)
+        except Exception as exc:  # a bad answer, or a bug: neither loses the report nor stops the batch
+            if not isinstance(exc, LLMError):
+                logger.exception("stage 2 (%s) failed on report %s", run.mode, report.pk)
+            return _failed_fields(exc, started, attempt, hint)
+        return {**fields, "attempts": attempt}
+
+
+def _failed_fields(
+    exc: BaseException, started: float, attempt: int, hint: list[str] | None, *, unavailable: bool = False
+) -> StoredFields:
+    seconds = time.perf_counter() - started
+    prefix = UNREACHABLE_PREFIX if unavailable else ""
+    return {
+        "status": Stage2Prediction.Status.FAILED,
+        "error": f"{prefix}{type(exc).__name__}: {exc}"[:5000],
+        "hint": hint,
+        "seconds": seconds,
+        "timings": {"total": round(seconds, 3)},
+        "attempts": attempt,
+        "messages": [],
+        "raw_output": "",
+        "parsed": None,
+        "findings": [],
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
 
 
 def _store(

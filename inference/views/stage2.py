@@ -52,7 +52,9 @@ class Stage2RunForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["mode"].choices = mode_choices()
+        mode = self.fields["mode"]
+        assert isinstance(mode, forms.ChoiceField)
+        mode.choices = mode_choices()
 
     def clean_patient_ids(self) -> list[str]:
         return _split(self.cleaned_data["patient_ids"])

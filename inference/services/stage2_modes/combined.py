@@ -8,13 +8,13 @@ Stage 1 probabilities come from the stored Stage1Prediction of the active model
 (predicted on demand, as llm_hint does); the LLM from the configured stage 2
 backend, built when the run is planned (a configuration error stops the request,
 as in the LLM modes) but loaded lazily: a report the rules and stage 1 settle
-never loads it. Per report: a deadline for the LLM call, retries on an
-unreachable server, then the report stored failed; a configuration error raises.
+never loads it. Per report: a deadline for the LLM call; a bad LLM answer keeps
+the rules' answer (flag `llm_failed`); an unreachable server and a configuration
+error are raised for the common code to retry, or to stop the batch.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,16 +30,7 @@ from inference.ml.llm.schemas import ChestKeys
 from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
 from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
-from inference.services.stage2_modes.strategy import (
-    BackendFor,
-    RetryPolicy,
-    Stage2Mode,
-    Stage2Plan,
-    StoredFields,
-    failed_fields,
-)
-
-logger = logging.getLogger(__name__)
+from inference.services.stage2_modes.strategy import BackendFor, Stage2Mode, Stage2Plan, StoredFields
 
 COMBINED_MODALITIES = ("chest_ct",)
 COMBINED_CHEST_ONLY = (
@@ -122,37 +113,22 @@ class CombinedMode(Stage2Mode[CombinedPlan]):
         )
 
     def predict(
-        self, report: Report, plan: CombinedPlan, *, limit: float, retry: RetryPolicy
+        self, report: Report, plan: CombinedPlan, *, hint: list[str] | None, limit: float
     ) -> StoredFields:
-        """A failed LLM answer keeps the rules' answer (flag `llm_failed`); an unreachable
-        server is retried per `retry` and then stores the report as failed; a
-        configuration error (LLMConfigError) is raised; any other exception is stored
-        as failed instead of stopping the batch. `limit` bounds the LLM call."""
+        """The extractor keeps only the message of an LLM error (the finding gets
+        `llm_failed`, the rules' answer stands); the plan's backend kept the error
+        itself, so an unreachable server or a configuration error is raised here
+        as in the LLM modes. `limit` bounds the LLM call."""
         assert plan.extractor is not None
         guard = plan.extractor.llm if isinstance(plan.extractor.llm, _PlanBackend) else None
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            if guard is not None:
-                guard.error = None
-                guard.deadline = time.monotonic() + limit
-            try:
-                result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
-            except LLMError as exc:
-                return failed_fields(exc, started, attempt)
-            except Exception as exc:
-                logger.exception("combined extraction failed on report %s", report.pk)
-                return failed_fields(exc, started, attempt)
-            error = guard.error if guard is not None else None
-            if isinstance(error, LLMConfigError):
-                raise error
-            if isinstance(error, LLMUnavailable):
-                if attempt <= retry.retries:
-                    retry.sleep(retry.backoff * 2 ** (attempt - 1))
-                    continue
-                return failed_fields(error, started, attempt, unavailable=True)
-            return {**_fields(result), "attempts": attempt}
+        if guard is not None:
+            guard.error = None
+            guard.deadline = time.monotonic() + limit
+        result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
+        error = guard.error if guard is not None else None
+        if isinstance(error, LLMConfigError | LLMUnavailable):
+            raise error
+        return _fields(result)
 
 
 def combined_plan(

@@ -4,35 +4,26 @@ report). One strategy, parameterised by the hint.
 
 The run key names the mode, modality, schema version, LLM, prompt version and (with
 the hint) the stage 1 version, so a changed configuration starts new rows.
-Per report: every LLM step within the report's limit; an unreachable server is
-retried per the RetryPolicy, then the report is stored failed; a configuration
-error (no model file, no server URL) raises and stops a batch.
+Per report: every LLM step within the report's limit; an output that fails
+validation is a failed report with its raw output; an unreachable server and a
+configuration error (no model file, no server URL) are raised for the common code
+to retry, or to stop the batch.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from annotations.models import Modality, Report
-from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
+from inference.ml.llm.backends import LLMBackend
 from inference.ml.llm.mapping import BrainMriMapper, ChestCtMapper, Finding, MappingResult
 from inference.ml.llm.schemas import ChestKeys
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
 from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
-from inference.services.stage2_modes.strategy import (
-    BackendFor,
-    RetryPolicy,
-    Stage2Mode,
-    Stage2Plan,
-    StoredFields,
-    failed_fields,
-)
-
-logger = logging.getLogger(__name__)
+from inference.services.stage2_modes.strategy import BackendFor, Stage2Mode, Stage2Plan, StoredFields
 
 Mapper = ChestCtMapper | BrainMriMapper
 
@@ -46,7 +37,7 @@ class LLMMode(Stage2Mode[LLMPlan]):
     pipeline = True
 
     def __init__(self, *, hint: bool) -> None:
-        self.hint = hint
+        self.with_hint = hint
         self.uses_stage1 = hint
         if hint:
             self.name = "llm_hint"
@@ -62,10 +53,10 @@ class LLMMode(Stage2Mode[LLMPlan]):
         base = f"{self.name}|{modality.code}|schema{schema.version}"
         mapper = _mapper(schema, backend_for)
         info = _first_backend(mapper).info()
-        stage1 = model_version_active(modality=modality) if self.hint else None
+        stage1 = model_version_active(modality=modality) if self.with_hint else None
         s1 = f"s1:{stage1.pk}" if stage1 else "s1:none"
         llm_name = str(info.get("name", ""))[:150]
-        run_key = f"{base}|{llm_name}|{mapper.prompt_version}" + (f"|{s1}" if self.hint else "")
+        run_key = f"{base}|{llm_name}|{mapper.prompt_version}" + (f"|{s1}" if self.with_hint else "")
         return LLMPlan(
             self.name,
             modality,
@@ -78,32 +69,16 @@ class LLMMode(Stage2Mode[LLMPlan]):
             mapper=mapper,
         )
 
-    def predict(self, report: Report, plan: LLMPlan, *, limit: float, retry: RetryPolicy) -> StoredFields:
-        run = plan
-        hint = stage1_hint(report, run)
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                assert run.mapper is not None
-                result = run.mapper.map(report.text, hint=hint, deadline=time.monotonic() + limit)
-            except LLMConfigError:
-                raise
-            except LLMUnavailable as exc:
-                if attempt <= retry.retries:
-                    retry.sleep(retry.backoff * 2 ** (attempt - 1))
-                    continue
-                return failed_fields(exc, started, attempt, hint=hint, unavailable=True)
-            except LLMError as exc:
-                return failed_fields(exc, started, attempt, hint=hint)
-            except Exception as exc:  # a bug must not lose the report or stop the batch
-                logger.exception("stage 2 failed on report %s", report.pk)
-                return failed_fields(exc, started, attempt, hint=hint)
-            fields = _result_fields(result, attempt)
-            if result.ok and result.seconds > limit:
-                fields |= {"status": Stage2Prediction.Status.FAILED, "error": _timeout_message(limit)}
-            return fields
+    def hint(self, report: Report, plan: LLMPlan) -> list[str] | None:
+        return stage1_hint(report, plan)
+
+    def predict(self, report: Report, plan: LLMPlan, *, hint: list[str] | None, limit: float) -> StoredFields:
+        assert plan.mapper is not None
+        result = plan.mapper.map(report.text, hint=hint, deadline=time.monotonic() + limit)
+        fields = _result_fields(result)
+        if result.ok and result.seconds > limit:
+            fields |= {"status": Stage2Prediction.Status.FAILED, "error": _timeout_message(limit)}
+        return fields
 
 
 def _mapper(schema: ModalitySchema, backend_for: BackendFor) -> Mapper:
@@ -136,7 +111,7 @@ def _timeout_message(limit: float) -> str:
     return f"timed out: the report took longer than its limit of {limit:g}s"
 
 
-def _result_fields(result: MappingResult, attempt: int) -> dict[str, Any]:
+def _result_fields(result: MappingResult) -> dict[str, Any]:
     steps = [asdict(step) for step in result.steps]
     raw = (
         result.steps[0].raw
@@ -161,7 +136,6 @@ def _result_fields(result: MappingResult, attempt: int) -> dict[str, Any]:
             "total": round(result.seconds, 3),
             "steps": {s["task"]: round(s["seconds"], 3) for s in steps},
         },
-        "attempts": attempt,
     }
 
 

@@ -17,7 +17,6 @@ from inference.models import Stage2Prediction
 from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
 from inference.services.stage2_modes.strategy import (
     BackendFor,
-    RetryPolicy,
     Stage2Mode,
     Stage2Plan,
     StoredFields,
@@ -46,7 +45,9 @@ class RulesMode(Stage2Mode[RulesPlan]):
         run.prompt_version = RULES_VERSION
         return run
 
-    def predict(self, report: Report, plan: RulesPlan, *, limit: float, retry: RetryPolicy) -> StoredFields:
+    def predict(
+        self, report: Report, plan: RulesPlan, *, hint: list[str] | None, limit: float
+    ) -> StoredFields:
         return _rules_fields(report.text, plan)
 
 
@@ -90,7 +91,7 @@ def _rules_fields(text: str, run: RulesPlan) -> dict[str, Any]:
 
 
 def rules_predict(text: str, schema: ModalitySchema, matcher: EntityMatcher) -> dict[str, Any]:
-    """The same-sentence baseline in gold-file shape (SPEC.md "Gold files")."""
+    """The same-sentence baseline in gold-file shape (docs/gold-files.md)."""
     keys = schema.keys
     if isinstance(keys, ChestKeys):
         return chest_ct_baseline(

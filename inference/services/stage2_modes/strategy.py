@@ -1,7 +1,8 @@
 """The interface every stage 2 mode implements, and the plan of a run.
 
 A mode is a strategy: the common code (inference.services.stage2: store, cohort,
-batch job, retries, evaluation) asks the registered mode for
+batch job, retries; inference.services.evaluation_modes: evaluation) asks the
+registered mode for
 
 * its name, label and description (forms, API, evaluation tables, the DB enum);
 * which modalities it serves, and why it refuses the others (`refusal`);
@@ -9,14 +10,17 @@ batch job, retries, evaluation) asks the registered mode for
   (inference.selectors); the same-sentence baseline is not;
 * whether it reads stage 1's stored predictions (an evaluation predicts them first);
 * its plan for a modality (`plan`): the run key and everything a report needs;
+* the stage 1 hint it shows the model for a report (`hint`; stored with the row);
 * its per-report prediction (`predict`): the Stage2Prediction fields to store.
 
-The common code never asks which mode it runs; a mode never stores a row.
+The common code never asks which mode it runs; a mode never stores a row, nor
+retries: it raises LLMUnavailable for the common code to retry (and then store
+the report failed), LLMConfigError to stop, anything else to have the report
+stored failed with the error.
 """
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,22 +28,12 @@ from typing import Any, Generic, TypeVar
 
 from annotations.models import Modality, Report
 from inference.ml.llm.backends import LLMBackend
-from inference.models import ModelVersion, Stage2Prediction
+from inference.models import ModelVersion
 from inference.services.stage2_modes.schema import ModalitySchema
 
 BackendFor = Callable[[str], LLMBackend]  # prompt template name -> the backend that answers it
 # Stage2Prediction field name -> value: status, findings, parsed, messages, error, timings, ...
 StoredFields = dict[str, Any]
-# How a report's error starts when the LLM server stayed unreachable: a batch counts
-# such reports in a row to stop when the server is down.
-UNREACHABLE_PREFIX = "LLM server unreachable: "
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    retries: int = 0
-    backoff: float = 0.0  # seconds before the first retry, doubled for each next one
-    sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass(slots=True)
@@ -80,36 +74,13 @@ class Stage2Mode(ABC, Generic[PlanT]):
         """Resolve a run. A mode that needs the LLM builds (not loads) its backend here,
         so a configuration problem raises LLMConfigError before any work."""
 
+    def hint(self, report: Report, plan: PlanT) -> list[str] | None:
+        """The stage 1 keys shown to the model for `report` (None: no hint)."""
+        return None
+
     @abstractmethod
-    def predict(self, report: Report, plan: PlanT, *, limit: float, retry: RetryPolicy) -> StoredFields:
-        """Map one report within `limit` seconds. A model output that fails validation,
-        a passed time limit or a server that stays unreachable after `retry` are
-        returned as status "failed" fields; only a configuration error raises."""
-
-
-def failed_fields(
-    exc: BaseException,
-    started: float,
-    attempt: int,
-    *,
-    hint: list[str] | None = None,
-    unavailable: bool = False,
-) -> StoredFields:
-    """The fields of a report a mode could not map: the error with its type, the time
-    spent since `started` (perf_counter), nothing predicted."""
-    seconds = time.perf_counter() - started
-    prefix = UNREACHABLE_PREFIX if unavailable else ""
-    return {
-        "status": Stage2Prediction.Status.FAILED,
-        "error": f"{prefix}{type(exc).__name__}: {exc}"[:5000],
-        "hint": hint,
-        "seconds": seconds,
-        "timings": {"total": round(seconds, 3)},
-        "attempts": attempt,
-        "messages": [],
-        "raw_output": "",
-        "parsed": None,
-        "findings": [],
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-    }
+    def predict(self, report: Report, plan: PlanT, *, hint: list[str] | None, limit: float) -> StoredFields:
+        """Map one report within `limit` seconds. A model output that fails validation
+        or a passed time limit is returned as status "failed" fields (with the raw
+        output); an unreachable server raises LLMUnavailable, a configuration error
+        LLMConfigError."""
