@@ -41,7 +41,6 @@ from inference import hooks
 from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services import stage2_backend
-from inference.services.stage2_modes.combined import COMBINED_CHEST_ONLY
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
 from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
 from inference.services.stage2_modes.strategy import (
@@ -54,7 +53,6 @@ from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
 
 __all__ = [
-    "COMBINED_CHEST_ONLY",
     "TASKS",
     "BackendFor",
     "Cohort",
