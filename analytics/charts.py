@@ -15,7 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analytics.evaluation import MODE_LABELS, ordered_modes
+from analytics.evaluation import mode_label, ordered_modes
 from analytics.longitudinal import CohortTransitions
 
 METRICS = ("precision", "recall", "f1", "specificity")
@@ -70,7 +70,7 @@ def key_metric_bars(results: Mapping[str, Any]) -> dict[str, Any] | None:
             per_key = _per_key(results["modes"][mode])
             fig.add_trace(
                 go.Bar(
-                    name=results["modes"][mode].get("label") or MODE_LABELS.get(mode, mode),
+                    name=mode_label(mode, results["modes"][mode]),
                     x=keys,
                     y=[_pct((per_key.get(k) or {}).get(metric)) for k in keys],
                     marker_color=MODE_COLORS.get(mode, FALLBACK),
@@ -195,7 +195,7 @@ def bootstrap_forest(comparisons: Mapping[str, Any], results: Mapping[str, Any])
 
 
 def _label(results: Mapping[str, Any], mode: str) -> str:
-    return results["modes"].get(mode, {}).get("label") or MODE_LABELS.get(mode, mode)
+    return mode_label(mode, results["modes"].get(mode))
 
 
 def key_delta_bars(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -1,9 +1,11 @@
-"""What an evaluation run stores, and the comparisons computed once from it. Plain Python.
+"""What an evaluation run stores, and the comparisons computed once from it. No
+database reads: results in, JSON-ready dicts out.
 
 `inference.services.evaluation.evaluate_modes` returns one entry per method; this
 module reads it in the shape below (`normalize_results` accepts the few spellings
 the producer may use) and adds the method's statistics (`compare_modes`), so the
-dashboard only ever reads stored numbers.
+dashboard only ever reads stored numbers. A method's label and its place in
+tables come from the evaluation registry (`mode_labels`), the one list of modes.
 
 Stored shape (`EvaluationRun.results`):
 
@@ -42,22 +44,7 @@ from itertools import combinations
 from typing import Any
 
 from analytics import stats
-
-# Display order and names of the methods the method compares.
-MODE_LABELS = {
-    "bert": "BERT",
-    "llm": "LLM without hint",
-    "llm_hint": "LLM with BERT hint",
-    "rules": "Rule-based",
-}
-
-
-# Other modes the stage 2 registry offers, shown after the method's four.
-EXTRA_MODE_LABELS = {
-    "keyword": "Keyword matching",
-    "rules_engine": "Rule engine",
-    "combined": "Combined (rules + LLM)",
-}
+from inference.services.evaluation import mode_labels
 
 
 class ResultsError(ValueError):
@@ -65,13 +52,16 @@ class ResultsError(ValueError):
 
 
 def mode_label(mode: str, entry: Mapping[str, Any] | None = None) -> str:
+    """The label a stored entry carries, else the registry's, else the name (a mode
+    no longer registered still shows in old runs)."""
     if entry and entry.get("label"):
         return str(entry["label"])
-    return MODE_LABELS.get(mode) or EXTRA_MODE_LABELS.get(mode) or mode
+    return mode_labels().get(mode, mode)
 
 
 def ordered_modes(modes: Mapping[str, Any]) -> list[str]:
-    known = [m for m in (*MODE_LABELS, *EXTRA_MODE_LABELS) if m in modes]
+    """The names of `modes` in registry order, unknown ones last (sorted)."""
+    known = [m for m in mode_labels() if m in modes]
     return known + sorted(m for m in modes if m not in known)
 
 

@@ -1,9 +1,13 @@
 from django import forms
 from django.conf import settings
 
-from analytics.evaluation import MODE_LABELS
 from analytics.models import EvaluationRun
+from analytics.services.evaluation import available_modes
 from annotations.models import Modality
+
+# The method's comparison, ticked by default: stage 1 alone, the LLM with and without
+# its hint, and the same-sentence baseline.
+DEFAULT_MODES = ("bert", "llm", "llm_hint", "rules")
 
 
 class EvaluationStartForm(forms.Form):
@@ -12,11 +16,11 @@ class EvaluationStartForm(forms.Form):
     gold_file = forms.FileField(
         required=False,
         label="Gold file",
-        help_text='JSONL, one report per line with "id", "modality", "text", "gold" (SPEC.md "Gold files").',
+        help_text='JSONL, one report per line with "id", "modality", "text", "gold" (docs/gold-files.md).',
     )
+    # Choices: the evaluation registry's, set per form (the registry fills at start-up).
     modes = forms.MultipleChoiceField(
-        choices=list(MODE_LABELS.items()),
-        initial=list(MODE_LABELS),
+        choices=[],
         widget=forms.CheckboxSelectMultiple,
         help_text="The methods to compare on the same reports.",
     )
@@ -34,12 +38,12 @@ class EvaluationStartForm(forms.Form):
         return data
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        from analytics.services.evaluation import available_modes
-
         super().__init__(*args, **kwargs)
         modes = available_modes()
-        self.fields["modes"].choices = list(modes.items())
-        self.fields["modes"].initial = [m for m in MODE_LABELS if m in modes]
+        field = self.fields["modes"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = list(modes.items())
+        field.initial = [m for m in DEFAULT_MODES if m in modes]
 
 
 class LongitudinalFilterForm(forms.Form):

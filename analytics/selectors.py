@@ -3,19 +3,21 @@ the held-out gold set, and the per-patient episode series of brain MRI."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 
 from analytics import stats
 from analytics.longitudinal import ReportEpisodes
 from analytics.models import EvaluationRun
-from annotations.models import EntityKey, EntityType, Modality, Relation, Report
+from annotations.models import EntityKey, EntityType, Relation, Report
 from annotations.selectors import NEGATED, gold_assignment_ids, key_statuses
 from inference.ml.metrics import entity_key_metrics, report_scores
-from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
+from inference.models import ModelVersion, Stage1Prediction
+from inference.selectors import stage2_current_predictions
+from inference.services.stage1 import gold_key_sets, heldout_report_ids
+from review.labels import verified_episodes
 
 # A finding is positive when present or uncertain; negated is a gold negative.
 POSITIVE_STATUSES = ("present", "uncertain")
@@ -36,8 +38,8 @@ def evaluation_run(pk: int) -> EvaluationRun:
 
 
 def gold_documents(*, report_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """report id -> its gold version as a gold file's "gold" object (SPEC.md "Gold
-    files"), for the reports that have gold. A key's status is its strongest
+    """report id -> its gold version as a gold file's "gold" object (docs/gold-files.md),
+    for the reports that have gold. A key's status is its strongest
     mention's (annotations.selectors.key_statuses); its locations (episode) are
     the keys it is paired with, in pairing order; negated findings have none."""
     gold = gold_assignment_ids(report_ids=report_ids)
@@ -95,35 +97,16 @@ def has_negated_finding(gold: dict[str, Any]) -> bool:
     return any(e.get("status") == NEGATED for e in entries.values())
 
 
-def heldout_report_ids(modality: Modality) -> list[int] | None:
-    """The stage 1 helper's fixed held-out gold set; None while it is not installed."""
-    try:
-        module = importlib.import_module("inference.services.stage1")
-    except ModuleNotFoundError:
-        return None
-    function = getattr(module, "heldout_report_ids", None)
-    return sorted(function(modality)) if function else None
-
-
-def active_version(modality: Modality) -> ModelVersion | None:
-    return ModelVersion.objects.filter(modality=modality, is_active=True).first()
-
-
 def model_comparison(*, candidate: ModelVersion, baseline: ModelVersion | None) -> dict[str, Any]:
     """Per-key P/R/F1 of both versions and their deltas, McNemar's test on report
     correctness and the paired bootstrap CI of per-report F1 differences, over the
     held-out gold reports both versions have predictions for."""
     out: dict[str, Any] = {"candidate": candidate, "baseline": baseline, "available": False, "reason": ""}
     report_ids = heldout_report_ids(candidate.modality)
-    if report_ids is None:
-        out["reason"] = "The held-out gold set is not available yet (stage 1 training service missing)."
-        return out
     if not report_ids:
         out["reason"] = "The held-out gold set of this modality is empty: add gold annotations first."
         return out
-    from inference.services.stage1 import gold_key_sets  # the labels stage 1 trains on
-
-    gold = gold_key_sets(report_ids)
+    gold = gold_key_sets(report_ids)  # the labels stage 1 trains on
     versions = [candidate] + ([baseline] if baseline else [])
     preds = {v.pk: _predictions(v, report_ids) for v in versions}
     common = [r for r in report_ids if r in gold and all(r in preds[v.pk] for v in versions)]
@@ -180,49 +163,17 @@ def malignant_keys() -> list[str]:
     )
 
 
-def verified_episodes(report_ids: Sequence[int]) -> dict[int, dict[str, str | None]] | None:
-    """The review helper's verified episodes (report id -> {diagnosis: episode}); None
-    while review.labels is not installed."""
-    try:
-        module = importlib.import_module("review.labels")
-    except ModuleNotFoundError:
-        return None
-    function = getattr(module, "verified_episodes", None)
-    return function(report_ids) if function else None
-
-
-# Which stage 2 result stands for a report when several exist: the pipeline's own
-# (LLM with the stage 1 hint) before the others, baselines last. Evaluation runs
-# store baseline predictions too, and they must not override the pipeline's.
-MODE_PREFERENCE = (
-    Stage2Prediction.Mode.LLM_HINT,
-    Stage2Prediction.Mode.COMBINED,
-    Stage2Prediction.Mode.LLM,
-    Stage2Prediction.Mode.RULES,
-)
-
-
 def predicted_episodes(
     report_ids: Sequence[int], malignant: Sequence[str]
 ) -> dict[int, dict[str, str | None]]:
-    """report id -> {diagnosis: episode} from each report's successful stage 2
-    result of the most preferred mode (the latest of that mode)."""
-    rank = Case(
-        *(When(mode=mode, then=Value(i)) for i, mode in enumerate(MODE_PREFERENCE)),
-        default=Value(len(MODE_PREFERENCE)),
-        output_field=IntegerField(),
-    )
-    latest: dict[int, list[dict[str, Any]]] = {}
-    rows = (
-        Stage2Prediction.objects.filter(report_id__in=list(report_ids), status=Stage2Prediction.Status.OK)
-        .order_by("report_id", rank, "-created_at", "-id")
-        .values_list("report_id", "findings")
-    )
-    for report_id, findings in rows:
-        latest.setdefault(report_id, findings or [])
+    """report id -> {diagnosis: episode} from the stage 2 prediction that stands for
+    each report (inference.selectors: the pipeline's latest valid one; never the
+    rules baseline's nor an evaluation run's)."""
+    current = stage2_current_predictions(report_ids=report_ids)
     wanted = set(malignant)
     out: dict[int, dict[str, str | None]] = {}
-    for report_id, findings in latest.items():
+    for report_id, prediction in current.items():
+        findings = prediction.findings or []
         out[report_id] = {
             f["key"]: f.get("episode") or None
             for f in findings
@@ -247,7 +198,7 @@ def brain_mri_series(*, patient_ids: Sequence[str] | None = None) -> dict[str, l
     )
     ids = [r[0] for r in rows]
     malignant = malignant_keys()
-    verified = verified_episodes(ids) or {}
+    verified = verified_episodes(ids)
     predicted = predicted_episodes(ids, malignant)
     out: dict[str, list[ReportEpisodes]] = {}
     for report_id, patient_id, when in rows:
@@ -260,11 +211,3 @@ def brain_mri_series(*, patient_ids: Sequence[str] | None = None) -> dict[str, l
             item = ReportEpisodes(report_id, when, {}, source="none")
         out.setdefault(patient_id, []).append(item)
     return out
-
-
-def review_available() -> bool:
-    try:
-        module = importlib.import_module("review.labels")
-    except ModuleNotFoundError:
-        return False
-    return hasattr(module, "verified_episodes")

@@ -2,12 +2,14 @@
 
 Predictions are keyed so that re-running a job never duplicates them: stage 1
 by (report, model version), stage 2 by (report, run key) where the run key names
-the mode, LLM, prompt version and the stage 1 version used as hint.
+the mode, LLM, prompt version and the stage 1 version used as hint. Which stage 2
+prediction stands for a report is one rule, in inference.selectors.
 """
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ModelVersion(models.Model):
@@ -107,15 +109,24 @@ class Stage2Prediction(models.Model):
     """One relationship-mapping result for one report, with everything that
     produced it (exact prompt, raw output) for the reviewer's provenance view."""
 
+    # The database's list of the stage 2 mode registry (inference.services.stage2_modes):
+    # names and labels must agree with it (a test pins that).
     class Mode(models.TextChoices):
         LLM = "llm", "LLM without hint"
-        LLM_HINT = "llm_hint", "LLM with stage 1 hint"
+        LLM_HINT = "llm_hint", "LLM with BERT hint"
         RULES = "rules", "Rule-based (same sentence)"
-        COMBINED = "combined", "Combined"
+        COMBINED = "combined", "Combined (rules + LLM)"
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
         FAILED = "failed", "Output failed validation"
+
+    class Purpose(models.TextChoices):
+        """Why the row was computed. Only pipeline rows may stand for a report: an
+        evaluation run stores its predictions too, and must not replace the pipeline's."""
+
+        PIPELINE = "pipeline", "Pipeline"
+        EVALUATION = "evaluation", "Evaluation"
 
     report = models.ForeignKey(
         "annotations.Report", on_delete=models.CASCADE, related_name="stage2_predictions"
@@ -142,7 +153,11 @@ class Stage2Prediction(models.Model):
     timings = models.JSONField(default=dict, blank=True)  # {"total": s, "steps": {template: s}}
     attempts = models.PositiveSmallIntegerField(default=1)  # tries, counting retries on an unreachable server
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.PIPELINE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a pipeline write last stored this row (a rerun of the same run key moves it;
+    # an evaluation recomputing the row does not): "the most recent" prediction of a report.
+    stored_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

@@ -14,10 +14,6 @@ from radreview.roles import PERM_REVIEW
 PERM_VIEW_HISTORY = "review.view_reviewdecision"
 
 
-def can_review(user: Any) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm(PERM_REVIEW))
-
-
 def can_view_history(user: Any) -> bool:
     if not (user and user.is_authenticated):
         return False

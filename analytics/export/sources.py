@@ -29,6 +29,8 @@ from analytics.export.records import (
 from annotations.models import Assignment, EntityKey, EntityType, Mention, Relation, Report
 from annotations.selectors import gold_assignment_ids
 from inference.models import Stage1Prediction, Stage2Prediction
+from inference.selectors import stage2_current_predictions
+from review.models import ReviewFinding, ReviewReport
 
 FINDING_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)
 STAGE2_STATUSES = (PRESENT, UNCERTAIN, NEGATED)
@@ -105,22 +107,10 @@ class KeyIndex:
 # -- verified (review app) -------------------------------------------------------------------
 
 
-def _review_models() -> Any:
-    """review.models, or None when the review app has no models (yet)."""
-    try:
-        from review import models as review_models
-    except ImportError:
-        return None
-    return review_models if hasattr(review_models, "ReviewFinding") else None
-
-
 def verified_report_ids(report_ids: list[int]) -> set[int]:
     """Reports a clinician has verified (every finding decided)."""
-    review = _review_models()
-    if review is None:
-        return set()
     return set(
-        review.ReviewReport.objects.filter(report_id__in=report_ids, verified_at__isnull=False).values_list(
+        ReviewReport.objects.filter(report_id__in=report_ids, verified_at__isnull=False).values_list(
             "report_id", flat=True
         )
     )
@@ -129,13 +119,9 @@ def verified_report_ids(report_ids: list[int]) -> set[int]:
 def verified_records(batch: dict[int, ReportInfo], keys: KeyIndex) -> Iterator[FindingRecord]:
     """Findings a clinician approved, edited or added, on verified reports.
     Rejected AI findings are not findings; undecided ones are not verified."""
-    review = _review_models()
-    if review is None:
-        return
-    finding = review.ReviewFinding
-    positive = (finding.Status.APPROVED, finding.Status.EDITED, finding.Status.ADDED)
+    positive = (ReviewFinding.Status.APPROVED, ReviewFinding.Status.EDITED, ReviewFinding.Status.ADDED)
     rows = (
-        finding.objects.filter(
+        ReviewFinding.objects.filter(
             report_id__in=list(batch),
             review__verified_at__isnull=False,
             superseded=False,
@@ -223,21 +209,13 @@ def _paired(modality: str, keys: KeyIndex, locations: Any, episode: Any) -> tupl
 def unverified_records(
     batch: dict[int, ReportInfo], keys: KeyIndex, *, skip: set[int]
 ) -> Iterator[FindingRecord]:
-    """Per report not in `skip` (the verified ones): the latest valid stage 2
-    result (the rule-based baseline is not a prediction to export); where stage
-    2 has not run, stage 1's predicted keys (the active model's first)."""
+    """Per report not in `skip` (the verified ones): the stage 2 prediction that stands
+    for it (inference.selectors: never the rule-based baseline nor an evaluation
+    run's); where there is none, stage 1's predicted keys (the active model's first)."""
     wanted = [pk for pk in batch if pk not in skip]
     if not wanted:
         return
-    stage2: dict[int, tuple[Any, ...]] = {}
-    rows = (
-        Stage2Prediction.objects.filter(report_id__in=wanted, status=Stage2Prediction.Status.OK)
-        .exclude(mode=Stage2Prediction.Mode.RULES)
-        .order_by("report_id", "-created_at", "-id")
-        .values_list("report_id", "mode", "llm_name", "prompt_version", "findings", "created_at")
-    )
-    for row in rows:
-        stage2.setdefault(row[0], row)
+    stage2 = stage2_current_predictions(report_ids=wanted)
     stage1: dict[int, tuple[Any, ...]] = {}
     rest = [pk for pk in wanted if pk not in stage2]
     if rest:
@@ -270,10 +248,11 @@ def unverified_records(
                 )
 
 
-def _stage2_records(report: ReportInfo, keys: KeyIndex, row: tuple[Any, ...]) -> Iterator[FindingRecord]:
-    _pk, mode, llm_name, prompt_version, findings, created = row
-    model = " / ".join(p for p in (llm_name, prompt_version) if p)
-    for raw in findings or []:
+def _stage2_records(
+    report: ReportInfo, keys: KeyIndex, prediction: Stage2Prediction
+) -> Iterator[FindingRecord]:
+    model = " / ".join(p for p in (prediction.llm_name, prediction.prompt_version) if p)
+    for raw in prediction.findings or []:
         if not isinstance(raw, dict) or not raw.get("key"):
             continue
         key = str(raw["key"])
@@ -291,9 +270,9 @@ def _stage2_records(report: ReportInfo, keys: KeyIndex, row: tuple[Any, ...]) ->
             evidence=str(raw.get("evidence") or ""),
             start=start,
             end=end,
-            method=f"stage2:{mode}",
+            method=f"stage2:{prediction.mode}",
             model=model,
-            decided_at=created,
+            decided_at=prediction.created_at,
         )
 
 

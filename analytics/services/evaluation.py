@@ -1,17 +1,20 @@
 """Evaluation runs: start one (a web request) and execute it (the Celery job).
 
+    run = evaluation_start(user=..., modality=..., gold_set="heldout", modes=[...])
+    job_enqueue(job=run.job, task=evaluation_task)      # the caller (view, API, demo)
+    evaluation_execute(job)                             # analytics.tasks.evaluation_task
+
 The job asks `inference.services.evaluation.evaluate_modes` for each method's
 metrics and per-report vectors over the chosen gold set (the held-out set, every
-report with gold, or an uploaded gold file in SPEC.md's "Gold files" format,
-whose reports are imported first), then computes the
-method's statistics once (analytics.evaluation.compare_modes) and stores both on
-the EvaluationRun, so the dashboard is a read of stored JSON.
+report with gold, or an uploaded gold file, docs/gold-files.md, whose reports are
+imported first), then computes the method's statistics once
+(analytics.evaluation.compare_modes) and stores both on the EvaluationRun, so the
+dashboard is a read of stored JSON. Enqueueing is the caller's, as for every job:
+tasks build on services, never the reverse.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,22 +24,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics import selectors
-from analytics.evaluation import (
-    MODE_LABELS,
-    ResultsError,
-    compare_modes,
-    mode_label,
-    normalize_results,
-    ordered_modes,
-)
+from analytics.evaluation import ResultsError, compare_modes, normalize_results, ordered_modes
 from analytics.models import EvaluationRun
 from annotations.models import Modality, Report
+from annotations.services.importing import import_upload_save, reports_import
+from inference.ml.gold import GoldFileError, gold_file_records
+from inference.services.evaluation import EvalItem, evaluate_modes, mode_labels
+from inference.services.stage1 import heldout_report_ids
 from jobs.models import Job
-from jobs.services import job_create, job_enqueue, job_log, job_progress
-
-
-class EvaluationUnavailable(Exception):
-    """A part the evaluation needs (held-out set, stage 2 evaluation) is not installed yet."""
+from jobs.services import job_create, job_log, job_progress
 
 
 def evaluation_start(
@@ -47,11 +43,8 @@ def evaluation_start(
     modes: Sequence[str],
     gold_file: UploadedFile | None = None,
 ) -> EvaluationRun:
-    """Create the run and its job, and enqueue the job after commit. Never evaluates
+    """Create the run and its job (the caller enqueues the job). Never evaluates
     here; an uploaded gold file is only saved (streamed to UPLOAD_DIR)."""
-    from analytics.tasks import evaluation_task
-    from annotations.services.importing import import_upload_save
-
     known = available_modes()
     unknown = [m for m in modes if m not in known]
     if unknown or not modes:
@@ -76,20 +69,20 @@ def evaluation_start(
         run = EvaluationRun.objects.create(
             modality=modality, gold_set=gold_set, modes=list(modes), params=params, job=job, created_by=user
         )
-        job_enqueue(job=job, task=evaluation_task)
     return run
 
 
 def gold_file_documents(*, run: EvaluationRun) -> dict[int, dict[str, Any]]:
     """Import the reports of the run's gold file (once: later runs skip them) and
     return report id -> the line's "gold", for the lines of the run's modality."""
-    from annotations.services.importing import reports_import
-
     info = run.params["gold_file"]
     path = Path(info["path"])
     if not path.is_file():
         raise ResultsError(f"the uploaded gold file {info['name']} is gone; upload it again")
-    records = read_gold_file(path)
+    try:
+        records = gold_file_records(path)
+    except GoldFileError as exc:  # names the line, never its text
+        raise ResultsError(f"gold file {exc}") from None
     mine = {str(r["id"]): r["gold"] for r in records if r["modality"] == run.modality.code}
     if not mine:
         raise ResultsError(f"{info['name']} has no {run.modality.name} lines")
@@ -105,36 +98,10 @@ def gold_file_documents(*, run: EvaluationRun) -> dict[int, dict[str, Any]]:
     return {pk: mine[external_id] for pk, external_id in reports}
 
 
-def read_gold_file(path: Path) -> list[dict[str, Any]]:
-    """The lines of a gold file; ResultsError naming the first bad line (never its text)."""
-    records = []
-    with path.open(encoding="utf-8-sig") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ResultsError(f"gold file line {number}: malformed JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not {"id", "modality", "text"} <= record.keys():
-                raise ResultsError(f'gold file line {number}: needs "id", "modality", "text" and "gold"')
-            if not isinstance(record.get("gold"), dict):
-                raise ResultsError(
-                    f'gold file line {number}: "gold" must be an object (SPEC.md "Gold files")'
-                )
-            records.append(record)
-    return records
-
-
 def gold_report_ids(*, modality: Modality, gold_set: str) -> list[int]:
     """The reports of the chosen gold set, in id order."""
     if gold_set == EvaluationRun.GoldSet.HELDOUT:
-        stage1 = _optional_module("inference.services.stage1")
-        if stage1 is None or not hasattr(stage1, "heldout_report_ids"):
-            raise EvaluationUnavailable(
-                "the held-out gold set is defined by stage 1 training, not installed yet"
-            )
-        return sorted(stage1.heldout_report_ids(modality))
+        return sorted(heldout_report_ids(modality))
     candidates = Report.objects.filter(modality=modality).values_list("id", flat=True)
     return sorted(selectors.gold_assignment_ids(report_ids=candidates))
 
@@ -197,34 +164,13 @@ def run_evaluate_modes(
     params: dict[str, Any],
     progress: Callable[[str, int, int], None],
 ) -> dict[str, Any]:
-    """Call the stage 2 evaluation registry (kept behind one function so tests can
-    replace it and the job says clearly when it is not installed)."""
-    module = _optional_module("inference.services.evaluation")
-    if module is None or not hasattr(module, "evaluate_modes"):
-        raise EvaluationUnavailable("inference.services.evaluation.evaluate_modes is not installed yet")
+    """Call the evaluation registry (kept behind one function so tests can replace it)."""
     reports = Report.objects.select_related("modality").in_bulk(report_ids)
-    items = [module.EvalItem(reports[r], gold[r]) for r in report_ids]
-    return module.evaluate_modes(items=items, modes=modes, options=dict(params), progress=progress)
+    items = [EvalItem(reports[r], gold[r]) for r in report_ids]
+    return evaluate_modes(items=items, modes=modes, options=dict(params), progress=progress)
 
 
 def available_modes() -> dict[str, str]:
-    """mode -> label: the stage 2 registry's modes when installed, else the method's four."""
-    module = _optional_module("inference.services.evaluation")
-    if module is None or not hasattr(module, "registered_modes"):
-        return dict(MODE_LABELS)
-    names = ordered_modes(module.registered_modes())
-    return {name: mode_label(name) for name in names}
-
-
-def evaluation_available() -> bool:
-    module = _optional_module("inference.services.evaluation")
-    return module is not None and hasattr(module, "evaluate_modes")
-
-
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            return None
-        raise
+    """mode -> label of every registered evaluation mode, in display order."""
+    labels = mode_labels()
+    return {name: labels[name] for name in ordered_modes(labels)}

@@ -12,12 +12,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from analytics import charts, selectors
-from analytics.evaluation import MODE_LABELS, ordered_modes
+from analytics.evaluation import mode_label, ordered_modes
 from analytics.forms import EvaluationStartForm
 from analytics.models import EvaluationRun
 from analytics.permissions import analytics_viewer_required
-from analytics.services.evaluation import evaluation_available, evaluation_start
+from analytics.services.evaluation import evaluation_start
+from analytics.tasks import evaluation_task
 from analytics.views.assets import PLOTLY_VERSION
+from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
 
 # The brain MRI non-tumor detail keys whose confusion the method shows (Fig. 3).
@@ -36,7 +38,6 @@ def evaluation_list(request: HttpRequest) -> HttpResponse:
     context = {
         "runs": selectors.evaluation_runs()[:RUNS_SHOWN],
         "form": EvaluationStartForm() if request.user.has_perm(PERM_RUN_JOBS) else None,
-        "service_ready": evaluation_available(),
     }
     return render(request, "analytics/evaluation_list.html", {**context, "plotly_version": PLOTLY_VERSION})
 
@@ -60,6 +61,8 @@ def evaluation_create(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("analytics:evaluation_list")
+    assert run.job is not None  # evaluation_start creates both
+    job_enqueue(job=run.job, task=evaluation_task)
     messages.success(request, f"Evaluation #{run.pk} queued: its progress is on the runs page.")
     return redirect("analytics:evaluation_detail", pk=run.pk)
 
@@ -80,7 +83,7 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def dashboard_context(results: dict[str, Any], comparisons: dict[str, Any]) -> dict[str, Any]:
     """Tables and figures of the dashboard, from a stored run's two JSON columns."""
     modes = ordered_modes(results["modes"])
-    label = {m: results["modes"][m].get("label") or MODE_LABELS.get(m, m) for m in modes}
+    label = {m: mode_label(m, results["modes"][m]) for m in modes}
     summary = []
     for mode in modes:
         entry = results["modes"][mode]

@@ -59,7 +59,6 @@ def longitudinal(request: HttpRequest) -> HttpResponse:
         "timeline": timeline,
         "page": page,
         "included": included,
-        "review_ready": selectors.review_available(),
         "query_base": _query_without(request, ("patient", "page")),
     }
     return render(request, "analytics/longitudinal.html", {**context, "plotly_version": PLOTLY_VERSION})

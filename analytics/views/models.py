@@ -12,6 +12,7 @@ from analytics import charts, selectors
 from analytics.permissions import analytics_viewer_required
 from analytics.views.assets import PLOTLY_VERSION
 from inference.models import ModelVersion
+from inference.selectors import model_version_active
 from radreview.roles import PERM_PROMOTE
 
 
@@ -19,7 +20,7 @@ from radreview.roles import PERM_PROMOTE
 @analytics_viewer_required
 def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(ModelVersion.objects.select_related("modality", "job"), pk=pk)
-    active = selectors.active_version(candidate.modality)
+    active = model_version_active(modality=candidate.modality)
     baseline = active if active and active.pk != candidate.pk else None
     comparison = selectors.model_comparison(candidate=candidate, baseline=baseline)
     context = {

@@ -1,4 +1,4 @@
-"""Load gold labels from a gold file (SPEC.md "Gold files") onto reports already imported.
+"""Load gold labels from a gold file (docs/gold-files.md) onto reports already imported.
 
 Each line names a report by "id" (its external id within `source`). For every
 line the report gets one Assignment of kind IMPORTED, status SUBMITTED, owned by
@@ -14,12 +14,12 @@ line the report gets one Assignment of kind IMPORTED, status SUBMITTED, owned by
 Loading is all or nothing (one transaction) and idempotent: loading again
 replaces the annotator's IMPORTED assignment of each report, so its mentions and
 relations are never duplicated. Errors are ValueErrors naming the line; like the
-importer's, they never quote report text.
+importer's, they never quote report text. The file is read by the one gold-file
+reader, inference.ml.gold.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import Assignment, EntityKey, EntityType, Mention, Relation, Report
+from inference.ml.gold import gold_lines
 
 BATCH_LINES = 500
 Fail = Callable[[str], ValueError]
@@ -83,23 +84,10 @@ def gold_load(*, path: Path, source: str, annotator: AbstractBaseUser) -> GoldLo
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Nothing is required of a line here: "gold" may be left out when "mentions" are given.
     with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError(f"line {number}: not valid UTF-8") from None
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"line {number}: must be one JSON object")
-            yield number, record
+        for line in gold_lines(fh, require=()):
+            yield line.number, line.record
 
 
 def _batches(
@@ -171,9 +159,7 @@ def _line_check(
     if "text" in record and record["text"] != report.text:
         raise fail("text differs from the imported report's text")
     schema = keys.get(modality, {})
-    gold = record.get("gold")
-    if gold is not None and not isinstance(gold, dict):
-        raise fail('"gold" must be an object')
+    gold = record.get("gold")  # an object or absent (the reader checked)
     gold_relations = _gold_check(gold or {}, schema, fail)
     if "mentions" in record:
         mentions = _mentions_check(record["mentions"], report.text, schema, fail)

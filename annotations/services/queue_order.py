@@ -68,10 +68,6 @@ class UncertaintyStatus:
     def available(self) -> bool:
         return self.provider_registered and any(self.active_models.values())
 
-    @property
-    def without_model(self) -> list[str]:
-        return [name for name, model in self.active_models.items() if not model]
-
 
 def uncertainty_status() -> UncertaintyStatus:
     """Which modalities have an active stage-1 model. Read from the model registry

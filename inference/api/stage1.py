@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from annotations.models import Modality, Report, WeakLabelSet
 from inference.models import ModelPromotion, ModelVersion
+from inference.selectors import model_version_active
 from inference.services.stage1_data import LABEL_SOURCE_CHOICES, Stage1DataError, heldout_report_ids
 from inference.services.stage1_inference import (
     Cohort,
@@ -244,8 +245,10 @@ class CompareApi(APIView):
             baseline = (
                 ModelVersion.objects.get(pk=int(baseline_id))
                 if baseline_id
-                else ModelVersion.objects.get(modality=candidate.modality, is_active=True)
+                else model_version_active(modality=candidate.modality)
             )
+            if baseline is None:
+                raise ModelVersion.DoesNotExist
             return Response(versions_compare(candidate, baseline))
         except (ValueError, ModelVersion.DoesNotExist):
             return Response(

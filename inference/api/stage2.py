@@ -18,9 +18,9 @@ from annotations.models import Modality, Report
 from inference.ml.llm.backends import LLMConfigError
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
-    MODES,
     Cohort,
     Stage2Error,
+    mode_choices,
     mode_refusal,
     stage2_job_create,
     stage2_predict_report,
@@ -62,15 +62,27 @@ def prediction_out(p: Stage2Prediction, *, full: bool = False) -> dict[str, Any]
     return out
 
 
+class _ModeInput(serializers.Serializer):
+    """Input with a stage 2 mode: its choices are the mode registry's, read when the
+    serializer is built (the registry fills in InferenceConfig.ready())."""
+
+    mode = serializers.ChoiceField(choices=[], default="llm_hint")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mode = self.fields["mode"]
+        assert isinstance(mode, serializers.ChoiceField)
+        mode.choices = mode_choices()
+
+
 class Stage2RunApi(APIView):
     """GET: recent stage 2 runs. POST {"modality", "mode", "date_from", "date_to",
     "patient_ids", "report_ids", "only_missing"}: start one (202 with the job id)."""
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
-    class Input(serializers.Serializer):
+    class Input(_ModeInput):
         modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
-        mode = serializers.ChoiceField(choices=list(MODES), default="llm_hint")
         date_from = serializers.DateField(required=False, allow_null=True, default=None)
         date_to = serializers.DateField(required=False, allow_null=True, default=None)
         patient_ids = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
@@ -155,8 +167,8 @@ class ReportStage2Api(APIView):
 
     permission_classes = [perm(PERM_REVIEW, PERM_RUN_JOBS)]
 
-    class Input(serializers.Serializer):
-        mode = serializers.ChoiceField(choices=list(MODES), default="llm_hint")
+    class Input(_ModeInput):
+        pass
 
     def get(self, request: Request, pk: int) -> Response:
         report = get_object_or_404(Report, pk=pk)

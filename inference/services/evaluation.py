@@ -3,12 +3,17 @@
     result = evaluate_modes(items=[EvalItem(report, gold), ...], modes=["bert", "llm", "llm_hint", "rules"])
 
 A *mode* is a named runner registered with `register_mode`; it turns reports into
-gold-shaped predictions (the "gold" object of SPEC.md "Gold files"). Built in:
-"bert" (stage 1 keys only: no relations), "llm", "llm_hint" and "rules" (stage 2,
-stored as Stage2Prediction rows as a side effect). Other apps add theirs:
+gold-shaped predictions (the "gold" object of a gold file, docs/gold-files.md).
+The built-in modes are registered from InferenceConfig.ready() by
+inference.services.evaluation_modes: "bert" (stage 1 keys only: no relations),
+every stage 2 mode of the stage 2 registry ("llm", "llm_hint", "rules",
+"combined": stored as Stage2Prediction rows of purpose "evaluation" as a side
+effect), and the rule engine's "keyword" and "rules_engine". Other code adds its own:
 
     def runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]: ...
-    register_mode("keyword", runner, relations=False, description="weak-label keywords")
+    register_mode("everything", runner, relations=False, description="...", label="...")
+
+The registry is also where every screen reads a mode's label (`mode_labels`).
 
 `evaluate_modes` returns plain, JSON-ready dicts (see `evaluate_modes` for the
 layout): per mode the entity-key metrics (report level, per key, micro, macro),
@@ -34,9 +39,7 @@ from annotations.models import Modality, Report
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
 from inference.ml.metrics import entity_key_metrics, report_scores
 from inference.ml.relation_metrics import Scores, brain_pairs, chest_pairs, relation_metrics
-from inference.models import Stage2Prediction
-from inference.services import stage2
-from inference.services.stage2 import ModalitySchema, modality_schema
+from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
 
 POSITIVE = ("present", "uncertain")
 
@@ -81,19 +84,28 @@ class ModeSpec:
     runner: ModeRunner
     relations: bool  # False: the mode predicts keys only; its relation table is left out
     description: str
+    label: str  # short name in tables and charts
 
 
 _REGISTRY: dict[str, ModeSpec] = {}
 
 
-def register_mode(name: str, runner: ModeRunner, *, relations: bool = True, description: str = "") -> None:
+def register_mode(
+    name: str, runner: ModeRunner, *, relations: bool = True, description: str = "", label: str = ""
+) -> None:
     """Make a mode available to evaluate_modes and the `evaluate` command (re-registering
-    a name replaces it)."""
-    _REGISTRY[name] = ModeSpec(name, runner, relations, description)
+    a name replaces it). Its label defaults to its name."""
+    _REGISTRY[name] = ModeSpec(name, runner, relations, description, label or name)
 
 
 def registered_modes() -> dict[str, ModeSpec]:
+    """name -> spec, in registration order (the order screens list the modes in)."""
     return dict(_REGISTRY)
+
+
+def mode_labels() -> dict[str, str]:
+    """name -> label of every registered mode, in registration order."""
+    return {name: spec.label for name, spec in _REGISTRY.items()}
 
 
 class EvaluationError(ValueError):
@@ -261,90 +273,3 @@ def _score_mode(
         result["per_report"]["relation_exact"] = exact
         result["per_report"]["relation_f1"] = f1
     return result
-
-
-# -- built-in modes ------------------------------------------------------------------------
-
-
-def _stage2_runner(mode: str) -> ModeRunner:
-    def run(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]:
-        if mode == "llm_hint":
-            _stage1_ensure(items, ctx)
-        plan = stage2.stage2_plan(
-            modality=ctx.modality, mode=mode, backend_for=ctx.options.get("backend_for")
-        )
-        outputs = []
-        for done, item in enumerate(items, start=1):
-            prediction = stage2.stage2_predict_report(
-                report=item.report, mode=mode, run=plan, timeout=ctx.options.get("timeout")
-            )
-            ok = prediction.status == Stage2Prediction.Status.OK
-            outputs.append(
-                ModeOutput(
-                    prediction.parsed if ok else None, prediction.seconds, "" if ok else prediction.error
-                )
-            )
-            ctx.tick(mode, done, len(items))
-        return outputs
-
-    return run
-
-
-def _stage1_ensure(items: Sequence[EvalItem], ctx: EvalContext) -> None:
-    """Predict, with the active stage 1 model, the reports it has not predicted yet
-    (the hint of llm_hint comes from stored predictions). No active model: nothing
-    to do, llm_hint then runs without hints."""
-    from inference.models import Stage1Prediction
-    from inference.services.stage1_inference import predictions_write, predictor_for
-
-    version = stage2.active_stage1_version(ctx.modality)
-    if version is None:
-        return
-    done = set(
-        Stage1Prediction.objects.filter(
-            model_version=version, report__in=[i.report.pk for i in items]
-        ).values_list("report_id", flat=True)
-    )
-    rows = [(i.report.pk, i.report.text) for i in items if i.report.pk not in done]
-    if rows:
-        predictions_write(version, predictor_for(version), rows)
-
-
-def _bert_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]:
-    from inference.models import Stage1Prediction
-
-    version = stage2.active_stage1_version(ctx.modality)
-    if version is None:
-        raise EvaluationError(f"mode bert: no active stage 1 model for {ctx.modality.code}")
-    started = time.perf_counter()
-    _stage1_ensure(items, ctx)
-    per_report = (time.perf_counter() - started) / len(items)
-    stored = dict(
-        Stage1Prediction.objects.filter(
-            model_version=version, report__in=[i.report.pk for i in items]
-        ).values_list("report_id", "predicted_keys")
-    )
-    section = "lesions" if isinstance(ctx.schema.keys, ChestKeys) else "diagnoses"
-    non_tumor = set(ctx.schema.keys.non_tumor) if isinstance(ctx.schema.keys, BrainKeys) else set()
-    outputs = []
-    for item in items:
-        keys = stored.get(item.report.pk, [])
-        prediction: dict[str, Any] = {
-            section: {k: {"status": "present"} for k in keys if k not in non_tumor},
-        }
-        if non_tumor:
-            prediction["non_tumor"] = [k for k in keys if k in non_tumor]
-        outputs.append(ModeOutput(prediction, per_report))
-    ctx.tick("bert", len(items), len(items))
-    return outputs
-
-
-register_mode("bert", _bert_runner, relations=False, description="Stage 1 BERT entity keys alone")
-register_mode("llm", _stage2_runner("llm"), description="LLM without hint")
-register_mode("llm_hint", _stage2_runner("llm_hint"), description="LLM with the stage 1 (BERT) hint")
-register_mode(
-    "rules", _stage2_runner("rules"), description="Rule-based: same-sentence pairs (spaCy sentencizer)"
-)
-
-# The rule engine's modes ("keyword", "rules_engine", "combined") register themselves.
-from inference.services import combined as _combined_modes  # noqa: E402, F401

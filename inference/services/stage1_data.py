@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from annotations import selectors
 from annotations.models import Assignment, EntityKey, EntityType, Modality, Report, WeakLabel, WeakLabelSet
+from inference.hooks import approved_labels_source
 
 HELDOUT_FRACTION = 0.15
 PRESENT_STATUSES = frozenset({selectors.PRESENT, selectors.UNCERTAIN})
@@ -154,15 +155,15 @@ def weak_key_sets(modality: Modality | str, mode: str) -> tuple[dict[int, set[st
 
 
 def approved_key_sets(modality: Modality | str) -> dict[int, set[str]]:
-    """report id -> keys clinicians approved as present (review.labels)."""
-    try:
-        from review.labels import approved_key_labels
-    except ImportError:
+    """report id -> keys clinicians approved as present (the source the review app
+    registers with inference.hooks)."""
+    source = approved_labels_source()
+    if source is None:
         raise Stage1DataError(
-            "clinician-approved findings are not available in this installation yet "
-            "(review.labels.approved_key_labels is missing); train with gold and weak labels"
-        ) from None
-    return {int(k): set(v) for k, v in approved_key_labels(modality=modality_get(modality)).items()}
+            "clinician-approved findings are not available in this installation "
+            "(no app registered an approved-label source); train with gold and weak labels"
+        )
+    return {int(k): set(v) for k, v in source.key_labels(modality=modality_get(modality)).items()}
 
 
 # -- training data and its snapshot --------------------------------------------------------
@@ -298,12 +299,12 @@ def training_data_build(
 
 
 def _approved_provenance(modality: Modality, report_ids: list[int]) -> dict[str, Any]:
-    """Who verified each approved example and when (review.labels), for the snapshot."""
-    try:
-        from review.labels import approved_label_provenance
-    except ImportError:
+    """Who verified each approved example and when (the registered approved-label
+    source), for the snapshot."""
+    source = approved_labels_source()
+    if source is None:
         return {}
-    found = approved_label_provenance(modality=modality)
+    found = source.provenance(modality=modality)
     return {str(i): found[i] for i in report_ids if i in found}
 
 

@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 
 from annotations.models import Modality, Report
 from inference.models import ModelVersion, Stage1Prediction
+from inference.selectors import model_version_active, model_versions_active
 from inference.services.stage1_data import Stage1DataError, heldout_report_ids, modality_get, resolve_artifact
 from jobs.models import Job
 from jobs.selectors import format_duration
@@ -79,7 +80,7 @@ def predictor_cache_clear() -> None:
 
 def active_version(modality: Modality | str) -> ModelVersion:
     modality = modality_get(modality)
-    version = ModelVersion.objects.filter(modality=modality, is_active=True).first()
+    version = model_version_active(modality=modality)
     if version is None:
         raise Stage1ModelUnavailable(
             f"no active stage 1 model for {modality.name}: an admin promotes one on the models page"
@@ -215,7 +216,7 @@ def inference_job_create(
             raise Stage1DataError(f"{model_version.name} is a {model_version.modality.code} model")
         versions[model_version.modality.code] = model_version.pk
     else:
-        active = ModelVersion.objects.filter(is_active=True).select_related("modality")
+        active = model_versions_active().select_related("modality")
         if cohort.modalities:
             active = active.filter(modality__code__in=cohort.modalities)
         versions = {v.modality.code: v.pk for v in active}

@@ -19,6 +19,7 @@ from django.db import transaction
 
 from annotations.models import Modality
 from inference.models import ModelPromotion, ModelVersion, Stage1Prediction
+from inference.selectors import model_versions_active
 from inference.services.stage1_data import gold_key_sets, heldout_report_ids, modality_get
 
 
@@ -177,9 +178,7 @@ def stage1_uncertainty(report_ids: Sequence[int]) -> dict[int, float]:
     closeness of any key's stored probability (active version of the report's
     modality) to that key's threshold. Reports without a stored prediction are
     left out (the queue puts them last); {} when no version is active."""
-    active = {
-        v.pk: v.thresholds for v in ModelVersion.objects.filter(is_active=True).only("pk", "thresholds")
-    }
+    active = {v.pk: v.thresholds for v in model_versions_active().only("pk", "thresholds")}
     if not active:
         return {}
     rows = Stage1Prediction.objects.filter(

@@ -35,12 +35,12 @@ from django.utils import timezone
 
 from annotations.models import Modality, WeakLabelSet
 from inference.models import ModelVersion, Stage1Prediction
+from inference.selectors import model_version_active
 from inference.services.stage1_data import (
     LABEL_SOURCE_CHOICES,
     Stage1DataError,
     TrainingData,
     gold_key_sets,
-    heldout_report_ids,
     modality_get,
     report_texts,
     snapshot_read,
@@ -397,10 +397,8 @@ def heldout_metrics(version: ModelVersion, *, job_id: int | None = None) -> dict
 def _baseline_heldout(job: Job, version: ModelVersion, heldout_predict: Any) -> None:
     """Give the active version predictions on the same held-out reports, so the
     comparison before promotion is report by report on one set."""
-    active = (
-        ModelVersion.objects.filter(modality=version.modality, is_active=True).exclude(pk=version.pk).first()
-    )
-    if active is None:
+    active = model_version_active(modality=version.modality)
+    if active is None or active.pk == version.pk:
         return
     try:
         heldout_predict(active, job_id=job.pk)
@@ -415,7 +413,3 @@ def _thin(curves: dict[str, Any]) -> dict[str, Any]:
         k = math.ceil(len(steps) / MAX_CURVE_POINTS)
         steps = steps[::k] + ([steps[-1]] if (len(steps) - 1) % k else [])
     return {"steps": steps, "epochs": list(curves.get("epochs", []))}
-
-
-def heldout_report_count(modality: Modality | str) -> int:
-    return len(heldout_report_ids(modality))

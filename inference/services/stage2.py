@@ -1,23 +1,26 @@
 """Stage 2 (relationship mapping) on stored reports: one report now, or a cohort in a job.
 
     run = stage2_plan(modality=modality, mode="llm_hint")        # run key, model, prompt version
-    prediction = stage2_predict_report(report=report, mode="llm_hint")   # sync (review page, API)
+    prediction = stage2_predict_report(report=report, mode="llm_hint")   # sync (API)
     stage2_job_create(...) / stage2_job_work(job)                  # the Celery batch (tasks/stage2.py)
 
-Modes: "llm" (no hint), "llm_hint" (stage 1's stored prediction of the active
-model for the report's modality as the "### Target ...:" line; no hint when there
-is none), "rules" (the same-sentence baseline) and "combined" (chest CT only: the
-rule engine, stage 1 where the lexicon is silent, the LLM only for the findings
-that need it; see services/combined.py). Every result is one
-Stage2Prediction per (report, run key); the run key names the mode, modality,
-schema version, LLM, prompt version and stage 1 version, so a rerun overwrites
-its own rows and never mixes with another configuration's.
+This module is the common code: it stores, selects cohorts, runs batches and
+retries; what a mode does (its plan, its per-report prediction,
+which modalities it serves) is its strategy in inference.services.stage2_modes,
+looked up in the registry by name. Every result is one Stage2Prediction per
+(report, run key); the run key names the mode, modality, schema version, LLM,
+prompt version and stage 1 version, so a rerun overwrites its own rows and never
+mixes with another configuration's. A row also says why it was computed
+(`purpose`: the pipeline, or an evaluation run): which row stands for a report is
+inference.selectors.stage2_current_prediction.
 
 Nothing is lost: a model output that fails validation, a report that passes
 its time limit, or a server that stays unreachable after the retries is stored
 as status "failed" with the error (and the raw output, when there was one).
 Only a configuration error (no model file, no server URL) stops a batch, since
-every other report would fail the same way.
+every other report would fail the same way. After each report a batch stores,
+the apps that registered with inference.hooks.on_stage2_stored hear of it (review
+puts the report in its queue).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
 from typing import Any
@@ -33,229 +36,50 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report
-from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
-from inference.ml.llm.mapping import BrainMriMapper, ChestCtMapper, Finding, MappingResult
-from inference.ml.llm.schemas import BrainKeys, ChestKeys
-from inference.ml.rules import EntityMatcher, Lexicon, brain_mri_baseline, chest_ct_baseline
-from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
+from annotations.models import Modality, Report
+from inference import hooks
+from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
+from inference.models import Stage2Prediction
 from inference.services import stage2_backend
+from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
+from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
+from inference.services.stage2_modes.strategy import (
+    BackendFor,
+    Stage2Mode,
+    Stage2Plan,
+    StoredFields,
+)
 from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
 
+__all__ = [
+    "TASKS",
+    "BackendFor",
+    "Cohort",
+    "ModalitySchema",
+    "RetryPolicy",
+    "Stage2Error",
+    "Stage2Plan",
+    "cohort_reports",
+    "modality_schema",
+    "mode_choices",
+    "mode_refusal",
+    "stage2_job_create",
+    "stage2_job_work",
+    "stage2_plan",
+    "stage2_predict_report",
+    "stage2_predictions",
+    "stage2_runs",
+]
+
 logger = logging.getLogger(__name__)
 
-MODES = ("llm", "llm_hint", "rules", "combined")
-LLM_MODES = ("llm", "llm_hint")
-COMBINED_MODALITIES = ("chest_ct",)
-COMBINED_CHEST_ONLY = (
-    "The combined mode is for chest CT only; map brain MRI reports with llm, llm_hint or rules."
-)
-TASKS = {"chest_ct": "chest_ct_relations", "brain_mri": "brain_mri"}
-# Bumped when the rule baseline's behaviour changes (part of the rules run key).
-RULES_VERSION = "same-sentence-1"
+# How a report's error starts when the LLM server stayed unreachable after the retries.
+UNREACHABLE_PREFIX = "LLM server unreachable: "
 # A batch stops when this many reports in a row found the server unreachable:
 # the server is down, and the job is better failed (and resumed later) than
 # filled with failures.
 MAX_CONSECUTIVE_UNAVAILABLE = 3
-
-Mapper = ChestCtMapper | BrainMriMapper
-BackendFor = Callable[[str], LLMBackend]
-
-
-class Stage2Error(ValueError):
-    """Bad input for a stage 2 run (unknown mode, modality without a stage 2 task)."""
-
-
-# -- schema of a modality, as the ML library wants it -----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ModalitySchema:
-    code: str
-    version: int
-    keys: ChestKeys | BrainKeys
-    lexicon: Lexicon
-
-    @property
-    def finding_keys(self) -> tuple[str, ...]:
-        """The keys stage 1 predicts that stage 2 takes as its hint."""
-        if isinstance(self.keys, ChestKeys):
-            return self.keys.lesions
-        return (*self.keys.diagnoses, *self.keys.non_tumor)
-
-
-def modality_schema(modality: Modality) -> ModalitySchema:
-    """Keys and entity values of the modality from the database schema. A schema
-    that lacks a part the task needs falls back to the default key list for it."""
-    if modality.code not in TASKS:
-        raise Stage2Error(f"no stage 2 task for modality {modality.code!r}; known: {', '.join(TASKS)}")
-    keys = list(
-        EntityKey.objects.filter(entity_type__modality=modality, is_active=True)
-        .select_related("entity_type", "implicit_location", "parent")
-        .order_by("entity_type__order", "order", "name")
-    )
-    by_role: dict[str, list[EntityKey]] = {}
-    for key in keys:
-        by_role.setdefault(key.entity_type.role, []).append(key)
-    names = lambda role: tuple(k.name for k in by_role.get(role, ()))  # noqa: E731
-    lexicon: dict[str, list[tuple[str, str]]] = {}
-    for name, text, kind in EntityValue.objects.filter(
-        key__entity_type__modality=modality, key__is_active=True
-    ).values_list("key__name", "text", "kind"):
-        lexicon.setdefault(name, []).append((text, kind))
-    schema_keys: ChestKeys | BrainKeys
-    if modality.code == "chest_ct":
-        defaults = ChestKeys()
-        implicit = {k.name: k.implicit_location.name for k in keys if k.implicit_location is not None}
-        schema_keys = ChestKeys(
-            lesions=names(EntityType.Role.FINDING) or defaults.lesions,
-            locations=names(EntityType.Role.LOCATION) or defaults.locations,
-            implicit=implicit or defaults.implicit,
-        )
-    else:
-        schema_keys = _brain_keys(by_role)
-    return ModalitySchema(modality.code, modality.schema_version, schema_keys, lexicon)
-
-
-def _brain_keys(by_role: dict[str, list[EntityKey]]) -> BrainKeys:
-    defaults = BrainKeys()
-    findings = by_role.get(EntityType.Role.FINDING, [])
-    details = by_role.get(EntityType.Role.DETAIL, [])
-    episodes = tuple(k.name for k in by_role.get(EntityType.Role.EPISODE, ()))
-    malignant = tuple(k.name for k in findings if k.pairs_with_id is not None)
-    parents = {d.parent.name for d in details if d.parent is not None}
-    other = next((k.name for k in findings if k.name in parents), None)
-    rest = [k.name for k in findings if k.name not in malignant and k.name != other]
-    if not (malignant and other and rest and episodes):
-        return defaults
-    return BrainKeys(
-        malignant=malignant,
-        non_malignant=rest[0],
-        other_non_tumor=other,
-        non_tumor=tuple(d.name for d in details),
-        episodes=episodes,
-    )
-
-
-def _mapper(schema: ModalitySchema, backend_for: BackendFor) -> Mapper:
-    lexicon = schema.lexicon or None
-    if isinstance(schema.keys, ChestKeys):
-        return ChestCtMapper(backend_for(ChestCtMapper.template_name), keys=schema.keys, lexicon=lexicon)
-    backends = {name: backend_for(name) for name in BrainMriMapper.templates}
-    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon)
-
-
-# -- the plan of a run: everything its run key names ------------------------------------
-
-
-@dataclass(slots=True)
-class Stage2Run:
-    mode: str
-    modality: Modality
-    schema: ModalitySchema
-    run_key: str
-    llm_name: str = ""
-    llm_info: dict[str, Any] = field(default_factory=dict)
-    prompt_version: str = ""
-    stage1_version: ModelVersion | None = None
-    mapper: Mapper | None = None
-    matcher: EntityMatcher | None = None
-    combined: Any = None  # services.combined.CombinedPlan (mode "combined")
-
-
-def active_stage1_version(modality: Modality) -> ModelVersion | None:
-    """The active stage 1 model of the modality (the one whose predictions are hints)."""
-    return ModelVersion.objects.filter(modality=modality, is_active=True).first()
-
-
-def stage2_plan(*, modality: Modality, mode: str, backend_for: BackendFor | None = None) -> Stage2Run:
-    """Resolve a run: for LLM modes this builds (not loads) the configured backend,
-    so a configuration problem raises LLMConfigError here, before any work."""
-    if mode not in MODES:
-        raise Stage2Error(f"unknown stage 2 mode {mode!r}; use one of {', '.join(MODES)}")
-    if mode == "combined":
-        return _combined_run(modality, backend_for or stage2_backend.llm_backend)
-    schema = modality_schema(modality)
-    base = f"{mode}|{modality.code}|schema{schema.version}"
-    if mode == "rules":
-        run = Stage2Run(mode, modality, schema, run_key=f"{base}|{RULES_VERSION}")
-        run.matcher = EntityMatcher(schema.lexicon)
-        run.prompt_version = RULES_VERSION
-        return run
-    mapper = _mapper(schema, backend_for or stage2_backend.llm_backend)
-    info = _first_backend(mapper).info()
-    stage1 = active_stage1_version(modality) if mode == "llm_hint" else None
-    s1 = f"s1:{stage1.pk}" if stage1 else "s1:none"
-    llm_name = str(info.get("name", ""))[:150]
-    run_key = f"{base}|{llm_name}|{mapper.prompt_version}" + (f"|{s1}" if mode == "llm_hint" else "")
-    return Stage2Run(
-        mode,
-        modality,
-        schema,
-        run_key=run_key[:300],
-        llm_name=llm_name,
-        llm_info=info,
-        prompt_version=mapper.prompt_version,
-        stage1_version=stage1,
-        mapper=mapper,
-    )
-
-
-def mode_refusal(mode: str, modality: Modality) -> str | None:
-    """Why `mode` cannot map `modality`'s reports, or None (form, API and plan share it)."""
-    if mode == "combined" and modality.code not in COMBINED_MODALITIES:
-        return COMBINED_CHEST_ONLY
-    return None
-
-
-def _combined_run(modality: Modality, backend_for: BackendFor) -> Stage2Run:
-    """The combined extractor's plan as a run. The backend is built now (a
-    configuration error stops the request, as in the LLM modes) but not loaded: the
-    plan's lazy backend first calls it for a report the rules do not settle."""
-    refusal = mode_refusal("combined", modality)
-    if refusal:
-        raise Stage2Error(refusal)
-    # Imported here: services.combined builds on this module.
-    from inference.services.combined import PROMPT_VERSION, combined_plan
-
-    backend = backend_for(TASKS["chest_ct"])
-    info = backend.info()
-    llm_name = str(info.get("name", ""))[:150]
-    plan = combined_plan(modality=modality, backend_for=lambda template: backend, llm_name=llm_name)
-    plan.extra["llm_info"] = info
-    return Stage2Run(
-        "combined",
-        modality,
-        plan.schema,
-        run_key=plan.run_key,
-        llm_name=llm_name,
-        llm_info=info,
-        prompt_version=PROMPT_VERSION,
-        stage1_version=plan.stage1_version,
-        combined=plan,
-    )
-
-
-def _first_backend(mapper: Mapper) -> LLMBackend:
-    if isinstance(mapper, ChestCtMapper):
-        return mapper.step.backend
-    return mapper.steps[mapper.templates[0]].backend
-
-
-def stage1_hint(report: Report, run: Stage2Run) -> list[str] | None:
-    """Stage 1's keys for the report (finding keys only), or None when the active
-    model has not predicted it (the LLM then runs without a hint)."""
-    if run.mode != "llm_hint" or run.stage1_version is None:
-        return None
-    stored = Stage1Prediction.objects.filter(report=report, model_version=run.stage1_version).first()
-    if stored is None:
-        return None
-    wanted = set(stored.predicted_keys)
-    return [k for k in run.schema.finding_keys if k in wanted]
-
-
-# -- one report --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,105 +89,93 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
 
+# -- the plan of a run -----------------------------------------------------------------
+
+
+def stage2_plan(*, modality: Modality, mode: str, backend_for: BackendFor | None = None) -> Stage2Plan:
+    """Resolve a run: for LLM modes this builds (not loads) the configured backend,
+    so a configuration problem raises LLMConfigError here, before any work. Raises
+    Stage2Error for an unknown mode or a modality the mode does not serve."""
+    strategy = stage2_mode_get(mode)
+    refusal = strategy.refusal(modality)
+    if refusal:
+        raise Stage2Error(refusal)
+    return strategy.plan(modality, backend_for=backend_for or stage2_backend.llm_backend)
+
+
+def mode_refusal(mode: str, modality: Modality) -> str | None:
+    """Why `mode` cannot map `modality`'s reports, or None (form, API and plan share it;
+    an unknown mode is the choice field's error, not this one's)."""
+    strategy = stage2_modes().get(mode)
+    return strategy.refusal(modality) if strategy is not None else None
+
+
+def mode_choices() -> list[tuple[str, str]]:
+    """(name, description) of every stage 2 mode, in registry order (forms and API)."""
+    return [(name, mode.description) for name, mode in stage2_modes().items()]
+
+
+# -- one report --------------------------------------------------------------------------
+
+
 def stage2_predict_report(
     *,
     report: Report,
     mode: str,
-    run: Stage2Run | None = None,
+    run: Stage2Plan | None = None,
     job: Job | None = None,
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     backend_for: BackendFor | None = None,
+    purpose: str = Stage2Prediction.Purpose.PIPELINE,
 ) -> Stage2Prediction:
     """Map one report and store the result (created or replaced for its run key).
 
     `timeout` bounds the report (all LLM steps); by default the configured
-    REPORT_TIMEOUT. Raises LLMConfigError for configuration problems and
-    Stage2Error for bad input; everything else ends in a stored prediction."""
+    REPORT_TIMEOUT. `purpose` says who asks: the pipeline (a batch, the API) or an
+    evaluation run, whose rows never stand for the report. Raises LLMConfigError
+    for configuration problems and Stage2Error for bad input; everything else ends
+    in a stored prediction."""
     run = run or stage2_plan(modality=report.modality, mode=mode, backend_for=backend_for)
     if report.modality_id != run.modality.pk:
         raise Stage2Error(f"report {report.pk} is not a {run.modality.code} report")
-    if run.mode == "rules":
-        return _store(report, run, job, **_rules_fields(report.text, run))
     limit = timeout if timeout is not None else stage2_backend.llm_settings().report_timeout
-    retry = retry or RetryPolicy()
-    if run.mode == "combined":
-        from inference.services.combined import combined_predict_report
+    fields = _predict(stage2_mode_get(run.mode), report, run, limit, retry or RetryPolicy())
+    return _store(report, run, job, purpose, fields)
 
-        return combined_predict_report(
-            report=report, plan=run.combined, job=job, timeout=limit, retry=retry, strict=True
-        )
-    hint = stage1_hint(report, run)
+
+def _predict(
+    mode: Stage2Mode[Any], report: Report, run: Stage2Plan, limit: float, retry: RetryPolicy
+) -> StoredFields:
+    """The mode's fields for the report, tried again while the server is unreachable
+    (per `retry`); a report that still fails is returned as failed fields, never lost.
+    Only a configuration error raises: every other report would fail the same way."""
+    hint = mode.hint(report, run)
     attempt = 0
     while True:
         attempt += 1
         started = time.perf_counter()
         try:
-            assert run.mapper is not None
-            result = run.mapper.map(report.text, hint=hint, deadline=time.monotonic() + limit)
+            fields = mode.predict(report, run, hint=hint, limit=limit)
         except LLMConfigError:
             raise
         except LLMUnavailable as exc:
             if attempt <= retry.retries:
                 retry.sleep(retry.backoff * 2 ** (attempt - 1))
                 continue
-            return _store(report, run, job, **_error_fields(exc, hint, started, attempt, unavailable=True))
-        except LLMError as exc:
-            return _store(report, run, job, **_error_fields(exc, hint, started, attempt))
-        except Exception as exc:  # a bug must not lose the report or stop the batch
-            logger.exception("stage 2 failed on report %s", report.pk)
-            return _store(report, run, job, **_error_fields(exc, hint, started, attempt))
-        fields = _result_fields(result, attempt)
-        if result.ok and result.seconds > limit:
-            fields |= {"status": Stage2Prediction.Status.FAILED, "error": _timeout_message(limit)}
-        return _store(report, run, job, **fields)
+            return _failed_fields(exc, started, attempt, hint, unavailable=True)
+        except Exception as exc:  # a bad answer, or a bug: neither loses the report nor stops the batch
+            if not isinstance(exc, LLMError):
+                logger.exception("stage 2 (%s) failed on report %s", run.mode, report.pk)
+            return _failed_fields(exc, started, attempt, hint)
+        return {**fields, "attempts": attempt}
 
 
-def _timeout_message(limit: float) -> str:
-    return f"timed out: the report took longer than its limit of {limit:g}s"
-
-
-def _result_fields(result: MappingResult, attempt: int) -> dict[str, Any]:
-    steps = [asdict(step) for step in result.steps]
-    raw = (
-        result.steps[0].raw
-        if len(result.steps) == 1
-        else "\n".join(f"# {s['task']}\n{s['raw']}" for s in steps)
-    )
-    error = result.error or ""
-    if "per-report time limit" in error:
-        error = "timed out: " + error
-    return {
-        "status": Stage2Prediction.Status.OK if result.ok else Stage2Prediction.Status.FAILED,
-        "messages": steps,
-        "raw_output": raw,
-        "parsed": result.as_gold() if result.ok else None,
-        "findings": [_finding_out(f) for f in result.findings] if result.ok else [],
-        "error": error,
-        "hint": result.hint,
-        "seconds": result.seconds,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "timings": {
-            "total": round(result.seconds, 3),
-            "steps": {s["task"]: round(s["seconds"], 3) for s in steps},
-        },
-        "attempts": attempt,
-    }
-
-
-def _finding_out(finding: Finding) -> dict[str, Any]:
-    out = asdict(finding)
-    for name in ("evidence_span", "episode_evidence_span"):
-        out[name] = list(out[name]) if out[name] is not None else None
-    return out
-
-
-def _error_fields(
-    exc: BaseException, hint: list[str] | None, started: float, attempt: int, *, unavailable: bool = False
-) -> dict[str, Any]:
+def _failed_fields(
+    exc: BaseException, started: float, attempt: int, hint: list[str] | None, *, unavailable: bool = False
+) -> StoredFields:
     seconds = time.perf_counter() - started
-    prefix = "LLM server unreachable: " if unavailable else ""
+    prefix = UNREACHABLE_PREFIX if unavailable else ""
     return {
         "status": Stage2Prediction.Status.FAILED,
         "error": f"{prefix}{type(exc).__name__}: {exc}"[:5000],
@@ -380,75 +192,32 @@ def _error_fields(
     }
 
 
-def _rules_fields(text: str, run: Stage2Run) -> dict[str, Any]:
-    started = time.perf_counter()
-    assert run.matcher is not None
-    predicted = rules_predict(text, run.schema, run.matcher)
-    first: dict[str, tuple[int, int]] = {}
-    for mention in run.matcher.find(text):
-        first.setdefault(mention.key, (mention.start, mention.end))
-    findings = []
-    for key, value in predicted.get("lesions", predicted.get("diagnoses", {})).items():
-        span = first.get(key)
-        findings.append(
-            {
-                "key": key,
-                "status": value["status"],
-                "kind": "lesion" if "lesions" in predicted else "diagnosis",
-                "locations": value.get("locations", []),
-                "episode": value.get("episode"),
-                "evidence": text[span[0] : span[1]] if span else "",
-                "evidence_span": list(span) if span else None,
-                "flags": [],
-            }
-        )
-    seconds = time.perf_counter() - started
-    return {
-        "status": Stage2Prediction.Status.OK,
-        "parsed": predicted,
-        "findings": findings,
-        "seconds": seconds,
-        "timings": {"total": round(seconds, 4)},
-        "messages": [],
-        "raw_output": "",
-        "error": "",
-        "hint": None,
-        "attempts": 1,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
+def _store(
+    report: Report, run: Stage2Plan, job: Job | None, purpose: str, fields: dict[str, Any]
+) -> Stage2Prediction:
+    """Create or replace the report's prediction for this run key (idempotent).
+
+    A pipeline write makes the row a pipeline row stored now. An evaluation write
+    creates an evaluation row, or recomputes an existing row of the same run key
+    and leaves its purpose and stored_at alone: an evaluation never demotes the
+    pipeline's row, nor makes it the newest."""
+    values = {
+        **fields,
+        "mode": run.mode,
+        "llm_name": run.llm_name,
+        "llm_info": run.llm_info,
+        "prompt_version": run.prompt_version,
+        "stage1_version": run.stage1_version,
+        "job": job,
     }
-
-
-def rules_predict(text: str, schema: ModalitySchema, matcher: EntityMatcher) -> dict[str, Any]:
-    """The same-sentence baseline in gold-file shape (SPEC.md "Gold files")."""
-    keys = schema.keys
-    if isinstance(keys, ChestKeys):
-        return chest_ct_baseline(
-            text, matcher, lesions=keys.lesions, locations=keys.locations, implicit=keys.implicit
-        )
-    return brain_mri_baseline(
-        text,
-        matcher,
-        diagnoses=keys.diagnoses,
-        malignant=keys.malignant,
-        other_non_tumor=keys.other_non_tumor,
-        non_tumor=keys.non_tumor,
-        episodes=keys.episodes,
-    )
-
-
-def _store(report: Report, run: Stage2Run, job: Job | None, **fields: Any) -> Stage2Prediction:
-    """Create or replace the report's prediction for this run key (idempotent)."""
-    fields.update(
-        mode=run.mode,
-        llm_name=run.llm_name,
-        llm_info=run.llm_info,
-        prompt_version=run.prompt_version,
-        stage1_version=run.stage1_version,
-        job=job,
-    )
+    now = timezone.now()
+    if purpose == Stage2Prediction.Purpose.PIPELINE:
+        values |= {"purpose": purpose, "stored_at": now}
+        create = values
+    else:
+        create = {**values, "purpose": purpose, "stored_at": now}
     prediction, _ = Stage2Prediction.objects.update_or_create(
-        report=report, run_key=run.run_key, defaults=fields
+        report=report, run_key=run.run_key, defaults=values, create_defaults=create
     )
     return prediction
 
@@ -537,8 +306,6 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
             "the LLM configuration, prompt, schema or stage 1 model changed since this job was created "
             f"(run key now {run.run_key!r}); start a new run"
         )
-    # Imported here: review depends on inference's models, not the other way round.
-    from review.services.sync import sync_report_findings
 
     config = stage2_backend.llm_settings()
     retry = RetryPolicy(retries=config.retries, backoff=config.retry_backoff)
@@ -561,13 +328,11 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
         )
         ok = prediction.status == Stage2Prediction.Status.OK
         counts["ok" if ok else "failed"] += 1
-        # Clinicians see each report in their queue as soon as its findings exist;
-        # syncing is idempotent and never touches decided findings.
-        sync_report_findings(report)
+        # Apps built on inference hear of each report as soon as it is stored (review:
+        # clinicians see it in their queue); inference does not know who listens.
+        hooks.stage2_stored(report)
         seconds.append(prediction.seconds)
-        unavailable_streak = (
-            unavailable_streak + 1 if prediction.error.startswith("LLM server unreachable") else 0
-        )
+        unavailable_streak = unavailable_streak + 1 if prediction.error.startswith(UNREACHABLE_PREFIX) else 0
         if not ok:
             # The error names no report text (validation errors quote JSON paths only).
             job_log(job_id=job.pk, line=f"report {report.pk}: failed: {prediction.error[:200]}")

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotations.models import Modality
 from inference.models import ModelPromotion, ModelVersion
+from inference.selectors import model_version_active
 from inference.services.stage1_data import LABEL_SOURCE_LABELS, Stage1DataError, heldout_report_ids
 from inference.services.stage1_inference import Cohort, inference_job_create
 from inference.services.stage1_registry import PromotionError, model_promote, model_rollback, versions_compare
@@ -206,7 +207,7 @@ def _render_detail(
 ) -> HttpResponse:
     metrics = version.metrics or {}
     heldout = metrics.get("heldout") or {}
-    active = ModelVersion.objects.filter(modality=version.modality, is_active=True).first()
+    active = model_version_active(modality=version.modality)
     comparison = None
     if active is not None and active.pk != version.pk and version.status == ModelVersion.Status.READY:
         comparison = versions_compare(version, active)

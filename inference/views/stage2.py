@@ -14,27 +14,26 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.models import Modality
 from inference.ml.llm.backends import LLMError
-from inference.services.stage2 import Cohort, Stage2Error, mode_refusal, stage2_job_create, stage2_runs
+from inference.services.stage2 import (
+    Cohort,
+    Stage2Error,
+    mode_choices,
+    mode_refusal,
+    stage2_job_create,
+    stage2_runs,
+)
 from inference.services.stage2_backend import llm_summary, llm_test_connection
 from inference.tasks.stage2 import stage2_batch_task
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
 
 RUNS_TEMPLATE = "inference/stage2_runs.html"
-MODE_CHOICES = [
-    ("llm_hint", "LLM with the stage 1 hint (the method's best)"),
-    ("llm", "LLM without hint"),
-    ("rules", "Rule-based baseline (same sentence)"),
-    (
-        "combined",
-        "Combined: rule engine, stage 1 where the lexicon is silent, LLM only where needed (chest CT)",
-    ),
-]
 
 
 class Stage2RunForm(forms.Form):
     modality = forms.ModelChoiceField(queryset=Modality.objects.all(), to_field_name="code", empty_label=None)
-    mode = forms.ChoiceField(choices=MODE_CHOICES, widget=forms.RadioSelect, initial="llm_hint")
+    # Choices: the stage 2 mode registry's, set per form (the registry fills at start-up).
+    mode = forms.ChoiceField(choices=[], widget=forms.RadioSelect, initial="llm_hint")
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     patient_ids = forms.CharField(
@@ -50,6 +49,12 @@ class Stage2RunForm(forms.Form):
     only_missing = forms.BooleanField(
         required=False, initial=True, label="Only reports this configuration has not mapped yet"
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mode = self.fields["mode"]
+        assert isinstance(mode, forms.ChoiceField)
+        mode.choices = mode_choices()
 
     def clean_patient_ids(self) -> list[str]:
         return _split(self.cleaned_data["patient_ids"])

@@ -1,12 +1,16 @@
 """(Re)build a report's review findings from its latest predictions, idempotently.
 
-Called by the inference jobs after they store predictions:
+Called after inference stores predictions (ReviewConfig.ready() registers
+sync_report_findings with inference.hooks.on_stage2_stored, so each report a
+stage 2 batch maps enters the queue), and by the review_sync command:
 
     sync_report_findings(report)          # one report
     sync_reports(report_ids)              # many, in chunks
 
 Sources: the latest stage 1 prediction (of the active model version when there
-is one) and the latest stage 2 prediction whose output was valid. Every
+is one) and the stage 2 prediction that stands for the report (the rule is
+inference.selectors.stage2_current_prediction: the pipeline's latest valid one,
+never the rules baseline's or an evaluation run's). Every
 positive stage 2 finding (present / uncertain) is one review finding; a stage 1
 key that stage 2 did not confirm is one too (flag `stage1_only`), so that every
 claim the models make is verified.
@@ -44,6 +48,7 @@ from inference.ml.combined import FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNV
 from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
 from inference.ml.rules import clause_negated
 from inference.models import Stage1Prediction, Stage2Prediction
+from inference.selectors import stage2_current_prediction, stage2_latest_pipeline_attempt
 from review.models import ReviewFinding, ReviewReport
 
 POSITIVE = ("present", "uncertain")
@@ -109,21 +114,15 @@ def finding_kinds(modality: Modality) -> dict[str, str]:
 def latest_predictions(
     report: Report,
 ) -> tuple[Stage1Prediction | None, Stage2Prediction | None, Stage2Prediction | None]:
-    """(stage 1, latest valid stage 2, latest stage 2 of any status)."""
+    """(stage 1, the stage 2 prediction that stands, the pipeline's latest stage 2 try
+    of any status: whether its last try failed)."""
     stage1 = (
         Stage1Prediction.objects.filter(report=report)
         .select_related("model_version")
         .order_by("-model_version__is_active", "-created_at", "-id")
         .first()
     )
-    stage2 = list(
-        Stage2Prediction.objects.filter(report=report)
-        .select_related("stage1_version")
-        .order_by("-created_at", "-id")
-        .defer("messages", "raw_output", "parsed")[:20]
-    )
-    ok = next((p for p in stage2 if p.status == Stage2Prediction.Status.OK), None)
-    return stage1, ok, (stage2[0] if stage2 else None)
+    return stage1, stage2_current_prediction(report=report), stage2_latest_pipeline_attempt(report=report)
 
 
 def _valid_span(text: str, span: Any) -> tuple[int, int] | None:

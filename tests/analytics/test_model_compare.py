@@ -114,13 +114,13 @@ def test_comparison_page_shows_deltas_statistics_and_loss_curves(versions, monke
     assert 'data-chart="chart-loss"' in html and 'data-chart="chart-deltas"' in html
 
 
-def test_comparison_page_explains_a_missing_heldout_set(versions, monkeypatch, client, clinician):
+def test_comparison_page_explains_an_empty_heldout_set(versions, monkeypatch, client, clinician):
     candidate, _, _ = versions
-    monkeypatch.setattr(selectors, "heldout_report_ids", lambda modality: None)
+    monkeypatch.setattr(selectors, "heldout_report_ids", lambda modality: [])
     client.force_login(clinician)
     response = client.get(reverse("analytics:model_compare", args=[candidate.pk]))
     assert response.status_code == 200
-    assert "held-out gold set is not available" in response.content.decode()
+    assert "held-out gold set of this modality is empty" in response.content.decode()
 
 
 def test_comparison_page_is_forbidden_to_annotators(versions, client, annotator):

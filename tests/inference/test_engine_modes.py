@@ -4,8 +4,9 @@ Stage2Prediction (mode "combined") with its sources and flags."""
 from annotations.models import Report
 from inference.ml.llm.backends import FakeBackend
 from inference.models import Stage2Prediction
-from inference.services.combined import combined_plan, combined_predict_report
 from inference.services.evaluation import EvalItem, evaluate_modes, registered_modes
+from inference.services.stage2 import stage2_predict_report
+from inference.services.stage2_modes.combined import combined_plan
 from tests.factories import ReportFactory
 
 TEXT = "There is a nodule. No pleural effusion. Atelectasis in both lower lobes."
@@ -38,7 +39,7 @@ def test_combined_is_stored_with_sources_flags_and_the_llm_step(chest_ct):
     report = _report(chest_ct)
     llm = FakeBackend(lambda m, s: {"nodule": {"s": "present", "l": ["right upper lobe"], "e": "a nodule"}})
     plan = combined_plan(modality=chest_ct, backend_for=lambda task: llm, llm_name="fake")
-    prediction = combined_predict_report(report=report, plan=plan)
+    prediction = stage2_predict_report(report=report, mode="combined", run=plan)
     assert prediction.mode == Stage2Prediction.Mode.COMBINED and prediction.status == "ok"
     assert prediction.parsed["lesions"]["nodule"] == {"status": "present", "locations": ["right upper lobe"]}
     nodule = next(f for f in prediction.findings if f["key"] == "nodule")
@@ -47,7 +48,7 @@ def test_combined_is_stored_with_sources_flags_and_the_llm_step(chest_ct):
     assert atelectasis["source"] == "rules" and atelectasis["locations"] == ["both lungs"]
     assert prediction.timings["llm_reasons"] == {"nodule": ["no_location"]}
     assert len(prediction.messages) == 1 and prediction.run_key.startswith("combined|chest_ct|")
-    again = combined_predict_report(report=report, plan=plan)  # idempotent per run key
+    again = stage2_predict_report(report=report, mode="combined", run=plan)  # idempotent per run key
     assert again.pk == prediction.pk
 
 

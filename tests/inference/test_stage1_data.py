@@ -3,12 +3,10 @@ and its disjointness from training, the frozen snapshot."""
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from annotations.models import WeakLabel, WeakLabelSet
+from inference import hooks
 from inference.services import stage1_data
 from inference.services.stage1_data import (
     Stage1DataError,
@@ -82,14 +80,15 @@ def test_gold_wins_over_approved_which_wins_over_weak(chest_ct, monkeypatch):
     ][:3]
     gold_make(gold_report, {})  # gold says: nothing
     _weak_labels(corpus, mode="keyword_negation", keys={"nodule"})
-    fake = types.ModuleType("review.labels")
-    fake.approved_key_labels = lambda *, modality: {  # type: ignore[attr-defined]
-        gold_report.pk: {"mass"},
-        approved_report.pk: {"mass", "not-a-stage1-key"},
-    }
     who = {"verified_by": "clin", "verified_at": "2026-11-28T10:00:00+00:00"}
-    fake.approved_label_provenance = lambda *, modality: {gold_report.pk: who, approved_report.pk: who}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "review.labels", fake)
+    fake = hooks.ApprovedLabelSource(  # what the review app registers, with made-up labels
+        key_labels=lambda *, modality: {
+            gold_report.pk: {"mass"},
+            approved_report.pk: {"mass", "not-a-stage1-key"},
+        },
+        provenance=lambda *, modality: {gold_report.pk: who, approved_report.pk: who},
+    )
+    monkeypatch.setattr(hooks, "_approved", [fake])
     data = training_data_build(chest_ct, label_sources="gold_weak_approved", weak_mode="keyword_negation")
     by_id = dict(zip(data.report_ids, zip(data.sources, data.key_sets, strict=True), strict=True))
     assert by_id[gold_report.pk] == ("gold", [])
@@ -101,7 +100,7 @@ def test_gold_wins_over_approved_which_wins_over_weak(chest_ct, monkeypatch):
 
 def test_approved_labels_missing_is_a_clear_error(chest_ct, monkeypatch):
     gold_corpus(10)
-    monkeypatch.setitem(sys.modules, "review.labels", None)  # import fails
+    monkeypatch.setattr(hooks, "_approved", [])  # no app registered an approved-label source
     with pytest.raises(Stage1DataError, match="clinician-approved findings are not available"):
         training_data_build(chest_ct, label_sources="gold_weak_approved")
 

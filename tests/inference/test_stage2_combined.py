@@ -11,12 +11,12 @@ from django.urls import reverse
 from inference.ml.llm.backends import LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
-    COMBINED_CHEST_ONLY,
     Cohort,
     Stage2Error,
     stage2_job_create,
     stage2_job_work,
 )
+from inference.services.stage2_modes.combined import COMBINED_CHEST_ONLY
 from jobs.models import Job
 from jobs.services import job_cancel, job_run
 from review.models import ReviewFinding

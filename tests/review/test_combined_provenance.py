@@ -27,7 +27,7 @@ TEXT = "Nodule in the RUL, larger than before. Consolidation is present. <b>Hazy
 
 
 def combined(text: str, key: str, quote: str, source: str, sources: dict[str, Any], **kw: Any) -> dict:  # type: ignore[type-arg]
-    """A combined finding as services.combined stores it."""
+    """A combined finding as the combined mode (inference.services.stage2_modes.combined) stores it."""
     return {**finding(text, key, quote, **kw), "source": source, "sources": sources}
 
 

@@ -8,11 +8,13 @@ from django.contrib.auth.models import AbstractUser
 
 from analytics.models import EvaluationRun
 from analytics.services.evaluation import evaluation_start
+from analytics.tasks import evaluation_task
 from annotations.models import Modality
 from demo.services.pipeline.options import DemoOptions
 from demo.services.pipeline.records import step_job_record, step_job_recorded
 from demo.services.pipeline.step import Step, StepFailed
 from jobs.models import Job
+from jobs.services import job_enqueue
 
 
 def evaluate(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
@@ -28,6 +30,7 @@ def evaluate(job: Job, step: Step, options: DemoOptions, user: AbstractUser | No
             modes=list(options.eval_modes),
         )
         assert run.job is not None
+        job_enqueue(job=run.job, task=evaluation_task)  # the caller enqueues, as a view does
         step_job_record(pipeline=job, name=step.name, step_job=run.job)
         recorded = run.job
     recorded.refresh_from_db()

@@ -13,6 +13,7 @@ from demo.services.pipeline.options import DemoOptions
 from demo.services.pipeline.records import step_job_recorded, step_job_run
 from demo.services.pipeline.step import Step
 from inference.models import ModelVersion
+from inference.selectors import model_version_active
 from inference.services.stage1 import Cohort, inference_job_create, model_promote, training_job_create
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from jobs.models import Job
@@ -21,14 +22,10 @@ from jobs.services import job_create, job_progress, job_run
 PROMOTION_REASON = "demo bootstrap"
 
 
-def _active_version(code: str) -> ModelVersion | None:
-    return ModelVersion.objects.filter(modality__code=code, is_active=True).first()
-
-
 def train(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
     """Train a stage 1 version of the step's modality (a training job a site runs)."""
     recorded = step_job_recorded(pipeline=job, name=step.name)
-    if recorded is None and (active := _active_version(step.modality)) is not None:
+    if recorded is None and (active := model_version_active(modality=step.modality)) is not None:
         return {"skipped": f"{active.name} is already active"}
 
     def create() -> Job:
@@ -51,7 +48,7 @@ def promote(job: Job, step: Step, options: DemoOptions, user: AbstractUser | Non
     own (so the runs page shows who promoted what and why)."""
     train_job = step_job_recorded(pipeline=job, name=f"train_{step.modality}")
     if train_job is None:  # training was skipped: a version is already active
-        active = _active_version(step.modality)
+        active = model_version_active(modality=step.modality)
         return {"skipped": f"{active.name if active else 'nothing'} is active"}
     version = ModelVersion.objects.get(pk=train_job.params["model_version_id"])
 

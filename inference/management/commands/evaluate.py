@@ -3,14 +3,15 @@
     python manage.py evaluate GOLD.jsonl --modes rules,llm,llm_hint,bert [--limit 50] [--json out.json]
     python manage.py demo_corpus --out var/demo.jsonl --n 40 && python manage.py evaluate var/demo.jsonl
 
-GOLD.jsonl is SPEC.md's "Gold files" format (one report per line with "id",
-"modality", "text", "gold", ...). Reports not imported yet are imported first
+GOLD.jsonl is a gold file (docs/gold-files.md: one report per line with "id",
+"modality", "text", "gold", ...; read by inference.ml.gold). Reports not imported yet are imported first
 (source `--source`, default "gold:<file name>"), so stage 2 predictions are
 stored against them like any other run. Per modality and mode, prints the
 entity-key table (report level and per key) and the relation table (per key,
 macro, micro), and writes every figure as JSON (default
 RADREVIEW_DATA_DIR/eval/<file stem>.json). Modes come from the registry in
-inference/services/evaluation.py (`--list-modes` shows them).
+inference/services/evaluation.py (`--list-modes` shows them). Stage 2 predictions
+made here are stored as evaluation rows: they never stand for a report.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotations.models import Report
 from annotations.services.importing import reports_import
+from inference.ml.gold import GoldFileError, gold_file_records
 from inference.ml.llm.backends import LLMError
 from inference.services.evaluation import EvalItem, EvaluationError, evaluate_modes, registered_modes
 from inference.services.stage2 import Stage2Error
@@ -65,7 +67,11 @@ class Command(BaseCommand):
                 f"unknown mode(s) {unknown or modes}; registered: {', '.join(sorted(modes_known))}"
             )
         source = options["source"] or f"gold:{path.name}"
-        records = _read_gold(path)
+        try:
+            # The text may be left out for reports imported before (they are not imported again).
+            records = gold_file_records(path, require=("id", "modality", "gold"))
+        except GoldFileError as exc:
+            raise CommandError(str(exc)) from None
         if options["modality"]:
             records = [r for r in records if r["modality"] == options["modality"]]
         if not records:
@@ -176,21 +182,3 @@ def _p(value: float | None) -> str:
 
 def _f(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _read_gold(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CommandError(f"line {number}: malformed JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or "id" not in record or "modality" not in record:
-                raise CommandError(f'line {number}: needs at least "id", "modality", "text" and "gold"')
-            if not isinstance(record.get("gold"), dict):
-                raise CommandError(f'line {number}: "gold" must be an object (SPEC.md "Gold files")')
-            records.append(record)
-    return records

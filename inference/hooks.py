@@ -1,0 +1,68 @@
+"""What apps built on inference plug into it, so that inference never imports them.
+
+Review depends on inference, not the reverse: review registers, in its
+AppConfig.ready(), what inference calls when it stores stage 2 predictions and
+where stage 1 training reads the labels clinicians approved.
+
+    on_stage2_stored(sync_report_findings)                 # review.apps
+    approved_labels_register(ApprovedLabelSource(...))     # review.apps
+
+    stage2_stored(report)                                  # the stage 2 batch, per report
+    approved_labels_source()                               # stage 1 training data ("approved")
+
+Registering the same callback twice keeps one, so a second ready() (tests that
+reload apps) does not sync a report twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from annotations.models import Modality, Report
+
+Stage2Stored = Callable[[Report], object]
+
+_stage2_stored: list[Stage2Stored] = []
+
+
+def on_stage2_stored(callback: Stage2Stored) -> None:
+    """Call `callback(report)` each time a stage 2 batch has stored a report's prediction."""
+    if callback not in _stage2_stored:
+        _stage2_stored.append(callback)
+
+
+def stage2_stored(report: Report) -> None:
+    for callback in list(_stage2_stored):
+        callback(report)
+
+
+class KeyLabels(Protocol):
+    def __call__(self, *, modality: Modality) -> dict[int, set[str]]: ...
+
+
+class LabelProvenance(Protocol):
+    def __call__(self, *, modality: Modality) -> dict[int, dict[str, object]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedLabelSource:
+    """Clinician-approved labels for stage 1 training: report id -> key names present
+    (`key_labels`), and who approved each report and when (`provenance`)."""
+
+    key_labels: KeyLabels
+    provenance: LabelProvenance
+
+
+_approved: list[ApprovedLabelSource] = []
+
+
+def approved_labels_register(source: ApprovedLabelSource) -> None:
+    """Make `source` the approved-label source (one at a time: a later one replaces it)."""
+    _approved[:] = [source]
+
+
+def approved_labels_source() -> ApprovedLabelSource | None:
+    """The registered source, or None when no app provides approved labels."""
+    return _approved[0] if _approved else None

@@ -1,0 +1,98 @@
+"""Reads of the inference app that answer one domain question each, for every app
+that asks it (review, export, analytics, the demo, inference's own services).
+
+    model_version_active(modality=chest_ct)           # the active stage 1 model, or None
+    model_versions_active()                            # every modality's active model
+    stage2_current_prediction(report=report)           # the stage 2 prediction that stands
+    stage2_current_predictions(report_ids=[...])       # the same, report id -> prediction
+    stage2_latest_pipeline_attempt(report=report)      # the pipeline's last try, any status
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from annotations.models import Modality, Report
+from inference.models import ModelVersion, Stage2Prediction
+from inference.services.stage2_modes.registry import pipeline_mode_names
+
+# Columns no reader of "the current prediction" needs (the prompts and raw output are
+# the provenance view's, read by primary key): left out of the bulk query.
+HEAVY_FIELDS = ("messages", "raw_output", "parsed", "llm_info")
+
+
+def model_version_active(*, modality: Modality | int | str) -> ModelVersion | None:
+    """The active stage 1 model of a modality (given as row, id or code), or None.
+    A database constraint allows at most one per modality."""
+    if isinstance(modality, Modality):
+        lookup = {"modality": modality}
+    elif isinstance(modality, int):
+        lookup = {"modality_id": modality}
+    else:
+        lookup = {"modality__code": modality}
+    return ModelVersion.objects.filter(is_active=True, **lookup).first()
+
+
+def model_versions_active() -> QuerySet[ModelVersion]:
+    """The active stage 1 model of every modality that has one."""
+    return ModelVersion.objects.filter(is_active=True)
+
+
+# -- the stage 2 prediction that stands for a report ---------------------------------------
+
+
+def stage2_pipeline_predictions(*, report_ids: Iterable[int]) -> QuerySet[Stage2Prediction]:
+    """The reports' stage 2 rows that may stand for them, of any status, each report's
+    newest first: rows the pipeline stored (not an evaluation run) with a pipeline mode
+    (not the same-sentence baseline)."""
+    return Stage2Prediction.objects.filter(
+        report_id__in=list(report_ids),
+        purpose=Stage2Prediction.Purpose.PIPELINE,
+        mode__in=pipeline_mode_names(),
+    ).order_by("report_id", "-stored_at", "-id")
+
+
+def stage2_current_predictions(*, report_ids: Iterable[int]) -> dict[int, Stage2Prediction]:
+    """report id -> the stage 2 prediction that stands for it; reports without one are absent.
+
+    The rule (the only place it is written): the current stage 2 prediction of a
+    report is its most recent successful (status OK) prediction made by a pipeline
+    mode (one whose strategy says `pipeline`: llm, llm_hint, combined) for the
+    pipeline, not by an evaluation run. The same-sentence rules baseline and
+    evaluation runs never stand for a report, however recent; a failed prediction
+    never stands, and the one before it does. "Most recent" is the last time the
+    pipeline stored the row (`stored_at`): a rerun of an older run key makes that row
+    the newest, an evaluation recomputing it does not.
+
+    Review sync, the export, the analytics episodes and the demo read this; the
+    large columns (prompts, raw output, parsed JSON) are deferred."""
+    current: dict[int, Stage2Prediction] = {}
+    for row in _current_rows(report_ids).iterator(chunk_size=500):
+        current.setdefault(row.report_id, row)
+    return current
+
+
+def stage2_current_prediction(*, report: Report | int) -> Stage2Prediction | None:
+    """The stage 2 prediction that stands for one report (the rule: stage2_current_predictions)."""
+    return _current_rows([_report_id(report)]).first()
+
+
+def _current_rows(report_ids: Iterable[int]) -> QuerySet[Stage2Prediction]:
+    return (
+        stage2_pipeline_predictions(report_ids=report_ids)
+        .filter(status=Stage2Prediction.Status.OK)
+        .select_related("stage1_version")
+        .defer(*HEAVY_FIELDS)
+    )
+
+
+def _report_id(report: Report | int) -> int:
+    return report.pk if isinstance(report, Report) else report
+
+
+def stage2_latest_pipeline_attempt(*, report: Report | int) -> Stage2Prediction | None:
+    """The newest row the pipeline stored for the report with a pipeline mode, OK or
+    failed: whether the pipeline's last try on the report failed (review's signal)."""
+    return stage2_pipeline_predictions(report_ids=[_report_id(report)]).defer(*HEAVY_FIELDS).first()

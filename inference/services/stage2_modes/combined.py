@@ -1,0 +1,209 @@
+"""The "combined" mode (chest CT only): the rule engine, stage 1 where the lexicon
+is silent, the LLM only for the findings that need it (inference.ml.combined).
+
+    plan = combined_plan(modality=chest_ct, backend_for=..., llm_name=...)   # engine + stage 1 + LLM
+    stage2_predict_report(report=report, mode="combined", run=plan)        # one report, stored
+
+Stage 1 probabilities come from the stored Stage1Prediction of the active model
+(predicted on demand, as llm_hint does); the LLM from the configured stage 2
+backend, built when the run is planned (a configuration error stops the request,
+as in the LLM modes) but loaded lazily: a report the rules and stage 1 settle
+never loads it. Per report: a deadline for the LLM call; a bad LLM answer keeps
+the rules' answer (flag `llm_failed`); an unreachable server and a configuration
+error are raised for the common code to retry, or to stop the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from annotations.models import Modality, Report
+from annotations.services.rules import ruleset_from_db
+from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_f1
+from inference.ml.engine import RuleEngine
+from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
+from inference.ml.llm.schemas import ChestKeys
+from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
+from inference.selectors import model_version_active
+from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
+from inference.services.stage2_modes.strategy import BackendFor, Stage2Mode, Stage2Plan, StoredFields
+
+COMBINED_MODALITIES = ("chest_ct",)
+COMBINED_CHEST_ONLY = (
+    "The combined mode is for chest CT only; map brain MRI reports with llm, llm_hint or rules."
+)
+
+
+def engine_for(schema: ModalitySchema) -> RuleEngine:
+    """The rule engine for a modality: chest CT lesions with locations; brain MRI
+    diagnoses and non-tumor details (assertions only, no episode linking)."""
+    rules = ruleset_from_db()
+    keys = schema.keys
+    if isinstance(keys, ChestKeys):
+        return RuleEngine(
+            schema.lexicon,
+            findings=keys.lesions,
+            locations=keys.locations,
+            implicit=keys.implicit,
+            rules=rules,
+        )
+    return RuleEngine(schema.lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules)
+
+
+class _PlanBackend:
+    """The plan's LLM backend: built on the first call only (a report the rules settle
+    never loads the model), given each report's deadline, and keeping the last LLM
+    error with its type. The extractor catches LLMError and keeps only the message (the
+    finding gets `llm_failed`); a batch job must still tell an unreachable server (retry,
+    then fail the report) and a configuration error (stop) from a bad answer."""
+
+    def __init__(self, build: Callable[[], LLMBackend]) -> None:
+        self._build = build
+        self._backend: LLMBackend | None = None
+        self.deadline: float | None = None
+        self.error: LLMError | None = None
+
+    def complete_json(self, messages: Any, schema: Any, max_tokens: int, **kwargs: Any) -> Any:
+        if self.deadline is not None:
+            kwargs.setdefault("deadline", self.deadline)
+        try:
+            if self._backend is None:
+                self._backend = self._build()
+            return self._backend.complete_json(messages, schema, max_tokens, **kwargs)
+        except LLMError as exc:
+            self.error = exc
+            raise
+
+    def info(self) -> dict[str, Any]:
+        if self._backend is None:
+            return {"name": "configured", "backend": "lazy"}
+        info: dict[str, Any] = self._backend.info()
+        return info
+
+
+@dataclass(slots=True)
+class CombinedPlan(Stage2Plan):
+    extractor: CombinedExtractor | None = None
+
+
+class CombinedMode(Stage2Mode[CombinedPlan]):
+    name = "combined"
+    label = "Combined (rules + LLM)"
+    description = (
+        "Combined: rule engine, stage 1 where the lexicon is silent, LLM only where needed (chest CT)"
+    )
+    pipeline = True
+    uses_stage1 = True
+    modalities = COMBINED_MODALITIES
+    refusal_message = COMBINED_CHEST_ONLY
+
+    def plan(self, modality: Modality, *, backend_for: BackendFor) -> CombinedPlan:
+        """The backend is built now (a configuration error stops the request, as in the
+        LLM modes) but not loaded: the plan's lazy backend first calls it for a report
+        the rules do not settle."""
+        backend = backend_for(TASKS["chest_ct"])
+        info = backend.info()
+        llm_name = str(info.get("name", ""))[:150]
+        return combined_plan(
+            modality=modality, backend_for=lambda template: backend, llm_name=llm_name, llm_info=info
+        )
+
+    def predict(
+        self, report: Report, plan: CombinedPlan, *, hint: list[str] | None, limit: float
+    ) -> StoredFields:
+        """The extractor keeps only the message of an LLM error (the finding gets
+        `llm_failed`, the rules' answer stands); the plan's backend kept the error
+        itself, so an unreachable server or a configuration error is raised here
+        as in the LLM modes. `limit` bounds the LLM call."""
+        assert plan.extractor is not None
+        guard = plan.extractor.llm if isinstance(plan.extractor.llm, _PlanBackend) else None
+        if guard is not None:
+            guard.error = None
+            guard.deadline = time.monotonic() + limit
+        result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
+        error = guard.error if guard is not None else None
+        if isinstance(error, LLMConfigError | LLMUnavailable):
+            raise error
+        return _fields(result)
+
+
+def combined_plan(
+    *,
+    modality: Modality,
+    backend_for: BackendFor,
+    llm_name: str = "configured",
+    llm_info: dict[str, Any] | None = None,
+) -> CombinedPlan:
+    """The combined extractor's run for `modality`: rule engine from the site's rules,
+    stage 1 trusted per key on its measured F1, the LLM from `backend_for` (called
+    on the first report the rules do not settle)."""
+    schema = modality_schema(modality)
+    if not isinstance(schema.keys, ChestKeys):
+        raise Stage2Error(COMBINED_CHEST_ONLY)
+    engine = engine_for(schema)
+    llm = _PlanBackend(lambda: backend_for("chest_ct_relations"))
+    version = model_version_active(modality=modality)
+    # Stage 1 is trusted per key on its own measured F1 (held-out gold, else validation).
+    quality = stage1_key_f1(version.metrics or {}) if version else None
+    extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys, stage1_key_f1=quality)
+    s1 = f"s1:{version.pk}" if version else "s1:none"
+    run_key = (
+        f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}"
+        f"|{llm_name}|{PROMPT_VERSION}|{s1}"
+    )
+    return CombinedPlan(
+        "combined",
+        modality,
+        schema,
+        run_key=run_key[:300],
+        llm_name=llm_name,
+        llm_info=dict(llm_info or {}),
+        prompt_version=PROMPT_VERSION,
+        stage1_version=version,
+        extractor=extractor,
+    )
+
+
+def stage1_of(report: Report, version: ModelVersion | None) -> Any | None:
+    """The stored stage 1 prediction as the extractor wants it (probs, labels)."""
+    if version is None:
+        return None
+    stored = Stage1Prediction.objects.filter(report=report, model_version=version).first()
+    if stored is None:
+        return None
+    keys = set(stored.predicted_keys)
+    return SimpleNamespace(
+        probs=dict(stored.probabilities), labels={k: k in keys for k in stored.probabilities}
+    )
+
+
+def _fields(result: CombinedResult) -> dict[str, Any]:
+    steps = [asdict(step) for step in result.steps]
+    findings = []
+    for f in result.findings:
+        out = asdict(f)
+        out["evidence_span"] = list(f.evidence_span) if f.evidence_span else None
+        out["episode_evidence_span"] = None
+        findings.append(out)
+    return {
+        "status": Stage2Prediction.Status.OK,
+        "messages": steps,
+        "raw_output": "\n".join(s["raw"] for s in steps),
+        "parsed": result.as_gold(),
+        "findings": findings,
+        "error": "",
+        "hint": None,
+        "seconds": result.seconds,
+        "prompt_tokens": sum(s["prompt_tokens"] for s in steps),
+        "completion_tokens": sum(s["completion_tokens"] for s in steps),
+        "timings": {
+            "total": round(result.seconds, 3),
+            "steps": {s["task"]: round(s["seconds"], 3) for s in steps},
+            "llm_reasons": result.llm_reasons,
+            "rules_version": result.rules_version,
+        },
+    }

@@ -1,0 +1,108 @@
+"""The "rules" mode: the method's same-sentence baseline (a lesion and a location
+named in one sentence are paired; no negation handling). A baseline to compare the
+other modes with, never the pipeline's answer for a report: its predictions are
+stored and evaluated, but never stand (inference.selectors).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from annotations.models import Modality, Report
+from inference.ml.llm.schemas import ChestKeys
+from inference.ml.rules import EntityMatcher, brain_mri_baseline, chest_ct_baseline
+from inference.models import Stage2Prediction
+from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
+from inference.services.stage2_modes.strategy import (
+    BackendFor,
+    Stage2Mode,
+    Stage2Plan,
+    StoredFields,
+)
+
+# Bumped when the rule baseline's behaviour changes (part of the rules run key).
+RULES_VERSION = "same-sentence-1"
+
+
+@dataclass(slots=True)
+class RulesPlan(Stage2Plan):
+    matcher: EntityMatcher | None = None
+
+
+class RulesMode(Stage2Mode[RulesPlan]):
+    name = "rules"
+    label = "Rule-based (same sentence)"
+    description = "Rule-based baseline: same-sentence pairs"
+    pipeline = False
+
+    def plan(self, modality: Modality, *, backend_for: BackendFor) -> RulesPlan:
+        schema = modality_schema(modality)
+        base = f"{self.name}|{modality.code}|schema{schema.version}"
+        run = RulesPlan(self.name, modality, schema, run_key=f"{base}|{RULES_VERSION}")
+        run.matcher = EntityMatcher(schema.lexicon)
+        run.prompt_version = RULES_VERSION
+        return run
+
+    def predict(
+        self, report: Report, plan: RulesPlan, *, hint: list[str] | None, limit: float
+    ) -> StoredFields:
+        return _rules_fields(report.text, plan)
+
+
+def _rules_fields(text: str, run: RulesPlan) -> dict[str, Any]:
+    started = time.perf_counter()
+    assert run.matcher is not None
+    predicted = rules_predict(text, run.schema, run.matcher)
+    first: dict[str, tuple[int, int]] = {}
+    for mention in run.matcher.find(text):
+        first.setdefault(mention.key, (mention.start, mention.end))
+    findings = []
+    for key, value in predicted.get("lesions", predicted.get("diagnoses", {})).items():
+        span = first.get(key)
+        findings.append(
+            {
+                "key": key,
+                "status": value["status"],
+                "kind": "lesion" if "lesions" in predicted else "diagnosis",
+                "locations": value.get("locations", []),
+                "episode": value.get("episode"),
+                "evidence": text[span[0] : span[1]] if span else "",
+                "evidence_span": list(span) if span else None,
+                "flags": [],
+            }
+        )
+    seconds = time.perf_counter() - started
+    return {
+        "status": Stage2Prediction.Status.OK,
+        "parsed": predicted,
+        "findings": findings,
+        "seconds": seconds,
+        "timings": {"total": round(seconds, 4)},
+        "messages": [],
+        "raw_output": "",
+        "error": "",
+        "hint": None,
+        "attempts": 1,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
+
+
+def rules_predict(text: str, schema: ModalitySchema, matcher: EntityMatcher) -> dict[str, Any]:
+    """The same-sentence baseline in gold-file shape (docs/gold-files.md)."""
+    keys = schema.keys
+    if isinstance(keys, ChestKeys):
+        return chest_ct_baseline(
+            text, matcher, lesions=keys.lesions, locations=keys.locations, implicit=keys.implicit
+        )
+    return brain_mri_baseline(
+        text,
+        matcher,
+        diagnoses=keys.diagnoses,
+        malignant=keys.malignant,
+        other_non_tumor=keys.other_non_tumor,
+        non_tumor=keys.non_tumor,
+        episodes=keys.episodes,
+    )
