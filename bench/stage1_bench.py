@@ -38,7 +38,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from annotations.demo.corpus import generate_reports  # noqa: E402
-from annotations.schema.keys import default_keys  # noqa: E402
 from inference.ml.bert import (  # noqa: E402
     LabelledSet,
     Stage1Predictor,
@@ -48,6 +47,7 @@ from inference.ml.bert import (  # noqa: E402
     pretrain_mlm,
 )
 from inference.ml.bert.data import encode_texts  # noqa: E402
+from inference.ml.defaults import default_keys  # noqa: E402
 from inference.ml.metrics import entity_key_metrics, key_sets  # noqa: E402
 
 LESION_KEYS = list(default_keys("chest_ct", "Lesion"))

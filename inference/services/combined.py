@@ -25,12 +25,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from annotations.models import Modality, Report
-from annotations.services.rules import ruleset_from_db
-from annotations.weak.matcher import Matcher, Value
+from annotations.selectors import site_ruleset
 from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_f1
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
+from inference.ml.text.matcher import Matcher, Value
 from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.services import stage2
 from inference.services.evaluation import EvalContext, EvalItem, EvaluationError, ModeOutput, register_mode
@@ -44,7 +44,7 @@ BackendFor = Callable[[str], LLMBackend]
 def engine_for(schema: ModalitySchema) -> RuleEngine:
     """The rule engine for a modality: chest CT lesions with locations; brain MRI
     diagnoses and non-tumor details (assertions only, no episode linking)."""
-    rules = ruleset_from_db()
+    rules = site_ruleset()
     keys = schema.keys
     if isinstance(keys, ChestKeys):
         return RuleEngine(

@@ -34,10 +34,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report
+from annotations.selectors import site_detector
+from inference.ml.baseline import brain_mri_baseline, chest_ct_baseline
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
 from inference.ml.llm.mapping import BrainMriMapper, ChestCtMapper, Finding, MappingResult
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
-from inference.ml.rules import EntityMatcher, Lexicon, brain_mri_baseline, chest_ct_baseline
+from inference.ml.text.lexicon import Lexicon, lexicon_values
+from inference.ml.text.matcher import Matcher
 from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.services import stage2_backend
 from jobs.models import Job
@@ -53,7 +56,7 @@ COMBINED_CHEST_ONLY = (
 )
 TASKS = {"chest_ct": "chest_ct_relations", "brain_mri": "brain_mri"}
 # Bumped when the rule baseline's behaviour changes (part of the rules run key).
-RULES_VERSION = "same-sentence-1"
+RULES_VERSION = "same-sentence-2"  # 2: the text engine's matcher and segmentation
 # A batch stops when this many reports in a row found the server unreachable:
 # the server is down, and the job is better failed (and resumed later) than
 # filled with failures.
@@ -141,9 +144,14 @@ def _brain_keys(by_role: dict[str, list[EntityKey]]) -> BrainKeys:
 def _mapper(schema: ModalitySchema, backend_for: BackendFor) -> Mapper:
     lexicon = schema.lexicon or None
     if isinstance(schema.keys, ChestKeys):
-        return ChestCtMapper(backend_for(ChestCtMapper.template_name), keys=schema.keys, lexicon=lexicon)
+        return ChestCtMapper(
+            backend_for(ChestCtMapper.template_name),
+            keys=schema.keys,
+            lexicon=lexicon,
+            detector=site_detector(),
+        )
     backends = {name: backend_for(name) for name in BrainMriMapper.templates}
-    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon)
+    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon, detector=site_detector())
 
 
 # -- the plan of a run: everything its run key names ------------------------------------
@@ -160,7 +168,7 @@ class Stage2Run:
     prompt_version: str = ""
     stage1_version: ModelVersion | None = None
     mapper: Mapper | None = None
-    matcher: EntityMatcher | None = None
+    matcher: Matcher | None = None
     combined: Any = None  # services.combined.CombinedPlan (mode "combined")
 
 
@@ -180,7 +188,7 @@ def stage2_plan(*, modality: Modality, mode: str, backend_for: BackendFor | None
     base = f"{mode}|{modality.code}|schema{schema.version}"
     if mode == "rules":
         run = Stage2Run(mode, modality, schema, run_key=f"{base}|{RULES_VERSION}")
-        run.matcher = EntityMatcher(schema.lexicon)
+        run.matcher = Matcher(lexicon_values(schema.lexicon))
         run.prompt_version = RULES_VERSION
         return run
     mapper = _mapper(schema, backend_for or stage2_backend.llm_backend)
@@ -385,8 +393,9 @@ def _rules_fields(text: str, run: Stage2Run) -> dict[str, Any]:
     assert run.matcher is not None
     predicted = rules_predict(text, run.schema, run.matcher)
     first: dict[str, tuple[int, int]] = {}
-    for mention in run.matcher.find(text):
-        first.setdefault(mention.key, (mention.start, mention.end))
+    for match in run.matcher.find(text):
+        for key in match.keys:
+            first.setdefault(str(key), (match.start, match.end))
     findings = []
     for key, value in predicted.get("lesions", predicted.get("diagnoses", {})).items():
         span = first.get(key)
@@ -419,7 +428,7 @@ def _rules_fields(text: str, run: Stage2Run) -> dict[str, Any]:
     }
 
 
-def rules_predict(text: str, schema: ModalitySchema, matcher: EntityMatcher) -> dict[str, Any]:
+def rules_predict(text: str, schema: ModalitySchema, matcher: Matcher) -> dict[str, Any]:
     """The same-sentence baseline in gold-file shape (SPEC.md "Gold files")."""
     keys = schema.keys
     if isinstance(keys, ChestKeys):
