@@ -278,7 +278,7 @@ class WeakLabelSet(models.Model):
 
     Modes: "keyword" is the method's (any entity value matches, negated or not);
     "keyword_negation" also decides each match's assertion with ConText-style
-    rules (annotations/weak/negation.py)."""
+    rules (inference/ml/text/assertion.py)."""
 
     class Mode(models.TextChoices):
         KEYWORD = "keyword", "Keyword (the method)"

@@ -343,7 +343,9 @@ register_mode("bert", _bert_runner, relations=False, description="Stage 1 BERT e
 register_mode("llm", _stage2_runner("llm"), description="LLM without hint")
 register_mode("llm_hint", _stage2_runner("llm_hint"), description="LLM with the stage 1 (BERT) hint")
 register_mode(
-    "rules", _stage2_runner("rules"), description="Rule-based: same-sentence pairs (spaCy sentencizer)"
+    "rules",
+    _stage2_runner("rules"),
+    description="Rule-based: same-sentence pairs (the text engine's sentences)",
 )
 
 # The rule engine's modes ("keyword", "rules_engine", "combined") register themselves.

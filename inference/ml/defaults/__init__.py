@@ -10,10 +10,10 @@ headings, location words), as JSON files next to this module, and cached readers
 Data, not code: a site installs them into its database (the annotations app seeds
 its schema and rule tables from these files) and edits its own copy there; code
 that runs without a database (the demo generator, benches, tests, the library's
-default objects) reads them here. The text engine (inference.ml.text) takes
-its data as arguments and never reads these files itself. The layouts are described in docs/schema.md.
-Plain Python, no Django. The readers are cached: treat what they return as
-read-only.
+default objects) reads them here. The text engine (inference.ml.text) takes its
+data as arguments and never reads these files itself. The schema's layout is
+described in docs/schema.md. Plain Python, no Django. The readers are cached:
+treat what they return as read-only.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ rules over a trigger table (triggers.py).
 
     detector = AssertionDetector(triggers)
     detector.statuses(text, [(start, end), ...])  # -> ["negated", "positive", ...]
-    detector.span_status(text, (start, end))      # a quoted span: triggers inside it count
+    detector.span_status(text, (start, end))      # a quoted span (stage 2 evidence), read by its head
 
 One regex pass finds every trigger of the report. Then, for each mention:
 
@@ -18,7 +18,8 @@ nodule" is negated). Sentence boundaries are segment.py's (the one
 segmentation: line breaks unless wrapped, quote marks, ".", "!", "?" before
 whitespace except after abbreviations, Korean sentence-final predicates).
 Terminators ("but", "however", ";", Korean "그러나", "있으나", affirmations
-"있음") end a scope inside a sentence.
+"있음") end a scope inside a sentence. A quoted span (span_status) may hold its
+own triggers; it is read by its head, the words before its first trigger.
 
 The site builds its detector from the triggers admins edit
 (annotations.selectors.site_detector); code without a database uses
