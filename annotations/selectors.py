@@ -227,51 +227,53 @@ def ruleset_from_db() -> RuleSet:
 
 @dataclass(frozen=True)
 class _SiteRules:
-    version: tuple[tuple[int, int], ...]
     ruleset: RuleSet
     detector: AssertionDetector
 
 
-_site_rules: _SiteRules | None = None
+# (modality id) -> (its schema_version, the rules built then). Every rule change bumps
+# every modality's schema_version (services.rules.rules_changed), so a modality's
+# version is the rules' version as seen from it, and a caller that has its modality
+# loaded learns whether the rules moved without a query.
+_site_rules: dict[int, tuple[int, _SiteRules]] = {}
 
 
-def rules_version() -> tuple[tuple[int, int], ...]:
-    """Every modality's (id, schema_version): every rule change bumps them all
-    (services.rules.rules_changed), so this one query tells whether the rules moved."""
-    return tuple(Modality.objects.order_by("pk").values_list("pk", "schema_version"))
+def _current_site_rules(modality: Modality | None) -> _SiteRules:
+    if modality is None:
+        modality = Modality.objects.order_by("pk").only("pk", "schema_version").first()
+        if modality is None:  # no modality, so no version a rule change would bump
+            ruleset = ruleset_from_db()
+            return _SiteRules(ruleset, AssertionDetector(ruleset.triggers))
+    cached = _site_rules.get(modality.pk)
+    if cached is not None and cached[0] == modality.schema_version:
+        return cached[1]
+    ruleset = ruleset_from_db()
+    rules = _SiteRules(ruleset, AssertionDetector(ruleset.triggers))
+    _site_rules[modality.pk] = (modality.schema_version, rules)
+    return rules
 
 
-def _current_site_rules() -> _SiteRules:
-    global _site_rules
-    version = rules_version()
-    cached = _site_rules
-    if cached is None or cached.version != version:
-        ruleset = ruleset_from_db()
-        cached = _SiteRules(version, ruleset, AssertionDetector(ruleset.triggers))
-        _site_rules = cached
-    return cached
-
-
-def site_ruleset() -> RuleSet:
+def site_ruleset(*, modality: Modality | None = None) -> RuleSet:
     """The rules admins maintain, as the rule engine reads them: cached per
-    process, rebuilt when the rules' version moves."""
-    return _current_site_rules().ruleset
+    process, rebuilt when the rules' version moves. Pass the modality at hand
+    (loaded, with its schema_version) to spare the query that reads the version."""
+    return _current_site_rules(modality).ruleset
 
 
-def site_detector() -> AssertionDetector:
+def site_detector(*, modality: Modality | None = None) -> AssertionDetector:
     """The assertion detector over the triggers admins maintain (HIST counted as
     negated): what every screen and run that shows or uses an assertion asks
     (weak labels, consistency checks, the review page, review sync, stage 2's
     evidence check). Cached per process, rebuilt when the rules' version moves,
-    so an edited trigger applies on the next request without a restart."""
-    return _current_site_rules().detector
+    so an edited trigger applies on the next request without a restart. Pass the
+    modality at hand (loaded, with its schema_version) to spare the version query."""
+    return _current_site_rules(modality).detector
 
 
 def site_rules_forget() -> None:
-    """Drop the cached rules. The version only moves forward in one database; a
-    test database rolled back between tests repeats versions, so tests call this."""
-    global _site_rules
-    _site_rules = None
+    """Drop the cached rules. Versions only move forward in one database; a test
+    database rolled back between tests repeats them, so tests call this."""
+    _site_rules.clear()
 
 
 def key_value_rows(*, key: EntityKey) -> QuerySet[EntityValue]:

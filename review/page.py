@@ -227,7 +227,9 @@ def highlight(text: str, modality: Modality, keys: SchemaKeys, findings: list[Re
         if k in keys.by_id
     ]
     spans_of = [(s, e) for s, e, _ in matches]
-    statuses = annotation_selectors.site_detector().statuses(text, spans_of) if matches else []
+    statuses = (
+        annotation_selectors.site_detector(modality=modality).statuses(text, spans_of) if matches else []
+    )
     spans = []
     for (start, end, (name, role)), status in zip(matches, statuses, strict=True):
         flag = " negated" if status == NEGATED else (" uncertain" if status == UNCERTAIN else "")

@@ -193,7 +193,7 @@ class _Labeller:
         # follow longest-first matching over the whole lexicon.
         self.matcher = Matcher(selectors.modality_values(modality=modality))
         # The triggers admins maintain on the rules page, not only the shipped defaults.
-        self.detector = selectors.site_detector() if KEYWORD_NEGATION in modes else None
+        self.detector = selectors.site_detector(modality=modality) if KEYWORD_NEGATION in modes else None
         keys = list(EntityKey.objects.filter(entity_type__modality=modality).select_related("entity_type"))
         self.names = {k.pk: k.name for k in keys}
         self.parents = {k.pk: k.parent_id for k in keys if k.parent_id}

@@ -131,11 +131,15 @@ def test_location_combination_needs_its_key(client, admin_user):
     assert "which location key" in response.content.decode()
 
 
-def test_the_site_rules_are_cached_until_the_rules_version_moves(db, django_assert_num_queries):
+def test_the_site_rules_are_cached_until_the_rules_version_moves(chest_ct, django_assert_num_queries):
     detector = selectors.site_detector()
     with django_assert_num_queries(2):  # one query for the version per call, nothing rebuilt
         assert selectors.site_detector() is detector
         assert selectors.site_ruleset().digest() == default_ruleset().digest()
+    with django_assert_num_queries(0):  # a loaded modality carries the version
+        assert selectors.site_detector(modality=chest_ct) is selectors.site_detector(modality=chest_ct)
     rule_services.trigger_create(phrase="not appreciable", category="NEG", direction="BWD")
+    chest_ct.refresh_from_db()
+    assert selectors.site_detector(modality=chest_ct) is not detector
     assert selectors.site_detector() is not detector
     assert "not appreciable" in {t[0] for t in selectors.site_ruleset().triggers}
