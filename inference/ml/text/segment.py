@@ -11,8 +11,8 @@ both, at tens of thousands of reports per second:
   text (not after an abbreviation such as "Rt.", "approx." or "e.g."; a decimal
   point is never followed by whitespace), at a line break (unless the line is
   visibly wrapped: it ends in a letter, digit or comma and the next one starts
-  with a lower-case Latin letter), at a double quote (some reports list their
-  impression items between quote marks), and after a Korean sentence-final
+  with a lower-case Latin letter), at an ASCII double quote (some reports list
+  their impression items between quote marks), and after a Korean sentence-final
   predicate ("있음", "없음", "보임", "의심됨", "~다") followed by whitespace and
   a word;
 * a clause ends at ";", ",", ":" and at the conjunctions that separate findings
