@@ -12,9 +12,9 @@ from annotations.models import Modality
 from annotations.selectors import annotators
 from annotations.services.assignments import HOW, MAX_PER_REQUEST, SAMPLE
 from annotations.services.queue_order import ORDERS, RANDOM, UNCERTAINTY, uncertainty_status
-from annotations.weak.labels import KEYWORD as KEYWORD_MODE
-from annotations.weak.labels import KEYWORD_NEGATION
-from annotations.weak.matcher import KEYWORD, REGEX, regex_error
+from inference.ml.text.labels import KEYWORD as KEYWORD_MODE
+from inference.ml.text.labels import KEYWORD_NEGATION
+from inference.ml.text.matcher import KEYWORD, REGEX, regex_error
 
 FORMAT_CHOICES = [
     ("auto", "Detect (by extension and header)"),

@@ -278,7 +278,7 @@ class WeakLabelSet(models.Model):
 
     Modes: "keyword" is the method's (any entity value matches, negated or not);
     "keyword_negation" also decides each match's assertion with ConText-style
-    rules (annotations/weak/negation.py)."""
+    rules (inference/ml/text/assertion.py)."""
 
     class Mode(models.TextChoices):
         KEYWORD = "keyword", "Keyword (the method)"
@@ -329,7 +329,7 @@ class WeakLabel(models.Model):
 class AssertionTrigger(models.Model):
     """One assertion trigger of the rule engine and of weak labelling ("no",
     "not detected", "cannot be excluded", "없음"): defaults seeded from
-    annotations/schema/default_rules.json, extended by admins on the Rules page.
+    inference/ml/defaults/default_rules.json, extended by admins on the Rules page.
     Changing a trigger bumps every modality's schema_version (see
     annotations.services.rules), because it changes what the rules extract."""
 

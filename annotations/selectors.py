@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from annotations.models import (
+    AssertionTrigger,
     Assignment,
     EntityKey,
-    EntityType,
     EntityValue,
     Mention,
     Modality,
     Relation,
     Report,
+    RuleEntry,
 )
-from annotations.weak.matcher import LayeredMatcher, Matcher
-from annotations.weak.matcher import Value as LexiconValue
+from inference.ml.defaults import default_ruleset
+from inference.ml.text.assertion import AssertionDetector
+from inference.ml.text.matcher import LayeredMatcher, Matcher
+from inference.ml.text.matcher import Value as LexiconValue
+from inference.ml.text.rules import RuleSet
 from jobs.models import Job
 from radreview.roles import PERM_ANNOTATE
 
@@ -176,6 +181,101 @@ def modality_matcher(*, modality: Modality) -> Matcher | LayeredMatcher:
     return matcher
 
 
+# -- the site's rules ---------------------------------------------------------------------
+
+# default_rules.json list name -> RuleEntry kind
+LIST_KINDS = {
+    "outside_organs": RuleEntry.Kind.OUTSIDE_ORGAN,
+    "inside_words": RuleEntry.Kind.INSIDE_WORD,
+    "anaphora": RuleEntry.Kind.ANAPHOR,
+    "modified_heads": RuleEntry.Kind.MODIFIED_HEAD,
+    "extrapulmonary_locations": RuleEntry.Kind.EXTRAPULMONARY,
+}
+LOCATION_KEYS_GROUP = "keys"
+
+
+def rules_data_from_db() -> dict[str, Any]:
+    """The active rules in the default_rules.json layout."""
+    triggers = [
+        {"phrase": t.phrase, "category": t.category, "direction": t.direction, "window": t.window}
+        for t in AssertionTrigger.objects.filter(is_active=True).order_by("pk")
+    ]
+    data: dict[str, Any] = {"triggers": triggers, "sections": [], "location_words": {}}
+    data.update({name: [] for name in LIST_KINDS})
+    kind_to_list = {kind: name for name, kind in LIST_KINDS.items()}
+    for entry in RuleEntry.objects.filter(is_active=True).order_by("pk"):
+        if entry.kind == RuleEntry.Kind.SECTION:
+            data["sections"].append({"phrase": entry.text, "kind": entry.group})
+        elif entry.kind == RuleEntry.Kind.LOCATION_WORD:
+            words = data["location_words"]
+            if entry.group == LOCATION_KEYS_GROUP:
+                words.setdefault(LOCATION_KEYS_GROUP, {})[entry.text] = entry.value
+            else:
+                words.setdefault(entry.group, []).append(entry.text)
+        else:
+            data[kind_to_list[entry.kind]].append(entry.text)
+    return data
+
+
+def ruleset_from_db() -> RuleSet:
+    """The rules as the database holds them now (not cached: the rules page); the
+    defaults when the tables are empty (a database migrated without the seed)."""
+    if not AssertionTrigger.objects.exists():
+        return default_ruleset()
+    return RuleSet.from_data(rules_data_from_db(), label="database")
+
+
+@dataclass(frozen=True)
+class _SiteRules:
+    ruleset: RuleSet
+    detector: AssertionDetector
+
+
+# (modality id) -> (its schema_version, the rules built then). Every rule change bumps
+# every modality's schema_version (services.rules.rules_changed), so a modality's
+# version is the rules' version as seen from it, and a caller that has its modality
+# loaded learns whether the rules moved without a query.
+_site_rules: dict[int, tuple[int, _SiteRules]] = {}
+
+
+def _current_site_rules(modality: Modality | None) -> _SiteRules:
+    if modality is None:
+        modality = Modality.objects.order_by("pk").only("pk", "schema_version").first()
+        if modality is None:  # no modality, so no version a rule change would bump
+            ruleset = ruleset_from_db()
+            return _SiteRules(ruleset, AssertionDetector(ruleset.triggers))
+    cached = _site_rules.get(modality.pk)
+    if cached is not None and cached[0] == modality.schema_version:
+        return cached[1]
+    ruleset = ruleset_from_db()
+    rules = _SiteRules(ruleset, AssertionDetector(ruleset.triggers))
+    _site_rules[modality.pk] = (modality.schema_version, rules)
+    return rules
+
+
+def site_ruleset(*, modality: Modality | None = None) -> RuleSet:
+    """The rules admins maintain, as the rule engine reads them: cached per
+    process, rebuilt when the rules' version moves. Pass the modality at hand
+    (loaded, with its schema_version) to spare the query that reads the version."""
+    return _current_site_rules(modality).ruleset
+
+
+def site_detector(*, modality: Modality | None = None) -> AssertionDetector:
+    """The assertion detector over the triggers admins maintain (HIST counted as
+    negated): what every screen and run that shows or uses an assertion asks
+    (weak labels, consistency checks, the review page, review sync, stage 2's
+    evidence check). Cached per process, rebuilt when the rules' version moves,
+    so an edited trigger applies on the next request without a restart. Pass the
+    modality at hand (loaded, with its schema_version) to spare the version query."""
+    return _current_site_rules(modality).detector
+
+
+def site_rules_forget() -> None:
+    """Drop the cached rules. Versions only move forward in one database; a test
+    database rolled back between tests repeats them, so tests call this."""
+    _site_rules.clear()
+
+
 def key_value_rows(*, key: EntityKey) -> QuerySet[EntityValue]:
     return key.values.select_related("created_by").order_by("kind", "text")
 
@@ -228,10 +328,6 @@ def assignment_next(*, user: Any, after: Assignment | None = None) -> Assignment
     if after is not None:
         rows = rows.exclude(pk=after.pk)
     return rows.order_by(queue_status_order(), "rank", "id").first()
-
-
-def assignment_for_workspace(*, assignment_id: int) -> Assignment:
-    return Assignment.objects.select_related("report__modality", "annotator").get(pk=assignment_id)
 
 
 def assignment_mentions(*, assignment: Assignment) -> QuerySet[Mention]:
@@ -293,10 +389,6 @@ def reports_for_adjudication(*, modality: Modality) -> QuerySet[Report]:
         .defer("text")
         .order_by("adjudications", "-study_datetime", "id")
     )
-
-
-def entity_type_roles(*, modality: Modality) -> dict[int, str]:
-    return dict(EntityType.objects.filter(modality=modality).values_list("id", "role"))
 
 
 # -- weak labels ---------------------------------------------------------------------------

@@ -48,15 +48,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from annotations.weak.matcher import Matcher, Value  # noqa: E402
 from inference.ml.combined import CombinedExtractor  # noqa: E402
+from inference.ml.defaults import default_keys, default_lexicon  # noqa: E402
 from inference.ml.engine import RuleEngine  # noqa: E402
 from inference.ml.metrics import entity_key_metrics  # noqa: E402
 from inference.ml.relation_metrics import chest_pairs, relation_metrics  # noqa: E402
-from inference.ml.rules import lexicon_from_schema  # noqa: E402
+from inference.ml.text.lexicon import Lexicon  # noqa: E402
+from inference.ml.text.matcher import Matcher, Value  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ctrate_train.jsonl"
-SCHEMA = ROOT / "annotations" / "schema" / "default_schema.json"
 KEYS = (
     "nodule",
     "consolidation",
@@ -90,9 +90,8 @@ def split(
     return order[holdout:], order[:holdout]
 
 
-def chest_lexicon() -> dict[str, list[tuple[str, str]]]:
-    chest = json.loads(SCHEMA.read_text(encoding="utf-8"))["modalities"][0]
-    return lexicon_from_schema(chest)
+def chest_lexicon() -> Lexicon:
+    return default_lexicon("chest_ct")
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -331,7 +330,6 @@ def llm_hint(
 
 
 def demo_gold(args: argparse.Namespace, backend: Any | None) -> None:
-    from annotations.schema.keys import default_keys
     from demo.generator.corpus import generate_reports
 
     records = list(generate_reports(n=60 if args.quick else 400, seed=11, modalities=["chest_ct"]))

@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from annotations.schema.keys import default_keys  # noqa: E402
 from demo.generator.corpus import generate_reports  # noqa: E402
 from inference.ml.bert import (  # noqa: E402
     LabelledSet,
@@ -48,6 +47,7 @@ from inference.ml.bert import (  # noqa: E402
     pretrain_mlm,
 )
 from inference.ml.bert.data import encode_texts  # noqa: E402
+from inference.ml.defaults import default_keys  # noqa: E402
 from inference.ml.metrics import entity_key_metrics, key_sets  # noqa: E402
 
 LESION_KEYS = list(default_keys("chest_ct", "Lesion"))

@@ -17,7 +17,6 @@ if needed). --quick: the 0.5B preset and 3 reports.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,12 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from inference.ml.defaults import default_lexicon  # noqa: E402
 from inference.ml.llm import gguf  # noqa: E402
 from inference.ml.llm.backends import LlamaCppBackend  # noqa: E402
 from inference.ml.llm.mapping import FLAG_HINT_LEAK, ChestCtMapper, MappingResult  # noqa: E402
 from inference.ml.llm.schemas import ChestKeys  # noqa: E402
 from inference.ml.relation_metrics import chest_pairs, relation_metrics  # noqa: E402
-from inference.ml.rules import Lexicon, lexicon_from_schema  # noqa: E402
+from inference.ml.text.lexicon import Lexicon  # noqa: E402
 
 P, N = "present", "negated"
 # (report, gold lesions: key -> (status, locations)); the locations of pleural
@@ -111,13 +111,9 @@ REPORTS: list[tuple[str, dict[str, tuple[str, list[str]]]]] = [
 ]
 
 
-def chest_lexicon() -> Lexicon | None:
-    """The default schema's chest CT entity values, for the evidence checks (if present)."""
-    path = ROOT / "annotations" / "schema" / "default_schema.json"
-    if not path.exists():
-        return None
-    modalities = json.loads(path.read_text(encoding="utf-8"))["modalities"]
-    return lexicon_from_schema(next(m for m in modalities if m["code"] == "chest_ct"))
+def chest_lexicon() -> Lexicon:
+    """The default schema's chest CT entity values, for the evidence checks."""
+    return default_lexicon("chest_ct")
 
 
 def pick_model(args: argparse.Namespace) -> Path:

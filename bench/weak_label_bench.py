@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from annotations.services.schema import schema_read
-from annotations.weak.labels import MODES, label_report
-from annotations.weak.matcher import Matcher, Value
-from annotations.weak.negation import AssertionDetector
 from demo.generator.corpus import generate_reports
+from inference.ml.defaults import default_detector
+from inference.ml.text.labels import MODES, label_report
+from inference.ml.text.matcher import Matcher, Value
 
 
 def matchers() -> dict[str, Matcher]:
@@ -49,7 +49,7 @@ def main() -> None:
 
     reports = [(r["modality"], r["text"]) for r in generate_reports(n=n, seed=11)]
     by_modality = matchers()
-    detector = AssertionDetector()
+    detector = default_detector()
 
     def run(modes: tuple[str, ...]) -> tuple[float, float, int, int]:
         """Wall seconds, CPU seconds of this process, mentions, negated mentions."""

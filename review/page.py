@@ -3,15 +3,15 @@ the chest CT lesion x location grid, and the choices of the edit forms.
 
 Highlights: every entity value of the modality found in the text (one regex
 pass, the annotation workspace's cached matcher), coloured by entity type and
-marked negated by the weak-labelling assertion rules; plus each finding's
-evidence span, which the page emphasises when the finding is hovered or focused.
+marked negated or uncertain by the assertion triggers admins maintain (the
+site's detector, rebuilt when the rules change); plus each finding's evidence
+span, which the page emphasises when the finding is hovered or focused.
 Report text is cut into segments the template renders escaped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from django.utils.safestring import SafeString
@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 from annotations import selectors as annotation_selectors
 from annotations.highlight import Span, segments
 from annotations.models import EntityKey, EntityType, Modality
-from annotations.weak.negation import NEGATED, UNCERTAIN, AssertionDetector
+from inference.ml.text.assertion import NEGATED, UNCERTAIN
 from review import html
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
 from review.services.sync import FLAG_HALLUCINATION, FLAG_UNMATCHED
@@ -51,11 +51,6 @@ FLAG_LABELS = {
 # Who decided a combined finding (its `ai["source"]`), and the order sources are listed in.
 SOURCE_LABELS = {"rules": "Rules", "stage1": "Stage 1", "llm": "LLM", "rules+llm": "Rules + LLM"}
 SOURCE_ORDER = ("rules", "stage1", "llm")
-
-
-@cache
-def _detector() -> AssertionDetector:
-    return AssertionDetector()
 
 
 @dataclass(frozen=True)
@@ -157,10 +152,6 @@ class FindingView:
             if name not in deciding and isinstance(sources.get(name), dict)
         ]
 
-    @property
-    def ai_changed(self) -> bool:
-        return self.f.status == ReviewFinding.Status.EDITED
-
 
 def verdict_text(source: str, verdict: dict[str, Any]) -> str:
     """One source's verdict in words: "0.91 present", "negated (historical)", "not mentioned"."""
@@ -235,7 +226,10 @@ def highlight(text: str, modality: Modality, keys: SchemaKeys, findings: list[Re
         for k in m.keys[:1]
         if k in keys.by_id
     ]
-    statuses = _detector().statuses(text, [(s, e) for s, e, _ in matches]) if matches else []
+    spans_of = [(s, e) for s, e, _ in matches]
+    statuses = (
+        annotation_selectors.site_detector(modality=modality).statuses(text, spans_of) if matches else []
+    )
     spans = []
     for (start, end, (name, role)), status in zip(matches, statuses, strict=True):
         flag = " negated" if status == NEGATED else (" uncertain" if status == UNCERTAIN else "")

@@ -28,8 +28,6 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("annotations", "inference", "review", "analytics", "jobs", "radreview", "demo")
 # The package itself is glue too: its __init__ starts Celery.
@@ -45,13 +43,6 @@ ALLOWED = {
 }
 HELPERS = "radreview helpers"
 NOT_PLAIN_PYTHON = ("django", "rest_framework", "celery", "drf_spectacular", *PACKAGES)
-
-# Until the other branches of issue 13 are merged: the text engine inside inference.ml
-# still imports annotations.weak / annotations.schema (item 1 moves them into
-# inference.ml), and analytics.tasks still imports the demo pipeline, which enqueues
-# analytics' evaluation task (item 4 moves the pipeline into the demo app).
-PENDING_TEXT_MOVE = ("annotations.weak", "annotations.schema")
-PENDING_DEMO_MOVE = "analytics.demo_pipeline"
 
 
 @cache
@@ -237,17 +228,8 @@ def not_plain_python() -> list[str]:
     return sorted(set(found))
 
 
-def _pending_text_move(line: str) -> bool:
-    return any(f"-> {name}" in line for name in PENDING_TEXT_MOVE)
-
-
 def _show(lines: list[str]) -> str:
     return "\n" + "\n".join(lines)
-
-
-def test_no_import_cycles_outside_the_pending_demo_move():
-    found = [" -> ".join(c) for c in cycles() if PENDING_DEMO_MOVE not in c]
-    assert not found, _show(found)
 
 
 def test_no_import_cycles_anywhere():
@@ -255,21 +237,11 @@ def test_no_import_cycles_anywhere():
     assert not found, _show(found)
 
 
-def test_the_layering_holds_but_for_the_pending_text_move():
-    found = [v for v in layering_violations() if not _pending_text_move(v)]
+def test_the_layering_holds():
+    found = layering_violations()
     assert not found, _show(found)
 
 
-def test_inference_ml_imports_no_django_and_no_app_but_the_pending_text_move():
-    found = [v for v in not_plain_python() if not _pending_text_move(v)]
-    assert not found, _show(found)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the text engine in inference.ml still imports annotations.weak and annotations.schema "
-    "until the text package (issue 13 item 1) lands: then remove this marker",
-)
 def test_inference_ml_imports_no_django_and_no_app():
     found = [*not_plain_python(), *(v for v in layering_violations() if v.startswith("inference.ml"))]
     assert not found, _show(found)

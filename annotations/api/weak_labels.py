@@ -13,7 +13,7 @@ from annotations.api.common import perm
 from annotations.models import Modality, Report, WeakLabelSet
 from annotations.services.weak_labels import weak_label_job_create
 from annotations.tasks import weak_label_task
-from annotations.weak.labels import MODES
+from inference.ml.text.labels import MODES
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
 

@@ -1,4 +1,4 @@
-"""Seed the rule engine's default rules (annotations/schema/default_rules.json):
+"""Seed the rule engine's default rules (inference/ml/defaults/default_rules.json):
 assertion triggers and word lists, so that admins see and extend them."""
 
 from django.db import migrations

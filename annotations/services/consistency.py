@@ -16,13 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from annotations.models import Assignment, EntityType, Mention, Modality, Relation
-from annotations.services.rules import detector_from_db
-from annotations.weak.negation import NEGATED, AssertionDetector
+from annotations.models import Assignment, EntityType, Mention, Relation
+from annotations.selectors import site_detector
+from inference.ml.text.assertion import NEGATED
 
-# (schema versions it was built for, detector): every rule change bumps the
-# schema versions, so one cheap query tells whether the admins edited triggers.
-_DETECTOR: tuple[tuple[int, ...], AssertionDetector] | None = None
 FINDING_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)
 
 
@@ -31,15 +28,6 @@ class Issue:
     code: str
     message: str
     mention_ids: tuple[int, ...] = ()
-
-
-def _detector() -> AssertionDetector:
-    """The negation rules admins maintain on the rules page, rebuilt when they change."""
-    global _DETECTOR
-    versions = tuple(Modality.objects.order_by("pk").values_list("schema_version", flat=True))
-    if _DETECTOR is None or _DETECTOR[0] != versions:
-        _DETECTOR = (versions, detector_from_db())
-    return _DETECTOR[1]
 
 
 def assignment_issues(
@@ -115,7 +103,8 @@ def _reads_negated(text: str, mentions: list[Mention]) -> list[Issue]:
     candidates = [m for m in mentions if not m.negated and m.key.entity_type.role in FINDING_ROLES]
     if not candidates:
         return []
-    statuses = _detector().statuses(text, [(m.start, m.end) for m in candidates])
+    # The negation rules admins maintain on the rules page, rebuilt when they change.
+    statuses = site_detector().statuses(text, [(m.start, m.end) for m in candidates])
     return [
         Issue(
             "reads_negated",

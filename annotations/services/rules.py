@@ -1,13 +1,14 @@
-"""The rule engine's rules as data: assertion triggers and word lists in the
-database, seeded from annotations/schema/default_rules.json, extended by admins.
+"""The rules as data: assertion triggers and word lists in the database, seeded
+from inference/ml/defaults/default_rules.json, extended by admins.
 
-    ruleset = ruleset_from_db()          # inference.ml.engine.RuleSet
-    detector = detector_from_db()        # annotations.weak.negation.AssertionDetector
+    rules_seed()                         # the defaults that are missing (data migration 0006)
     trigger_create(phrase="not appreciated", category="NEG", direction="BWD", user=admin)
+    trigger_set_active(trigger=trigger, active=False)
 
 Any change bumps every modality's schema_version: weak labels, rule-engine and
-combined predictions record the schema version they were made with, and a
-trigger changes what they say.
+combined predictions record the schema version they were made with, and the
+cached rules every screen and run reads (annotations.selectors.site_ruleset /
+site_detector) are rebuilt when it moves.
 """
 
 from __future__ import annotations
@@ -21,19 +22,10 @@ from django.db import transaction
 from django.db.models import F
 
 from annotations.models import AssertionTrigger, Modality, RuleEntry
-from annotations.weak.negation import AssertionDetector
-from annotations.weak.triggers import CATEGORIES, DIRECTIONS, default_rules, rows_to_triggers
-from inference.ml.engine.ruleset import RuleSet
-
-# default_rules.json list name -> RuleEntry kind
-LIST_KINDS = {
-    "outside_organs": RuleEntry.Kind.OUTSIDE_ORGAN,
-    "inside_words": RuleEntry.Kind.INSIDE_WORD,
-    "anaphora": RuleEntry.Kind.ANAPHOR,
-    "modified_heads": RuleEntry.Kind.MODIFIED_HEAD,
-    "extrapulmonary_locations": RuleEntry.Kind.EXTRAPULMONARY,
-}
-LOCATION_KEYS_GROUP = "keys"
+from annotations.selectors import LIST_KINDS, LOCATION_KEYS_GROUP
+from inference.ml.defaults import default_rules
+from inference.ml.text.assertion import AssertionDetector
+from inference.ml.text.triggers import CATEGORIES, DIRECTIONS
 
 
 def rules_seed(
@@ -73,45 +65,6 @@ def _entries(data: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     for name, kind in LIST_KINDS.items():
         out.extend((kind, "", word, "") for word in data.get(name, ()))
     return out
-
-
-def rules_data_from_db() -> dict[str, Any]:
-    """The active rules in the default_rules.json layout."""
-    triggers = [
-        {"phrase": t.phrase, "category": t.category, "direction": t.direction, "window": t.window}
-        for t in AssertionTrigger.objects.filter(is_active=True).order_by("pk")
-    ]
-    data: dict[str, Any] = {"triggers": triggers, "sections": [], "location_words": {}}
-    data.update({name: [] for name in LIST_KINDS})
-    kind_to_list = {kind: name for name, kind in LIST_KINDS.items()}
-    for entry in RuleEntry.objects.filter(is_active=True).order_by("pk"):
-        if entry.kind == RuleEntry.Kind.SECTION:
-            data["sections"].append({"phrase": entry.text, "kind": entry.group})
-        elif entry.kind == RuleEntry.Kind.LOCATION_WORD:
-            words = data["location_words"]
-            if entry.group == LOCATION_KEYS_GROUP:
-                words.setdefault(LOCATION_KEYS_GROUP, {})[entry.text] = entry.value
-            else:
-                words.setdefault(entry.group, []).append(entry.text)
-        else:
-            data[kind_to_list[entry.kind]].append(entry.text)
-    return data
-
-
-def ruleset_from_db() -> RuleSet:
-    """The rule engine's rules as the database holds them; the defaults when the
-    tables are empty (a database migrated without the seed)."""
-    if not AssertionTrigger.objects.exists():
-        return RuleSet.from_data(default_rules())
-    return RuleSet.from_data(rules_data_from_db(), label="database")
-
-
-def detector_from_db() -> AssertionDetector:
-    """Weak labelling's assertion detector over the database's triggers."""
-    rows = (
-        rules_data_from_db()["triggers"] if AssertionTrigger.objects.exists() else default_rules()["triggers"]
-    )
-    return AssertionDetector(rows_to_triggers(rows))
 
 
 def trigger_validate(*, phrase: str, category: str, direction: str, window: int | None) -> str:

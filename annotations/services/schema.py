@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "default_schema.json"
+from inference.ml.defaults import DEFAULT_SCHEMA_PATH
 
 
 @dataclass(frozen=True)

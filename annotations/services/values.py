@@ -3,7 +3,7 @@ mention, count and preview matches.
 
 Every change bumps the modality's schema_version, which weak labels and models
 record and which invalidates the cached matcher (selectors.modality_matcher).
-Regexes are validated with weak.matcher.regex_error, so a bad pattern is a
+Regexes are validated with inference.ml.text.matcher.regex_error, so a bad pattern is a
 ValidationError with a message, never an exception from `re`.
 """
 
@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from annotations import selectors
 from annotations.models import EntityKey, EntityValue, Modality, Report
-from annotations.weak.matcher import KEYWORD, REGEX, LayeredMatcher, Matcher, Value, regex_error
-from annotations.weak.patterns import phrase_key
+from inference.ml.text.matcher import KEYWORD, REGEX, LayeredMatcher, Matcher, Value, regex_error
+from inference.ml.text.patterns import phrase_key
 
 COUNT_BATCH = 2000
 PREVIEW_EXAMPLES = 20

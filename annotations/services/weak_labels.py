@@ -4,7 +4,7 @@ mode against the gold labels of the reports that have them.
 
 One pass over the modality's reports, in batches by id. Per batch:
 
-* every report is matched once (weak.labels.label_report); both modes come from
+* every report is matched once (inference.ml.text.labels.label_report); both modes come from
   the same matches;
 * reports without a submitted version get a WeakLabelSet per mode, replacing in
   one transaction whatever the same mode and schema version stored for the
@@ -29,10 +29,10 @@ from django.db import transaction
 
 from annotations import selectors
 from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report, WeakLabel, WeakLabelSet
-from annotations.services.rules import detector_from_db
 from annotations.services.values import entity_value_count
-from annotations.weak.labels import KEYWORD_NEGATION, MODES, KeyLabel, label_report
-from annotations.weak.matcher import Matcher
+from inference.ml.metrics import KeyCounts
+from inference.ml.text.labels import KEYWORD_NEGATION, MODES, KeyLabel, label_report
+from inference.ml.text.matcher import Matcher
 from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
 
@@ -42,8 +42,14 @@ EVALUATED_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)  # what stag
 Progress = Callable[[int, int, str], None]
 
 
+TALLIES = ("tp", "fp", "fn", "tn", "negated_gold", "negated_called_present")
+
+
 @dataclass
-class KeyCounts:
+class KeyTally:
+    """One key's counts in one mode, added to batch by batch; the rates are
+    inference.ml.metrics.KeyCounts' (the one definition of precision, recall, F1)."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -51,22 +57,20 @@ class KeyCounts:
     negated_gold: int = 0  # reports whose gold mentions the key, only negated
     negated_called_present: int = 0  # ... that the mode labels positive anyway
 
+    def add(self, other: KeyTally) -> None:
+        for name in TALLIES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def as_dict(self) -> dict[str, Any]:
-        precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-        recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-        f1 = (
-            2 * precision * recall / (precision + recall)
-            if precision and recall
-            else (0.0 if precision is not None and recall is not None else None)
-        )
+        counts = KeyCounts(tp=self.tp, fp=self.fp, fn=self.fn, tn=self.tn)
         return {
             "tp": self.tp,
             "fp": self.fp,
             "fn": self.fn,
             "tn": self.tn,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
+            "precision": counts.precision,
+            "recall": counts.recall,
+            "f1": counts.f1,
             "negated_gold": self.negated_gold,
             "negated_called_present": self.negated_called_present,
         }
@@ -84,15 +88,14 @@ class ModalityRun:
     label_counts: dict[str, dict[str, dict[str, int]]] = field(
         default_factory=dict
     )  # mode -> key -> status -> n
-    counts: dict[str, dict[int, KeyCounts]] = field(default_factory=dict)  # mode -> key id -> counts
+    counts: dict[str, dict[int, KeyTally]] = field(default_factory=dict)  # mode -> key id -> counts
 
     def as_dict(self, names: dict[int, str]) -> dict[str, Any]:
         evaluation = {}
         for mode, per_key in self.counts.items():
-            total = KeyCounts()
+            total = KeyTally()
             for c in per_key.values():
-                for attr in ("tp", "fp", "fn", "tn", "negated_gold", "negated_called_present"):
-                    setattr(total, attr, getattr(total, attr) + getattr(c, attr))
+                total.add(c)
             evaluation[mode] = {
                 "keys": {names[k]: c.as_dict() for k, c in per_key.items()},
                 "micro": total.as_dict(),
@@ -190,14 +193,14 @@ class _Labeller:
         # follow longest-first matching over the whole lexicon.
         self.matcher = Matcher(selectors.modality_values(modality=modality))
         # The triggers admins maintain on the rules page, not only the shipped defaults.
-        self.detector = detector_from_db() if KEYWORD_NEGATION in modes else None
+        self.detector = selectors.site_detector(modality=modality) if KEYWORD_NEGATION in modes else None
         keys = list(EntityKey.objects.filter(entity_type__modality=modality).select_related("entity_type"))
         self.names = {k.pk: k.name for k in keys}
         self.parents = {k.pk: k.parent_id for k in keys if k.parent_id}
         self.evaluated = [k.pk for k in keys if k.entity_type.role in EVALUATED_ROLES]
         self.prune_older, self.job_id = prune_older, job_id
         self.run = ModalityRun(modality.code, self.version, modes)
-        self.run.counts = {mode: {k: KeyCounts() for k in self.evaluated} for mode in modes}
+        self.run.counts = {mode: {k: KeyTally() for k in self.evaluated} for mode in modes}
 
     def batch(self, batch: list[tuple[int, str]]) -> None:
         ids = [pk for pk, _ in batch]
@@ -273,7 +276,7 @@ def _with_parents(by_key: dict[Any, KeyLabel], parents: dict[int, int]) -> dict[
 
 
 def _evaluate(
-    counts: dict[int, KeyCounts], predicted: dict[Any, KeyLabel], gold: dict[int, str], keys: list[int]
+    counts: dict[int, KeyTally], predicted: dict[Any, KeyLabel], gold: dict[int, str], keys: list[int]
 ) -> None:
     for key in keys:
         gold_status = gold.get(key)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotations import selectors
 from annotations.models import AssertionTrigger, Modality, RuleEntry
 from annotations.services import rules as rule_services
 from radreview.roles import PERM_MANAGE_SCHEMA
@@ -94,6 +95,6 @@ def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
         "entries": RuleEntry.objects.select_related("created_by"),
         "kinds": RuleEntry.Kind.choices,
         "modalities": Modality.objects.all(),
-        "ruleset": rule_services.ruleset_from_db(),
+        "ruleset": selectors.ruleset_from_db(),
         **extra,
     }

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from annotations.schema.keys import default_keys
+from inference.ml.defaults import default_keys
 
 LESION_KEYS = default_keys("chest_ct", "Lesion")
 MALIGNANT = ("glioma", "lymphoma", "metastasis")

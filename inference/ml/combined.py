@@ -35,11 +35,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from annotations.weak.matcher import Matcher
 from inference.ml.engine.engine import STAGE2_STATUS, EngineFinding, EngineResult, RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMError
 from inference.ml.llm.mapping import Finding, StepCall, locate_evidence
 from inference.ml.llm.schemas import ChestKeys, chest_ct_schema, conform, expand, validate
+from inference.ml.text.matcher import Matcher
 
 MODE = "combined"
 PROMPT_VERSION = "combined-chest-v1"

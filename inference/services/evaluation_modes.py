@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from annotations.weak.matcher import Matcher, Value
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
+from inference.ml.text.matcher import Matcher, Value
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
 from inference.services.evaluation import (

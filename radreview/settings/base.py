@@ -179,7 +179,7 @@ SPECTACULAR_SETTINGS = {
     # Several serializers have a "kind" or "modes" field with different choices: name them.
     "ENUM_NAME_OVERRIDES": {
         "EntityValueKindEnum": ["keyword", "regex"],
-        "WeakLabelModeEnum": "annotations.weak.labels.MODES",
+        "WeakLabelModeEnum": "inference.ml.text.labels.MODES",
     },
 }
 # Swagger UI served from this server (no CDN) when drf-spectacular-sidecar is

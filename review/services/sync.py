@@ -44,9 +44,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType, Modality, Report
+from annotations.selectors import site_detector
 from inference.ml.combined import FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED, FLAG_UNCONFIRMED
 from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
-from inference.ml.rules import clause_negated
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import stage2_current_prediction, stage2_latest_pipeline_attempt
 from review.models import ReviewFinding, ReviewReport
@@ -141,6 +141,7 @@ def desired_items(
     kinds: dict[str, str],
 ) -> list[Item]:
     text = report.text
+    detector = site_detector()  # the triggers admins maintain, as on the review page
     probabilities = (stage1.probabilities or {}) if stage1 else {}
     thresholds = (stage1.model_version.thresholds or {}) if stage1 else {}
     s1_keys = {k for k in (stage1.predicted_keys if stage1 else []) if k in kinds}
@@ -157,7 +158,7 @@ def desired_items(
         # A combined finding stage 1 decided (the lexicon was silent) has no quote to
         # check; its `lexicon_silent` flag already says why.
         unquoted_stage1 = not evidence and raw.get("source") == "stage1"
-        if not unquoted_stage1 and (span is None or clause_negated(text, span)):
+        if not unquoted_stage1 and (span is None or detector.span_negated(text, span)):
             flags.append(FLAG_HALLUCINATION)
         if not unquoted_stage1 and span is None and FLAG_UNMATCHED not in flags:
             flags.append(FLAG_UNMATCHED)

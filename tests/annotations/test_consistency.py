@@ -84,7 +84,7 @@ def test_before_submit_a_report_without_findings_should_be_flagged():
 
 def test_a_negation_trigger_an_admin_adds_takes_effect_in_the_checks():
     from annotations.services.rules import trigger_create
-    from annotations.weak.triggers import FWD, NEG
+    from inference.ml.text.triggers import FWD, NEG
 
     a = make("Zilch nodule.")
     MentionFactory(assignment=a, key=entity_key("nodule"), start=6, end=12)

@@ -5,9 +5,10 @@ and a change moves the schema version."""
 import pytest
 from django.urls import reverse
 
+from annotations import selectors
 from annotations.models import AssertionTrigger, RuleEntry
 from annotations.services import rules as rule_services
-from annotations.weak.triggers import default_rules
+from inference.ml.defaults import default_rules, default_ruleset
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -24,9 +25,7 @@ def test_migration_seeds_the_default_rules(db):
 
 
 def test_ruleset_from_the_database_equals_the_defaults_until_edited(db):
-    from inference.ml.engine import default_ruleset
-
-    assert rule_services.ruleset_from_db().digest() == default_ruleset().digest()
+    assert selectors.ruleset_from_db().digest() == default_ruleset().digest()
 
 
 def test_rules_page_is_for_admins_only(client, annotator, clinician, admin_user):
@@ -59,7 +58,7 @@ def test_admin_adds_a_trigger_that_applies_and_bumps_the_schema_version(client, 
     )
     chest_ct.refresh_from_db()
     assert chest_ct.schema_version == version + 1
-    detector = rule_services.detector_from_db()
+    detector = selectors.site_detector()
     text = "Consolidation is not appreciable."
     assert detector.statuses(text, [(0, 13)]) == ["negated"]
 
@@ -95,7 +94,7 @@ def test_switching_a_trigger_off_removes_it_from_the_rules(client, admin_user):
     )
     trigger.refresh_from_db()
     assert trigger.is_active is False
-    phrases = {t[0] for t in rule_services.ruleset_from_db().triggers}
+    phrases = {t[0] for t in selectors.ruleset_from_db().triggers}
     assert "not detected" not in phrases
 
 
@@ -107,7 +106,7 @@ def test_admin_adds_a_location_word_the_engine_then_reads(client, admin_user):
         **HTMX,
     )
     assert response.status_code == 200
-    ruleset = rule_services.ruleset_from_db()
+    ruleset = selectors.ruleset_from_db()
     assert "dexter" in ruleset.location_words["right"]
     from inference.ml.engine import RuleEngine
 
@@ -130,3 +129,17 @@ def test_location_combination_needs_its_key(client, admin_user):
     )
     assert response.status_code == 400
     assert "which location key" in response.content.decode()
+
+
+def test_the_site_rules_are_cached_until_the_rules_version_moves(chest_ct, django_assert_num_queries):
+    detector = selectors.site_detector()
+    with django_assert_num_queries(2):  # one query for the version per call, nothing rebuilt
+        assert selectors.site_detector() is detector
+        assert selectors.site_ruleset().digest() == default_ruleset().digest()
+    with django_assert_num_queries(0):  # a loaded modality carries the version
+        assert selectors.site_detector(modality=chest_ct) is selectors.site_detector(modality=chest_ct)
+    rule_services.trigger_create(phrase="not appreciable", category="NEG", direction="BWD")
+    chest_ct.refresh_from_db()
+    assert selectors.site_detector(modality=chest_ct) is not detector
+    assert selectors.site_detector() is not detector
+    assert "not appreciable" in {t[0] for t in selectors.site_ruleset().triggers}

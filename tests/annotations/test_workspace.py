@@ -5,8 +5,8 @@ from annotations import selectors
 from annotations.models import EntityValue
 from annotations.services import annotation
 from annotations.services.values import entity_value_delete
-from annotations.weak.matcher import LayeredMatcher, Matcher
 from annotations.workspace import workspace_build
+from inference.ml.text.matcher import LayeredMatcher, Matcher
 from tests.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key
 
 

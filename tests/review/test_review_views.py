@@ -1,6 +1,10 @@
+import re
+
 import pytest
 from django.urls import reverse
 
+from annotations.models import AssertionTrigger
+from annotations.services.rules import trigger_create, trigger_set_active
 from review.models import ReviewDecision, ReviewReport
 from review.services import sync_report_findings
 from tests.conftest import _user_with_role
@@ -248,3 +252,30 @@ def test_brain_review_groups_details_under_other_non_tumor_without_grid(client, 
         < html.index('data-key="stroke/infarction"')
     )
     assert "progression" in html
+
+
+def _drawn(client, url: str, start: int, end: int) -> str:  # type: ignore[no-untyped-def]
+    """The css class of the highlighted mention [start, end) on the review page."""
+    html = client.get(url).content.decode()
+    found = re.search(rf'<span class="([^"]*)" data-start="{start}" data-end="{end}"', html)
+    assert found is not None, (start, end)
+    return found.group(1)
+
+
+def test_the_page_draws_assertions_with_the_triggers_admins_edit(client, clinician, admin_user):
+    text = "Consolidation is not appreciable in the LLL. Pleural effusion not detected."
+    review = sync_report_findings(chest_report_with_predictions(text=text, external_id="edited-rules"))
+    url = reverse("review:review", args=[review.report_id])
+    consolidation = (0, len("Consolidation"))
+    effusion = (text.index("Pleural effusion"), text.index(" not detected"))
+    client.force_login(clinician)
+    assert "negated" not in _drawn(client, url, *consolidation)
+    assert "negated" in _drawn(client, url, *effusion)
+
+    trigger_create(phrase="not appreciable", category="NEG", direction="BWD", user=admin_user)
+    default = AssertionTrigger.objects.get(phrase="not detected", category="NEG", direction="BWD")
+    trigger_set_active(trigger=default, active=False)
+
+    # The same process, no restart: the next request draws with the edited rules.
+    assert "negated" in _drawn(client, url, *consolidation)
+    assert "negated" not in _drawn(client, url, *effusion)

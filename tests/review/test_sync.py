@@ -1,5 +1,6 @@
 import pytest
 
+from annotations.services.rules import trigger_create
 from inference.models import Stage2Prediction
 from review.models import ReviewFinding, ReviewReport
 from review.services import finding_decide, sync_report_findings, sync_reports
@@ -165,3 +166,15 @@ def test_review_sync_command_backfills_every_report_with_predictions():
     assert out.getvalue().strip() == "synced: 2"
     call_command("review_sync", "--modality", "chest_ct", stdout=out)
     assert ReviewReport.objects.count() == 2 and ReviewFinding.objects.count() == 8
+
+
+def test_the_hallucination_flag_follows_an_edited_trigger():
+    text = "Consolidation is not appreciable. Small nodule in the RUL."
+    report = ReportFactory(text=text)
+    Stage2PredictionFactory(
+        report=report,
+        findings=[finding(text, "consolidation", "Consolidation is not appreciable", locations=["lingula"])],
+    )
+    assert "possible_hallucination" not in _live(sync_report_findings(report))["consolidation"].flags
+    trigger_create(phrase="not appreciable", category="NEG", direction="BWD")
+    assert "possible_hallucination" in _live(sync_report_findings(report))["consolidation"].flags

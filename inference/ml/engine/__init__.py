@@ -1,7 +1,9 @@
 """The rule engine: a negation-aware lexicon extractor with cross-sentence
-lesion-location linking, driven by rules stored as data (see engine.py).
+lesion-location linking, driven by rules stored as data (see engine.py), on the
+text engine (inference.ml.text).
 
-    from inference.ml.engine import RuleEngine, default_ruleset
+    from inference.ml.defaults import default_ruleset
+    from inference.ml.engine import RuleEngine
     engine = RuleEngine.for_chest_ct(lexicon, rules=default_ruleset())
     engine.extract(text).as_gold()
 
@@ -9,6 +11,5 @@ Plain Python, no Django.
 """
 
 from inference.ml.engine.engine import EngineFinding, EngineResult, RuleEngine
-from inference.ml.engine.ruleset import RuleSet, default_ruleset
 
-__all__ = ["EngineFinding", "EngineResult", "RuleEngine", "RuleSet", "default_ruleset"]
+__all__ = ["EngineFinding", "EngineResult", "RuleEngine"]

@@ -8,11 +8,11 @@ lesion-location links that reach beyond one sentence.
 
 Steps, all rules and data (nothing learned):
 
-1. one pass of the compiled lexicon (annotations.weak.matcher) for findings
+1. one pass of the compiled lexicon (text.matcher) for findings
    and locations, plus the location grammar (locations.py) for laterality and
    lobe phrases; a grammar phrase wins over a lexicon location it overlaps;
-2. sections, sentences, clauses (segment.py);
-3. each finding mention's assertion (annotations.weak.negation with the
+2. sections, sentences, clauses (text.segment);
+3. each finding mention's assertion (text.assertion with the
    HIST category kept: positive / uncertain / negated / historical), scopes
    bounded by sentences and terminators; a mention whose clause names an organ
    outside the lungs and pleura ("thyroid nodule", "pericardial effusion") is
@@ -39,18 +39,20 @@ from __future__ import annotations
 
 import re
 import time
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from annotations.weak.matcher import Matcher, Value
-from annotations.weak.negation import HISTORICAL, NEGATED, POSITIVE, UNCERTAIN, AssertionDetector
-from annotations.weak.patterns import fold, phrase_key
+from inference.ml.defaults import default_ruleset
 from inference.ml.engine.locations import LocationGrammar, LocationMention
-from inference.ml.engine.ruleset import RuleSet, default_ruleset
-from inference.ml.engine.segment import Segmenter, Sentence, Span, clauses
-
-Lexicon = Mapping[str, Sequence[tuple[str, str]]]  # key -> [(text, "keyword" | "regex")]
+from inference.ml.llm.schemas import ChestKeys
+from inference.ml.text.assertion import HISTORICAL, NEGATED, POSITIVE, UNCERTAIN, AssertionDetector
+from inference.ml.text.lexicon import Lexicon, lexicon_values
+from inference.ml.text.matcher import Matcher, Value
+from inference.ml.text.patterns import fold, phrase_key
+from inference.ml.text.rules import RuleSet
+from inference.ml.text.segment import Segmenter, Sentence, Span, clauses
 
 # Engine status -> the stage 2 status vocabulary (present / uncertain / negated).
 STAGE2_STATUS = {POSITIVE: "present", UNCERTAIN: "uncertain", NEGATED: "negated", HISTORICAL: "negated"}
@@ -146,10 +148,7 @@ class RuleEngine:
         self.finding_keys = tuple(findings)
         self.location_keys = tuple(locations)
         self.implicit = dict(implicit or {})
-        wanted = set(self.finding_keys) | set(self.location_keys)
-        values = [
-            Value(key, text, kind) for key, items in lexicon.items() if key in wanted for text, kind in items
-        ]
+        values = lexicon_values(lexicon, keys={*self.finding_keys, *self.location_keys})
         values += _plural_variants(values)
         self.matcher = Matcher(values)
         self.detector = AssertionDetector(self.rules.triggers, historical=True)
@@ -163,8 +162,6 @@ class RuleEngine:
 
     @classmethod
     def for_chest_ct(cls, lexicon: Lexicon, *, rules: RuleSet | None = None) -> RuleEngine:
-        from inference.ml.llm.schemas import ChestKeys
-
         keys = ChestKeys()
         return cls(
             lexicon, findings=keys.lesions, locations=keys.locations, implicit=keys.implicit, rules=rules
@@ -480,8 +477,6 @@ def _keys_of(locations: Iterable[LocationMention]) -> list[str]:
 
 
 def _sentence_at(sentences: Sequence[Sentence], starts: Sequence[int], offset: int) -> int:
-    from bisect import bisect_right
-
     i = bisect_right(starts, offset) - 1
     return i if i >= 0 and offset < sentences[i].end else -1
 

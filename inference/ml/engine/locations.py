@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from annotations.weak.patterns import phrase_key
+from inference.ml.text.patterns import phrase_key
 
 RIGHT, LEFT, BOTH = "right", "left", "both"
 UPPER, MIDDLE, LOWER = "upper", "middle", "lower"

@@ -19,7 +19,9 @@ Every finding's evidence quote is mapped back to offsets in the original text
 (see `locate_evidence`). Small models copy the hint line too eagerly (negated
 lesions named in the hint come back "present"), so the hint line is framed as
 candidates in the instructions, and a post-check flags present findings whose
-evidence is unmatched or sits in a negated clause (`flags`). Plain Python.
+evidence is unmatched or reads as negated (`flags`), by the assertion detector
+the mapper is given (the site passes the triggers its admins maintain; the
+default is the shipped trigger table). Plain Python.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from inference.ml.defaults import default_detector
 from inference.ml.llm.backends import LLMBackend, LLMContextOverflow, LLMTimeout
 from inference.ml.llm.prompts import PromptTemplate, build_messages, load_template
 from inference.ml.llm.schemas import (
@@ -48,14 +51,17 @@ from inference.ml.llm.schemas import (
     validate,
 )
 from inference.ml.preprocess import NormalizedText, normalize
-from inference.ml.rules import EntityMatcher, Lexicon, clause_negated, fold
+from inference.ml.text.assertion import AssertionDetector
+from inference.ml.text.lexicon import Lexicon, lexicon_values
+from inference.ml.text.matcher import Matcher
+from inference.ml.text.patterns import fold
 
 POSITIVE = ("present", "uncertain")
 
 # Flags a reviewer sees next to a finding.
 FLAG_UNMATCHED = "evidence_unmatched"  # the quote is not in the report
-FLAG_NEGATED_CONTEXT = "evidence_negated"  # present, but the quote sits in a negated clause
-FLAG_NOT_NEGATED = "evidence_not_negated"  # negated, but no negation cue around the quote
+FLAG_NEGATED_CONTEXT = "evidence_negated"  # present, but the quote reads as negated
+FLAG_NOT_NEGATED = "evidence_not_negated"  # negated, but the quote does not read as negated
 FLAG_KEY_NOT_IN_EVIDENCE = "key_not_in_evidence"  # the quote names none of the key's values
 FLAG_HINT_LEAK = "hint_leak_suspect"  # present, named in the hint, and the quote does not support it
 FLAG_NOT_IN_HINT = "not_in_hint"  # present, but stage 1 did not name it
@@ -202,10 +208,11 @@ class ChestCtMapper:
         *,
         keys: ChestKeys | None = None,
         lexicon: Lexicon | None = None,
+        detector: AssertionDetector | None = None,
         max_tokens: int = 320,
     ) -> None:
         self.keys = keys or ChestKeys()
-        self.evidence = _EvidenceCheck(lexicon)
+        self.evidence = _EvidenceCheck(lexicon, detector)
         self.schema = chest_ct_schema(self.keys)
         values = {
             "lesions": ", ".join(self.keys.lesions),
@@ -276,11 +283,12 @@ class BrainMriMapper:
         *,
         keys: BrainKeys | None = None,
         lexicon: Lexicon | None = None,
+        detector: AssertionDetector | None = None,
         max_tokens: int = 200,
     ) -> None:
         self.keys = keys or BrainKeys()
         # A detail key's mention ("infarct") is evidence for "other non-tumor" too.
-        self.evidence = _EvidenceCheck(lexicon, {self.keys.other_non_tumor: self.keys.non_tumor})
+        self.evidence = _EvidenceCheck(lexicon, detector, {self.keys.other_non_tumor: self.keys.non_tumor})
         values = {
             "diagnoses": ", ".join(self.keys.diagnoses),
             "episodes": ", ".join(self.keys.episodes),
@@ -407,10 +415,18 @@ class _EvidenceCheck:
 
     With a lexicon (the schema's entity values), a quote that names none of its
     key's values is flagged too: small models reuse a quote from another finding
-    ("pleural thickening", evidence "No new nodule or mass")."""
+    ("pleural thickening", evidence "No new nodule or mass"). Whether a quote reads
+    as negated is the detector's answer (AssertionDetector.span_negated): a
+    trigger at the quote's edges or around it, within its scope."""
 
-    def __init__(self, lexicon: Lexicon | None, also: Mapping[str, Sequence[str]] | None = None) -> None:
-        self.matcher = EntityMatcher(lexicon) if lexicon else None
+    def __init__(
+        self,
+        lexicon: Lexicon | None,
+        detector: AssertionDetector | None = None,
+        also: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.matcher = Matcher(lexicon_values(lexicon)) if lexicon else None
+        self.detector = detector or default_detector()
         self.also = also or {}
 
     def check(self, findings: list[Finding], text: str, hint: Sequence[str] | None) -> None:
@@ -423,7 +439,7 @@ class _EvidenceCheck:
 
     def _flags(self, f: Finding, text: str, hint: Sequence[str] | None) -> list[str]:
         flags = []
-        negated = f.evidence_span is not None and clause_negated(text, f.evidence_span)
+        negated = f.evidence_span is not None and self.detector.span_negated(text, f.evidence_span)
         if f.evidence_span is None:
             flags.append(FLAG_UNMATCHED)
         if self.matcher is not None and not self._names_key(f):
@@ -443,7 +459,7 @@ class _EvidenceCheck:
     def _names_key(self, f: Finding) -> bool:
         assert self.matcher is not None
         accepted = {f.key, *self.also.get(f.key, ())}
-        return any(m.key in accepted for m in self.matcher.find(f.evidence))
+        return any(key in accepted for m in self.matcher.find(f.evidence) for key in m.keys)
 
 
 # --- evidence: quote -> offsets in the original text -------------------------------

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotations.schema.keys import default_keys
+from inference.ml.defaults import default_keys
 
 JSONSchema = dict[str, Any]
 

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from annotations.models import Modality, Report
-from annotations.services.rules import ruleset_from_db
+from annotations.selectors import site_ruleset
 from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_f1
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
@@ -41,7 +41,7 @@ COMBINED_CHEST_ONLY = (
 def engine_for(schema: ModalitySchema) -> RuleEngine:
     """The rule engine for a modality: chest CT lesions with locations; brain MRI
     diagnoses and non-tumor details (assertions only, no episode linking)."""
-    rules = ruleset_from_db()
+    rules = site_ruleset()
     keys = schema.keys
     if isinstance(keys, ChestKeys):
         return RuleEngine(

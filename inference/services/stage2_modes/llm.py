@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from annotations.models import Modality, Report
+from annotations.selectors import site_detector
 from inference.ml.llm.backends import LLMBackend
 from inference.ml.llm.mapping import BrainMriMapper, ChestCtMapper, Finding, MappingResult
 from inference.ml.llm.schemas import ChestKeys
@@ -84,9 +85,14 @@ class LLMMode(Stage2Mode[LLMPlan]):
 def _mapper(schema: ModalitySchema, backend_for: BackendFor) -> Mapper:
     lexicon = schema.lexicon or None
     if isinstance(schema.keys, ChestKeys):
-        return ChestCtMapper(backend_for(ChestCtMapper.template_name), keys=schema.keys, lexicon=lexicon)
+        return ChestCtMapper(
+            backend_for(ChestCtMapper.template_name),
+            keys=schema.keys,
+            lexicon=lexicon,
+            detector=site_detector(),
+        )
     backends = {name: backend_for(name) for name in BrainMriMapper.templates}
-    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon)
+    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon, detector=site_detector())
 
 
 def _first_backend(mapper: Mapper) -> LLMBackend:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from annotations.models import Modality, Report
+from inference.ml.baseline import brain_mri_baseline, chest_ct_baseline
 from inference.ml.llm.schemas import ChestKeys
-from inference.ml.rules import EntityMatcher, brain_mri_baseline, chest_ct_baseline
+from inference.ml.text.lexicon import lexicon_values
+from inference.ml.text.matcher import Matcher
 from inference.models import Stage2Prediction
 from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
 from inference.services.stage2_modes.strategy import (
@@ -23,25 +25,25 @@ from inference.services.stage2_modes.strategy import (
 )
 
 # Bumped when the rule baseline's behaviour changes (part of the rules run key).
-RULES_VERSION = "same-sentence-1"
+RULES_VERSION = "same-sentence-2"  # 2: the text engine's matcher and segmentation
 
 
 @dataclass(slots=True)
 class RulesPlan(Stage2Plan):
-    matcher: EntityMatcher | None = None
+    matcher: Matcher | None = None
 
 
 class RulesMode(Stage2Mode[RulesPlan]):
     name = "rules"
     label = "Rule-based (same sentence)"
-    description = "Rule-based baseline: same-sentence pairs"
+    description = "Rule-based baseline: same-sentence pairs (the text engine's sentences)"
     pipeline = False
 
     def plan(self, modality: Modality, *, backend_for: BackendFor) -> RulesPlan:
         schema = modality_schema(modality)
         base = f"{self.name}|{modality.code}|schema{schema.version}"
         run = RulesPlan(self.name, modality, schema, run_key=f"{base}|{RULES_VERSION}")
-        run.matcher = EntityMatcher(schema.lexicon)
+        run.matcher = Matcher(lexicon_values(schema.lexicon))
         run.prompt_version = RULES_VERSION
         return run
 
@@ -56,8 +58,9 @@ def _rules_fields(text: str, run: RulesPlan) -> dict[str, Any]:
     assert run.matcher is not None
     predicted = rules_predict(text, run.schema, run.matcher)
     first: dict[str, tuple[int, int]] = {}
-    for mention in run.matcher.find(text):
-        first.setdefault(mention.key, (mention.start, mention.end))
+    for match in run.matcher.find(text):
+        for key in match.keys:
+            first.setdefault(str(key), (match.start, match.end))
     findings = []
     for key, value in predicted.get("lesions", predicted.get("diagnoses", {})).items():
         span = first.get(key)
@@ -90,7 +93,7 @@ def _rules_fields(text: str, run: RulesPlan) -> dict[str, Any]:
     }
 
 
-def rules_predict(text: str, schema: ModalitySchema, matcher: EntityMatcher) -> dict[str, Any]:
+def rules_predict(text: str, schema: ModalitySchema, matcher: Matcher) -> dict[str, Any]:
     """The same-sentence baseline in gold-file shape (docs/gold-files.md)."""
     keys = schema.keys
     if isinstance(keys, ChestKeys):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from annotations.models import EntityKey, EntityType, EntityValue, Modality
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
-from inference.ml.rules import Lexicon
+from inference.ml.text.lexicon import Lexicon
 
 TASKS = {"chest_ct": "chest_ct_relations", "brain_mri": "brain_mri"}
 

@@ -2,7 +2,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inference.ml.llm.mapping import locate_evidence
-from inference.ml.rules import clause_negated
 
 REPORT = (
     "FINDINGS:\nA  6 mm Nodule in the RUL (Se 4, #37).\n"
@@ -56,27 +55,3 @@ def test_any_exact_substring_maps_to_an_equal_substring(text, data):
     if quote.strip():
         assert span is not None
         assert text[span[0] : span[1]] == quote.strip()
-
-
-def test_negation_cues_before_inside_and_after_the_span():
-    text = "No pleural effusion. Consolidation in RLL. Nodule is not seen. 결절은 없음. GGO, but no nodule."
-    for quote, negated in [
-        ("pleural effusion", True),
-        ("Consolidation in RLL", False),
-        ("Nodule", True),
-        ("결절은", True),
-        ("GGO", False),
-    ]:
-        start = text.index(quote)
-        assert clause_negated(text, (start, start + len(quote))) is negated, quote
-
-
-def test_no_interval_change_is_not_a_negation():
-    text = "No interval change of the 6 mm nodule in RUL."
-    start = text.index("nodule")
-    assert clause_negated(text, (start, start + 6)) is False
-
-
-def test_hedges_are_not_negations():
-    for text in ["Metastasis cannot be excluded.", "R/O pneumonia in RLL, rule out TB."]:
-        assert clause_negated(text, (0, 10)) is False

@@ -1,6 +1,7 @@
 import json
 from dataclasses import asdict
 
+from inference.ml.defaults import default_triggers
 from inference.ml.llm.backends import FakeBackend, LLMContextOverflow
 from inference.ml.llm.mapping import (
     FLAG_HINT_LEAK,
@@ -11,6 +12,8 @@ from inference.ml.llm.mapping import (
     BrainMriMapper,
     ChestCtMapper,
 )
+from inference.ml.text.assertion import AssertionDetector
+from inference.ml.text.triggers import BWD, NEG
 
 CHEST = "FINDINGS:\nConsolidation in RLL and LLL.\nNo pleural effusion.\nNo nodule."
 
@@ -230,3 +233,15 @@ def test_a_raw_line_break_inside_a_quote_is_tolerated():
     result = _chest('{"consolidation":{"s":"present","l":[],"e":"Consolidation in RLL\n"}}')
     assert result.ok
     assert result.findings[0].evidence_span is not None
+
+
+def test_the_evidence_check_reads_negation_with_the_detector_it_is_given():
+    text = "FINDINGS:\nConsolidation is not appreciable in the RLL."
+    output = {
+        "consolidation": {"s": "present", "l": ["right lower lobe"], "e": "Consolidation is not appreciable"}
+    }
+    default = ChestCtMapper(FakeBackend({"### Report": output})).map(text)
+    assert FLAG_NEGATED_CONTEXT not in default.findings[0].flags
+    site = AssertionDetector([*default_triggers(), ("not appreciable", NEG, BWD)])
+    edited = ChestCtMapper(FakeBackend({"### Report": output}), detector=site).map(text)
+    assert FLAG_NEGATED_CONTEXT in edited.findings[0].flags

@@ -4,7 +4,7 @@
   matches anywhere, negated or not. This is what made the method's BERT label
   negated reports positive.
 * "keyword_negation": the same matches, each with its assertion from
-  negation.AssertionDetector; the key is positive if any mention is positive,
+  assertion.AssertionDetector; the key is positive if any mention is positive,
   else uncertain if any is uncertain, else negated.
 
 Plain Python, no Django.
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from annotations.weak.matcher import Match, Matcher
-from annotations.weak.negation import NEGATED, POSITIVE, UNCERTAIN, AssertionDetector
-from annotations.weak.patterns import fold
+from inference.ml.text.assertion import NEGATED, POSITIVE, UNCERTAIN, AssertionDetector
+from inference.ml.text.matcher import Match, Matcher
+from inference.ml.text.patterns import fold
 
 KEYWORD = "keyword"
 KEYWORD_NEGATION = "keyword_negation"

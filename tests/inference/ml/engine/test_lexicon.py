@@ -1,21 +1,15 @@
-"""The default chest CT lexicon and rules (annotations/schema/default_*.json) on
+"""The default chest CT lexicon and rules (inference/ml/defaults/default_*.json) on
 hand-written sentences in the phrasing real reports use: the wording families
 a keyword list misses (thickness "increase" constructions, fibrotic sequelae,
 consolidated areas), adjectives that describe another finding, organs outside
 the lungs, and relative clauses between a finding and its verb."""
 
-import json
-from pathlib import Path
-
 import pytest
 
+from inference.ml.defaults import default_lexicon
 from inference.ml.engine import RuleEngine
-from inference.ml.rules import lexicon_from_schema
 
-SCHEMA = Path(__file__).resolve().parents[2] / "annotations" / "schema" / "default_schema.json"
-ENGINE = RuleEngine.for_chest_ct(
-    lexicon_from_schema(json.loads(SCHEMA.read_text(encoding="utf-8"))["modalities"][0])
-)
+ENGINE = RuleEngine.for_chest_ct(default_lexicon("chest_ct"))
 
 
 def statuses(text: str) -> dict[str, str]:

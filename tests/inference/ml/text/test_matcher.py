@@ -1,11 +1,11 @@
-"""The single-pass entity-value matcher (annotations.weak.matcher): plain Python."""
+"""The single-pass entity-value matcher (inference.ml.text.matcher): plain Python."""
 
 import re
 
 import pytest
 
-from annotations.weak.matcher import Matcher, Value, regex_error
-from annotations.weak.patterns import fold, lift_regex
+from inference.ml.text.matcher import Matcher, Value, regex_error
+from inference.ml.text.patterns import fold, lift_regex
 
 
 def spans(matcher: Matcher, text: str) -> list[tuple[str, tuple]]:

@@ -12,6 +12,8 @@ Longest first: at each node of the tree the continuations are tried before
 "the phrase ends here", and the continuations start with distinct characters, so
 the first match found at a position is the longest phrase there ("pleural
 effusion" wins over "pleural").
+
+Plain Python, no Django.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ _LATIN_WORD = "0-9a-z_\u00c0-\u024f"
 EDGE_BEFORE = f"(?<![{_LATIN_WORD}])"
 EDGE_AFTER = f"(?![{_LATIN_WORD}])"
 # Any character that may stand before a Latin word: matching it first lets `re`
-# skip through words to the next separator at C speed (see negation.py).
+# skip through words to the next separator at C speed (see assertion.py).
 SEPARATOR = f"[^{_LATIN_WORD}]"
 # Inside a phrase, any run of whitespace (a line break too) stands for one space.
 SPACE = "\\s+"

@@ -1,22 +1,16 @@
 """Lesion-location linking of the rule engine: laterality and lobe phrases,
 lists, the next sentence, headings, findings vs impression, implicit pleura."""
 
-import json
-from pathlib import Path
-
 import pytest
 
+from inference.ml.defaults import default_lexicon
 from inference.ml.engine import RuleEngine
 from inference.ml.engine.engine import FLAG_CROSS_SENTENCE, FLAG_NO_LOCATION
-from inference.ml.rules import lexicon_from_schema
-
-SCHEMA = Path(__file__).resolve().parents[2] / "annotations" / "schema" / "default_schema.json"
 
 
 @pytest.fixture(scope="module")
 def engine() -> RuleEngine:
-    chest = json.loads(SCHEMA.read_text(encoding="utf-8"))["modalities"][0]
-    return RuleEngine.for_chest_ct(lexicon_from_schema(chest))
+    return RuleEngine.for_chest_ct(default_lexicon("chest_ct"))
 
 
 def locations(engine: RuleEngine, text: str, key: str) -> list[str]:

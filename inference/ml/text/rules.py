@@ -1,8 +1,11 @@
-"""The rule engine's data: assertion triggers, section headings, location words,
-outside-organ and inside words, anaphora. Defaults come from
-annotations/schema/default_rules.json; a site's edited copy comes from the
-database (annotations.services.rules.ruleset_for) in the same shape.
-Plain Python, no Django.
+"""The rules as data: assertion triggers, section headings, location words,
+outside-organ and inside words, anaphora, the heads an adjective form modifies.
+The rule engine reads them (inference.ml.engine); the assertion detector and
+the segmenter are built from their triggers and sections.
+
+Defaults come from inference/ml/defaults/default_rules.json
+(defaults.default_ruleset); a site's edited copy comes from the database
+(annotations.selectors.site_ruleset) in the same layout. Plain Python, no Django.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotations.weak.triggers import Trigger, default_rules, rows_to_triggers
+from inference.ml.text.triggers import Trigger, rows_to_triggers
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,3 @@ class RuleSet:
             "extrapulmonary_locations": list(self.extrapulmonary_locations),
             "modified_heads": list(self.modified_heads),
         }
-
-
-def default_ruleset() -> RuleSet:
-    return RuleSet.from_data(default_rules())

@@ -3,6 +3,7 @@ scope boundaries (sentence, clause terminators), Korean negation forms."""
 
 import pytest
 
+from inference.ml.defaults import default_ruleset
 from inference.ml.engine import RuleEngine
 from inference.ml.engine.engine import FLAG_MIXED, FLAG_OUTSIDE
 
@@ -143,8 +144,6 @@ def test_reports_present_keys_and_gold_shape():
 
 
 def test_rules_come_from_data_and_an_added_trigger_applies():
-    from inference.ml.engine import default_ruleset
-
     rules = default_ruleset()
     assert status("Consolidation is not appreciable.", "consolidation") == "positive"
     extra = {"phrase": "not appreciable", "category": "NEG", "direction": "BWD", "window": None}

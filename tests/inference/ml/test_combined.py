@@ -2,7 +2,6 @@
 it is silent, the LLM only for what needs it; sources and disagreements kept."""
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,17 +21,14 @@ from inference.ml.combined import (
     CombinedExtractor,
     stage1_key_f1,
 )
+from inference.ml.defaults import default_lexicon
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import FakeBackend
-from inference.ml.rules import lexicon_from_schema
-
-SCHEMA = Path(__file__).resolve().parents[2] / "annotations" / "schema" / "default_schema.json"
 
 
 @pytest.fixture(scope="module")
 def engine() -> RuleEngine:
-    chest = json.loads(SCHEMA.read_text(encoding="utf-8"))["modalities"][0]
-    return RuleEngine.for_chest_ct(lexicon_from_schema(chest))
+    return RuleEngine.for_chest_ct(default_lexicon("chest_ct"))
 
 
 class FakeStage1:

@@ -1,11 +1,11 @@
-"""Is a mention negated, uncertain, or positive? ConText/NegEx-style rules over the
-trigger table in triggers.py.
+"""Is a mention negated, uncertain, historical or positive? ConText/NegEx-style
+rules over a trigger table (triggers.py).
 
-    detector = AssertionDetector()
+    detector = AssertionDetector(triggers)
     detector.statuses(text, [(start, end), ...])  # -> ["negated", "positive", ...]
+    detector.span_status(text, (start, end))      # a quoted span (stage 2 evidence), read by its head
 
-One regex pass finds every trigger and every sentence boundary of the report.
-Then, for each mention:
+One regex pass finds every trigger of the report. Then, for each mention:
 
 * a FWD (or BI) trigger before it applies if no sentence boundary or terminator
   lies between them and the words between number at most the trigger's window;
@@ -14,15 +14,16 @@ Then, for each mention:
   "변화 없음" (stable) or "no change" is a finding, not a negation.
 
 Negation (and HIST, historical/resolved) wins over uncertainty ("no suspicious
-nodule" is negated). Sentence boundaries: a double quote (reports that list
-impression items between quote marks), a line break (unless the line is visibly wrapped: it ends in a
-letter, digit or comma and the next line starts with a lower-case Latin letter),
-and ".", "!", "?" followed by whitespace or the end, except after abbreviations
-common in reports ("Lt.", "Rt.", "approx.", "Se.", "e.g."). Terminators ("but",
-"however", ";", Korean "그러나", "있으나", affirmations "있음") end a scope inside a
-sentence.
+nodule" is negated). Sentence boundaries are segment.py's (the one
+segmentation: line breaks unless wrapped, quote marks, ".", "!", "?" before
+whitespace except after abbreviations, Korean sentence-final predicates).
+Terminators ("but", "however", ";", Korean "그러나", "있으나", affirmations
+"있음") end a scope inside a sentence. A quoted span (span_status) may hold its
+own triggers; it is read by its head, the words before its first trigger.
 
-Plain Python, no Django.
+The site builds its detector from the triggers admins edit
+(annotations.selectors.site_detector); code without a database uses
+inference.ml.defaults.default_detector(). Plain Python, no Django.
 """
 
 from __future__ import annotations
@@ -31,15 +32,12 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
-from annotations.weak import triggers as table
-from annotations.weak.patterns import SEPARATOR, fold, lift_regex, needs_edge, phrase_key, trie_branches
+from inference.ml.text import triggers as table
+from inference.ml.text.patterns import SEPARATOR, fold, lift_regex, needs_edge, phrase_key, trie_branches
+from inference.ml.text.segment import sentence_end_between
 
 POSITIVE, NEGATED, UNCERTAIN, HISTORICAL = "positive", "negated", "uncertain", "historical"
 DEFAULT_WINDOW = 8  # words; long enough for "no nodule, mass, consolidation or pleural effusion"
-ABBREVIATIONS = frozenset(
-    {"lt", "rt", "bil", "approx", "appr", "dr", "e.g", "i.e", "eg", "ie", "fig", "se", "im", "cf"}
-    | {"mr", "ms", "no", "nos", "vs", "st", "sz", "ser", "img"}
-)
 
 _NEGATING = frozenset({table.NEG, table.HIST})
 _ABSENT = frozenset({NEGATED, HISTORICAL})
@@ -54,7 +52,7 @@ class AssertionDetector:
     "historical"; by default they count as negated, which is what report-level
     presence (weak labels) needs: the finding is not there now."""
 
-    def __init__(self, rows: Iterable[table.Trigger] = table.TRIGGERS, *, historical: bool = False) -> None:
+    def __init__(self, rows: Iterable[table.Trigger], *, historical: bool = False) -> None:
         self._historical = historical
         self._phrases: dict[str, _Rule] = {}
         self._regexes: list[tuple[re.Pattern[str], _Rule]] = []
@@ -88,14 +86,61 @@ class AssertionDetector:
         if not events:
             return [POSITIVE] * len(spans)
         starts = [e[0] for e in events]
-        out = []
-        for start, end in spans:
-            found = self._before(text, folded, events, bisect_left(starts, start) - 1, start)
-            if found not in _ABSENT:
-                after = self._after(text, folded, events, bisect_left(starts, end), end)
-                found = after if after in _ABSENT or found == POSITIVE else found
-            out.append(found)
-        return out
+        return [self._status(text, folded, events, starts, start, end) for start, end in spans]
+
+    def span_status(self, text: str, span: tuple[int, int], folded: str | None = None) -> str:
+        """The assertion of a quoted span about the finding it names: stage 2's
+        evidence quote, which, unlike a mention, may hold its own triggers ("No
+        pleural effusion", "Pleural effusion was not detected in both hemithorax",
+        "결절은 없음").
+
+        The quote is read by its head: what it says before its first trigger,
+        once triggers at its start are set before it. "No pleural effusion" reads
+        "pleural effusion" after "No"; "Pleural effusion was not detected in both
+        hemithorax" reads "Pleural effusion" before "was not detected"; in "Nodule
+        in the RUL, no effusion" the "no" speaks of what follows it, not of the
+        head. A quote made only of triggers ("None.") has their assertion. Other
+        entity values are not known here, so a trigger inside one ("변화 없음")
+        counts. On the 150 hand-annotated CT-RATE reports' evidence quotes this
+        agrees with the gold status on 716 of 719 (the NegEx-style cue check it
+        replaced: 710)."""
+        folded = fold(text) if folded is None else folded
+        events = self._events(folded, ())
+        start, end = span
+        lo, hi = _word_start(folded, start, end), _word_end(folded, start, end)
+        inside = [e for e in events if e[0] < end and start < e[1]]
+        leading: list[_Event] = []
+        while inside and inside[0][0] <= lo < hi:
+            leading.append(inside.pop(0))
+            lo = _word_start(folded, max(lo, leading[-1][1]), hi)
+        if inside and lo < hi:
+            hi = _word_end(folded, lo, min(hi, inside[0][0]))
+        if lo >= hi:
+            return self._own_status([e[2] for e in leading])
+        kept = [e for e in events if not (e[0] < hi and lo < e[1])]
+        if not kept:
+            return POSITIVE
+        return self._status(text, folded, kept, [e[0] for e in kept], lo, hi)
+
+    def span_negated(self, text: str, span: tuple[int, int]) -> bool:
+        """Whether a quoted span says its finding is absent (negated or historical):
+        the stage 2 evidence check and review's hallucination flag."""
+        return self.span_status(text, span) in _ABSENT
+
+    def _status(
+        self, text: str, folded: str, events: list[_Event], starts: list[int], start: int, end: int
+    ) -> str:
+        found = self._before(text, folded, events, bisect_left(starts, start) - 1, start)
+        if found not in _ABSENT:
+            after = self._after(text, folded, events, bisect_left(starts, end), end)
+            found = after if after in _ABSENT or found == POSITIVE else found
+        return found
+
+    def _own_status(self, categories: Sequence[str]) -> str:
+        negating = [c for c in categories if c in _NEGATING]
+        if negating:
+            return self._negation(negating[0])
+        return UNCERTAIN if table.UNC in categories else POSITIVE
 
     def _events(self, folded: str, spans: Sequence[tuple[int, int]]) -> list[_Event]:
         """Triggers and terminators, by start; pseudo-triggers and triggers inside a
@@ -128,7 +173,7 @@ class AssertionDetector:
             i -= 1
             if e_end > start:
                 continue
-            if category == table.TERM or _sentence_end_between(text, folded, e_end, start):
+            if category == table.TERM or sentence_end_between(text, folded, e_end, start):
                 break
             if direction != table.BWD and _words_between(folded, e_end, start) <= window:
                 if category in _NEGATING:
@@ -143,7 +188,7 @@ class AssertionDetector:
         while i < len(events):
             e_start, _, category, direction, window = events[i]
             i += 1
-            if _sentence_end_between(text, folded, end, e_start):
+            if sentence_end_between(text, folded, end, e_start):
                 break
             if category == table.TERM:
                 close = _relative_clause_end(folded, e_start)
@@ -191,31 +236,18 @@ def _relative_clause_end(folded: str, at: int) -> int | None:
     return close
 
 
-def _sentence_end_between(text: str, folded: str, a: int, b: int) -> bool:
-    """Whether a sentence ends in folded[a:b]. Looked up only between a trigger and
-    a mention it could reach, which is cheaper than finding every sentence."""
-    at = folded.find("\n", a, b)
-    while at != -1:
-        before = folded[max(0, at - 4) : at].rstrip(" \t\r")[-1:]
-        after = text[at + 1 : at + 6].lstrip()[:1]
-        if not ((before.isalnum() or before == ",") and "a" <= after <= "z"):  # not a wrapped line
-            return True
-        at = folded.find("\n", at + 1, b)
-    if '"' in folded[a:b]:
-        return True  # a quote mark stands between list items or quoted impression lines
-    for mark in ".!?":
-        at = folded.find(mark, a, b)
-        while at != -1:
-            ends = at + 1 == len(folded) or folded[at + 1].isspace()
-            if ends and (mark != "." or not _after_abbreviation(folded, at)):
-                return True
-            at = folded.find(mark, at + 1, b)
-    return False
+def _word_start(folded: str, a: int, b: int) -> int:
+    """The first letter or digit in folded[a:b] (b when there is none)."""
+    while a < b and not folded[a].isalnum():
+        a += 1
+    return a
 
 
-def _after_abbreviation(folded: str, at: int) -> bool:
-    word = folded[max(0, at - 8) : at].rsplit(None, 1)[-1:] or [""]
-    return word[0].lstrip("(-") in ABBREVIATIONS
+def _word_end(folded: str, a: int, b: int) -> int:
+    """Just after the last letter or digit in folded[a:b] (a when there is none)."""
+    while b > a and not folded[b - 1].isalnum():
+        b -= 1
+    return b
 
 
 def _fits(compiled: re.Pattern[str], folded: str, start: int, end: int) -> bool:

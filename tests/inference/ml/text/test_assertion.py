@@ -1,11 +1,11 @@
-"""Assertion detection (negated / uncertain) and the two weak-label modes, on
-hand-written report sentences in English and Korean."""
+"""Assertion detection (negated / uncertain) on hand-written report sentences in
+English and Korean; the two weak-label modes are in test_labels.py."""
 
 import pytest
 
-from annotations.weak.labels import KEYWORD, KEYWORD_NEGATION, label_report
-from annotations.weak.matcher import Matcher, Value
-from annotations.weak.negation import NEGATED, POSITIVE, UNCERTAIN, AssertionDetector
+from inference.ml.defaults import default_detector
+from inference.ml.text.assertion import NEGATED, POSITIVE, UNCERTAIN
+from inference.ml.text.matcher import Matcher, Value
 
 LEXICON = {
     "nodule": ["nodule", "nodules", "결절"],
@@ -22,7 +22,7 @@ LEXICON = {
     "improvement": ["near complete resolution"],
 }
 MATCHER = Matcher([Value(key, text) for key, texts in LEXICON.items() for text in texts])
-DETECTOR = AssertionDetector()
+DETECTOR = default_detector()
 
 
 def assertion(text: str, surface: str) -> str:
@@ -112,43 +112,3 @@ def test_pseudo_triggers_and_values_containing_triggers_do_not_negate():
 def test_statuses_of_no_spans_and_of_text_without_triggers():
     assert DETECTOR.statuses("No effusion.", []) == []
     assert DETECTOR.statuses("Nodule in the RUL.", [(0, 6)]) == [POSITIVE]
-
-
-def test_keyword_mode_ignores_negation_and_keyword_negation_mode_uses_it():
-    text = "No pleural effusion. Possible nodule. Old fibrosis. 폐경화 없음."
-    labels = label_report(text, MATCHER, DETECTOR)
-    keyword = {k: v.status for k, v in labels.by_mode(KEYWORD).items()}
-    negation = {k: v.status for k, v in labels.by_mode(KEYWORD_NEGATION).items()}
-    assert keyword == {
-        "pleural effusion": POSITIVE,
-        "nodule": POSITIVE,
-        "fibrosis": POSITIVE,
-        "consolidation": POSITIVE,
-    }
-    assert negation == {
-        "pleural effusion": NEGATED,
-        "nodule": UNCERTAIN,
-        "fibrosis": POSITIVE,
-        "consolidation": NEGATED,
-    }
-
-
-def test_a_key_is_positive_if_any_mention_is_and_records_every_value_that_matched():
-    text = "No nodule in the RUL. New 결절 in the LLL."
-    label = label_report(text, MATCHER, DETECTOR).by_mode(KEYWORD_NEGATION)["nodule"]
-    assert label.status == POSITIVE
-    assert label.values == ("nodule", "결절")
-
-
-def test_detector_speed_is_reasonable_on_demo_reports():
-    """A smoke check, not the benchmark (bench/weak_label_bench.py is): 2,000 demo
-    reports matched and asserted in well under the time the suite allows."""
-    import time
-
-    from demo.generator.corpus import generate_reports
-
-    texts = [r["text"] for r in generate_reports(n=2000, seed=5)]
-    started = time.perf_counter()
-    for text in texts:
-        label_report(text, MATCHER, DETECTOR)
-    assert time.perf_counter() - started < 5
