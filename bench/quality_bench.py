@@ -4,9 +4,9 @@
     nice -n 10 python bench/quality_bench.py [--quick] [--data PATH] [--stage1 DIR | --train-stage1]
                                              [--model PATH.gguf] [--llm-reports N] [--no-llm]
 
-Data: ../shared/data/ctrate_train.jsonl (CT-RATE's manually labelled reports,
-CC BY-NC-SA; never copied into the project). Without it the real-report part is
-skipped with a message and only the demo gold part runs. A fixed-seed split
+Data: CT-RATE's manually labelled reports as JSONL (CC BY-NC-SA), kept beside the
+checkout and never copied into it (--data PATH; default ../shared/data/ctrate_train.jsonl).
+Without it the real-report part is skipped with a message and only the demo gold part runs. A fixed-seed split
 holds out --holdout reports (100) for measurement; the rest may train a stage 1
 model (--train-stage1, written under var/bench/) with the project's library.
 

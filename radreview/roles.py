@@ -1,4 +1,5 @@
-"""The three roles of SPEC.md as Django groups, and the permissions each holds.
+"""The three roles (annotator, clinician, admin; docs/pipeline.md "Roles") as Django groups,
+and the permissions each holds.
 
 Views check permissions, never group names, so a site can give one person two
 roles or make a custom group. The groups are created by a data migration

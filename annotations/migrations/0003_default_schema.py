@@ -1,4 +1,4 @@
-"""Install the default schema of SPEC.md (inference/ml/defaults/default_schema.json)."""
+"""Install the default schema (docs/schema.md; inference/ml/defaults/default_schema.json)."""
 
 from django.db import migrations
 

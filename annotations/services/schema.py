@@ -1,6 +1,6 @@
 """Load a schema (modalities, entity types, keys, values) from its JSON form.
 
-Used by the data migration that installs the default schema of SPEC.md, and by
+Used by the data migration that installs the default schema (docs/schema.md), and by
 `manage.py schema_load` for a site's own schema. Loading is additive and
 idempotent: existing rows are kept, missing ones created.
 """

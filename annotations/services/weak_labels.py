@@ -1,4 +1,4 @@
-"""Weak labelling (SPEC "The pipeline" step 2): apply the current entity values to
+"""Weak labelling (docs/pipeline.md, "Weak labels"): apply the current entity values to
 every report nobody annotated, per key, in one or both modes, and measure each
 mode against the gold labels of the reports that have them.
 

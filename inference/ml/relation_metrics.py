@@ -118,7 +118,7 @@ def _mean_defined(values: Iterable[float | None]) -> float | None:
     return fmean(defined) if defined else None
 
 
-# --- adapters from gold-file records (SPEC.md "Gold files") -----------------------------
+# --- adapters from gold-file records (docs/gold-files.md) ---------------------------------
 
 
 def chest_pairs(

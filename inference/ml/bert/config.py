@@ -49,7 +49,8 @@ PRESETS: dict[str, BertPreset] = {
     "tiny": BertPreset(
         "tiny", hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128, max_len=64, vocab_size=1000
     ),
-    # A 2-core laptop CPU: minutes on ~1,000 reports (FACTS.md: ~21 s per 1,000 per epoch).
+    # A 2-core laptop CPU: minutes on ~1,000 reports (measured ~21 s per 1,000 per epoch;
+    # bench/stage1_bench.py).
     "small": BertPreset(
         "small",
         hidden_size=256,

@@ -9,7 +9,7 @@ in input order. A report longer than the model's max_len is cut to its first max
 tokens and says so (`truncated`, plus a warning line, also logged). A report with no
 text after normalization is not run through the network: it has no findings, so every
 probability is 0.0. `quantize=True` applies int8 dynamic quantization to every Linear
-layer (FACTS.md: faster on CPU with unchanged F1; measure with bench/stage1_bench.py).
+layer (measured faster on CPU with unchanged F1; re-measure with bench/stage1_bench.py).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ class MappingResult:
         return asdict(self)
 
     def as_gold(self) -> dict[str, Any]:
-        """The prediction in the shape of a gold file's "gold" (SPEC.md "Gold files")."""
+        """The prediction in the shape of a gold file's "gold" object (docs/gold-files.md)."""
         if self.task == "chest_ct":
             return {"lesions": {f.key: {"status": f.status, "locations": f.locations} for f in self.findings}}
         diagnoses = {}

@@ -20,7 +20,8 @@ are the default. `expand` turns either answer into named fields for the code,
 and `conform` turns the prompt examples (readable form) into the schema's form.
 Every array has `maxItems` and every string `maxLength`: they bound runaway
 output from small models. Key, location and episode lists are passed in (the
-schema is data that sites edit); the defaults mirror SPEC.md's default schema.
+schema is data that sites edit); the defaults are the default schema's key lists
+(inference.ml.defaults, docs/schema.md).
 
 `validate` checks the subset of JSON Schema these templates use (object,
 properties, required, additionalProperties, array, items, prefixItems, minItems,
