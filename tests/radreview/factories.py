@@ -25,6 +25,6 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:  # type: ignore[misc]
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
         if extracted:
             self.groups.add(Group.objects.get(name=extracted))

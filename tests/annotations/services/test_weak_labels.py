@@ -4,7 +4,6 @@ evaluation against gold, cancellation, the page and the API."""
 import pytest
 from django.urls import reverse
 
-from annotations import tasks
 from annotations.models import EntityValue, WeakLabel, WeakLabelSet
 from annotations.services import weak_labels
 from annotations.services.values import schema_version_bump
@@ -156,7 +155,7 @@ def test_page_starts_a_run_and_shows_the_comparison(
         "modes": ["keyword", "keyword_negation"],
         "prune_older": True,
     }
-    tasks.weak_label_task(job.pk)
+    weak_label_task(job.pk)
     page = client.get(reverse("annotations:weak_labels")).content.decode()
     assert 'id="comparison-chest_ct"' in page and "Keyword + negation" in page
     api = client.get("/api/weak-labels/evaluation/").json()
