@@ -1,9 +1,21 @@
+"""Fixtures every folder of the suite uses: the three roles' users, the two
+modalities, a real Celery worker, and ROOT (the repository) for tests that read its files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
-from django.contrib.auth.models import Group
 
 from annotations import selectors
+from annotations.models import Modality
 from radreview import roles
-from tests.factories import UserFactory, modality
+from tests.annotations.factories import modality
+from tests.radreview.factories import UserFactory
+from tests.worker import Worker, worker_running
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -13,35 +25,36 @@ def _site_rules_forgotten():  # type: ignore[no-untyped-def]
     selectors.site_rules_forget()
 
 
-def _user_with_role(role: str, username: str):  # type: ignore[no-untyped-def]
-    user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 @pytest.fixture
 def annotator(db):  # type: ignore[no-untyped-def]
-    return _user_with_role(roles.ANNOTATOR, "ann")
+    return UserFactory(username="ann", role=roles.ANNOTATOR)
 
 
 @pytest.fixture
 def clinician(db):  # type: ignore[no-untyped-def]
-    return _user_with_role(roles.CLINICIAN, "clin")
+    return UserFactory(username="clin", role=roles.CLINICIAN)
 
 
 @pytest.fixture
 def admin_user(db):  # type: ignore[no-untyped-def]
-    user = _user_with_role(roles.ADMIN, "boss")
+    user = UserFactory(username="boss", role=roles.ADMIN)
     user.is_staff = True
     user.save()
     return user
 
 
 @pytest.fixture
-def chest_ct(db):  # type: ignore[no-untyped-def]
+def chest_ct(db) -> Modality:  # type: ignore[no-untyped-def]
     return modality("chest_ct")
 
 
 @pytest.fixture
-def brain_mri(db):  # type: ignore[no-untyped-def]
+def brain_mri(db) -> Modality:  # type: ignore[no-untyped-def]
     return modality("brain_mri")
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
+    """One real Celery worker for the whole test module (tests/worker.py)."""
+    with worker_running(root=ROOT, log_dir=tmp_path_factory.mktemp("celery")) as running:
+        yield running

@@ -12,8 +12,8 @@ from analytics.services import evaluation as evaluation_service
 from analytics.tasks import evaluation_task
 from jobs.models import Job
 from jobs.services import job_cancel, job_enqueue, job_run
-from tests.factories import modality
-from tests.factories_analytics import fake_results
+from tests.analytics.factories import fake_results
+from tests.annotations.factories import modality
 
 
 def test_compare_modes_runs_mcnemar_and_bootstrap_for_every_pair():

@@ -14,15 +14,9 @@ from analytics.services import evaluation as evaluation_service
 from annotations.models import Assignment, Relation, Report
 from jobs.models import Job
 from jobs.services import job_run
-from tests.factories import (
-    AssignmentFactory,
-    MentionFactory,
-    ReportFactory,
-    UserFactory,
-    entity_key,
-    modality,
-)
-from tests.test_celery_worker import worker  # noqa: F401  (module-scoped fixture: one worker)
+from tests.annotations.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key, modality
+from tests.radreview.factories import UserFactory
+from tests.worker import wait_for
 
 TEXTS = [
     (
@@ -199,15 +193,9 @@ def test_the_file_gold_set_needs_a_file(client, admin_user):  # type: ignore[no-
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_admin_starts_an_evaluation_that_a_real_worker_runs(worker, client):  # type: ignore[no-untyped-def]  # noqa: F811
-    from django.contrib.auth.models import Group
-    from django.urls import reverse
-
-    from tests.test_celery_worker import _wait_for
-
+def test_admin_starts_an_evaluation_that_a_real_worker_runs(worker, client):  # type: ignore[no-untyped-def]
     reports = _gold_reports()
-    admin = UserFactory(username="eval-admin")
-    admin.groups.add(Group.objects.get(name="admin"))
+    admin = UserFactory(username="eval-admin", role="admin")
     client.force_login(admin)
     with worker.log_on_failure():
         response = client.post(
@@ -221,7 +209,7 @@ def test_admin_starts_an_evaluation_that_a_real_worker_runs(worker, client):  # 
             run.job.refresh_from_db()
             return run.job.is_finished
 
-        _wait_for(finished, timeout=120, what=f"evaluation job {run.job.pk}")
+        wait_for(finished, timeout=120, what=f"evaluation job {run.job.pk}")
         assert run.job.status == Job.Status.SUCCEEDED, run.job.error
         run.refresh_from_db()
         assert run.report_count == len(reports)

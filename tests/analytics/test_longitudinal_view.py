@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from analytics import selectors
 from inference.models import Stage2Prediction
-from tests.factories import ReportFactory, modality
+from tests.annotations.factories import ReportFactory, modality
 
 PRO, STA, IMP = "progression", "stable", "improvement"
 

@@ -6,14 +6,9 @@ from django.urls import reverse
 from analytics import selectors
 from annotations.models import Assignment
 from inference.models import ModelVersion, Stage1Prediction
-from tests.factories import (
-    AssignmentFactory,
-    MentionFactory,
-    ReportFactory,
-    UserFactory,
-    entity_key,
-    modality,
-)
+from inference.services.stage1 import gold_key_sets
+from tests.annotations.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key, modality
+from tests.radreview.factories import UserFactory
 
 KEYS = ["nodule", "mass", "consolidation"]
 # report -> gold keys (negated ones listed separately), candidate and active predictions
@@ -74,8 +69,6 @@ def versions(db):  # type: ignore[no-untyped-def]
 
 
 def test_negated_gold_is_a_negative(versions):
-    from inference.services.stage1 import gold_key_sets
-
     _, _, ids = versions
     gold = gold_key_sets(ids)
     assert [gold[i] for i in ids] == [c[0] for c in CASES]

@@ -7,7 +7,7 @@ from annotations.services import annotation
 from annotations.services.values import entity_value_delete
 from annotations.workspace import workspace_build
 from inference.ml.text.matcher import LayeredMatcher, Matcher
-from tests.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key
+from tests.annotations.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key
 
 
 def test_segments_carry_every_mention_and_suggestion_covering_them(annotator):

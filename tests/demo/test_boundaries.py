@@ -4,7 +4,8 @@ tests may), so removing the demo app leaves the other apps whole."""
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+
 NOT_APPLICATION_CODE = {"demo", "tests", "bench", ".venv", "var", "node_modules"}
 
 

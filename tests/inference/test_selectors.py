@@ -17,9 +17,8 @@ from inference.selectors import (
 )
 from inference.services.evaluation import EvalItem, evaluate_modes
 from inference.services.stage2 import stage2_predict_report
-from tests.factories import ReportFactory
-from tests.factories_review import ModelVersionFactory
-from tests.inference.factories_stage2 import CHEST_OUTPUT, CHEST_TEXT, ScriptedLLM, install
+from tests.annotations.factories import ReportFactory
+from tests.inference.factories import CHEST_OUTPUT, CHEST_TEXT, ModelVersionFactory, ScriptedLLM, install
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from inference.models import ModelPromotion, ModelVersion
 from inference.services.stage1 import predictor_cache_clear
 from jobs.models import Job
-from tests.factories_stage1 import installed_artifact, report_make, version_make
+from tests.inference.factories import corpus_report, installed_version
 
 KEYS = ["nodule", "consolidation", "pleural effusion"]
 
@@ -169,14 +169,14 @@ def test_api_train_promote_and_rollback(
 
 
 def test_report_prediction_api_for_clinicians(client, clinician, annotator, chest_ct, storage):
-    report = report_make(external_id="x", text="There is a small nodule.")
+    report = corpus_report(external_id="x", text="There is a small nodule.")
     url = reverse("api_report_stage1", args=[report.pk])
     client.force_login(annotator)
     assert client.get(url).status_code == 403
     client.force_login(clinician)
     missing = client.get(url)
     assert missing.status_code == 503 and "no active stage 1 model" in missing.json()["detail"]
-    version_make(artifact=installed_artifact(storage), storage=storage, is_active=True, name="active")
+    installed_version(storage, is_active=True, name="active")
     body = client.get(url).json()
     assert set(body["probabilities"]) == set(body["thresholds"]) and body["stored"] is False
 

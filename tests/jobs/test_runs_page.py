@@ -2,9 +2,10 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.models import Job
-from tests.factories import JobFactory
+from tests.jobs.factories import JobFactory
 
 
 @pytest.fixture
@@ -61,8 +62,6 @@ def test_runs_page_links_to_the_start_forms_that_exist(admin_client):
 
 
 def test_polled_row_of_a_running_job_carries_elapsed_eta_and_cancel(admin_client):
-    from django.utils import timezone
-
     job = JobFactory(
         kind=Job.Kind.TRAIN,
         status=Job.Status.RUNNING,

@@ -1,10 +1,14 @@
 """The job lifecycle that every background task runs inside."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from jobs.models import Job
-from jobs.services import JobCancelled, job_cancel, job_progress, job_run
-from tests.factories import JobFactory
+from jobs.services import JobCancelled, job_cancel, job_enqueue, job_progress, job_run, jobs_requeue_stale
+from jobs.tasks import selftest_task
+from tests.jobs.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -96,13 +100,6 @@ def test_redelivered_message_for_a_finished_job_is_a_no_op():
 
 
 def test_stale_running_and_unsent_jobs_are_requeued_once_a_worker_starts(db):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from jobs.models import Job
-    from jobs.services import jobs_requeue_stale
-    from tests.factories import JobFactory
 
     long_ago = timezone.now() - timedelta(hours=1)
     stale = JobFactory(status=Job.Status.RUNNING, task_name="jobs.selftest")
@@ -122,11 +119,6 @@ def test_stale_running_and_unsent_jobs_are_requeued_once_a_worker_starts(db):
 
 
 def test_enqueue_records_the_task_name(db, django_capture_on_commit_callbacks):
-    from jobs.models import Job
-    from jobs.services import job_enqueue
-    from jobs.tasks import selftest_task
-    from tests.factories import JobFactory
-
     job = JobFactory()
     with django_capture_on_commit_callbacks(execute=False):
         job_enqueue(job=job, task=selftest_task)

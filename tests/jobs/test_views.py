@@ -3,11 +3,12 @@
 from html import unescape
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job
-from tests.factories import JobFactory
+from tests.jobs.factories import JobFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -162,8 +163,6 @@ def test_cancel_running_job_from_the_detail_page_requests_cancellation(admin_cli
 
 
 def test_cancel_needs_a_csrf_token(admin_user, db):
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(admin_user)
     job = JobFactory()

@@ -4,91 +4,17 @@ page shows them in words (escaped); llm_hint findings render as before."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.urls import reverse
 
 from inference.models import Stage2Prediction
 from review.page import FLAG_LABELS, verdict_text
 from review.services import sync_report_findings
-from tests.factories import ReportFactory
-from tests.factories_review import (
-    ModelVersionFactory,
-    Stage1PredictionFactory,
-    Stage2PredictionFactory,
-    chest_report_with_predictions,
-    finding,
-)
+from tests.annotations.factories import ReportFactory
+from tests.inference.factories import Stage2PredictionFactory
+from tests.review.factories import chest_report_with_predictions, combined, combined_report_with_sources
 
 pytestmark = pytest.mark.django_db
-
-TEXT = "Nodule in the RUL, larger than before. Consolidation is present. <b>Hazy</b> lungs."
-
-
-def combined(text: str, key: str, quote: str, source: str, sources: dict[str, Any], **kw: Any) -> dict:  # type: ignore[type-arg]
-    """A combined finding as the combined mode (inference.services.stage2_modes.combined) stores it."""
-    return {**finding(text, key, quote, **kw), "source": source, "sources": sources}
-
-
-def combined_report_with_sources() -> Any:
-    report = ReportFactory(text=TEXT, external_id="combined-1")
-    version = ModelVersionFactory(
-        thresholds={"nodule": 0.5, "consolidation": 0.5, "ground-glass opacity": 0.5}
-    )
-    Stage1PredictionFactory(
-        report=report,
-        model_version=version,
-        probabilities={"nodule": 0.88, "consolidation": 0.91, "ground-glass opacity": 0.97},
-        predicted_keys=["nodule", "consolidation", "ground-glass opacity"],
-    )
-    Stage2PredictionFactory(
-        report=report,
-        mode=Stage2Prediction.Mode.COMBINED,
-        run_key="combined|chest_ct|test",
-        prompt_version="combined-chest-v1",
-        stage1_version=version,
-        messages=[],
-        raw_output="",
-        parsed={"lesions": {"nodule": {"status": "present", "locations": ["right upper lobe"]}}},
-        findings=[
-            combined(
-                TEXT,
-                "nodule",
-                "Nodule in the RUL",
-                "llm",
-                {
-                    "rules": {"status": "negated", "assertion": "historical", "locations": []},
-                    "stage1": {"prob": 0.88, "present": True},
-                    "llm": {"status": "present", "locations": ["right upper lobe"], "evidence": "Nodule"},
-                },
-                locations=["right upper lobe"],
-                flags=["historical", "rules_stage1_disagree", "llm_disagrees"],
-            ),
-            combined(
-                TEXT,
-                "consolidation",
-                "Consolidation is present",
-                "rules+llm",
-                {
-                    "rules": {"status": "present", "assertion": "positive", "locations": []},
-                    "stage1": {"prob": 0.91, "present": True},
-                    "llm": {"status": "present", "locations": ["<script>x</script>"], "evidence": ""},
-                },
-                locations=["left lower lobe"],
-                flags=["no_location"],
-            ),
-            combined(
-                TEXT,
-                "ground-glass opacity",
-                "",
-                "stage1",
-                {"stage1": {"prob": 0.97, "present": True}, "llm": {"status": None}},
-                flags=["lexicon_silent"],
-            ),
-        ],
-    )
-    return report
 
 
 def test_sync_keeps_the_deciding_source_every_verdict_and_the_flags():

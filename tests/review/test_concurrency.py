@@ -8,9 +8,9 @@ from django.db import connection, connections
 
 from review.models import ReviewDecision
 from review.services import ReviewConflict, finding_decide, sync_report_findings
-from tests.conftest import _user_with_role
-from tests.factories import modality
-from tests.factories_review import chest_report_with_predictions
+from tests.annotations.factories import modality
+from tests.radreview.factories import UserFactory
+from tests.review.factories import chest_report_with_predictions
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_decisions_on_one_finding_save_exactly_one():
     modality("chest_ct")
-    first, second = _user_with_role("clinician", "c1"), _user_with_role("clinician", "c2")
+    first, second = UserFactory(username="c1", role="clinician"), UserFactory(username="c2", role="clinician")
     review = sync_report_findings(chest_report_with_predictions())
     nodule = review.findings.get(key="nodule")
     barrier = threading.Barrier(2)

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from review.labels import approved_key_labels, verified_episodes
+from review.labels import approved_key_labels, approved_label_provenance, verified_episodes
 from review.models import ReviewDecision, ReviewReport
 from review.services import (
     ReviewConflict,
@@ -12,9 +12,10 @@ from review.services import (
     report_confirm_no_findings,
     sync_report_findings,
 )
-from tests.conftest import _user_with_role
-from tests.factories import ReportFactory, modality
-from tests.factories_review import Stage2PredictionFactory, chest_report_with_predictions, finding
+from tests.annotations.factories import ReportFactory, modality
+from tests.inference.factories import Stage2PredictionFactory, finding
+from tests.radreview.factories import UserFactory
+from tests.review.factories import chest_report_with_predictions
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +97,7 @@ def test_stale_version_is_refused_and_names_who_changed_it(review, clinician):
 
 
 def test_second_clinician_is_told_and_cannot_overwrite_the_first(review, clinician):
-    other = _user_with_role("clinician", "clin2")
+    other = UserFactory(username="clin2", role="clinician")
     assert lease_acquire(review=review, user=clinician) is None
     assert lease_acquire(review=review, user=other) == clinician
     with pytest.raises(ReviewConflict, match="clin is reviewing this report"):
@@ -215,13 +216,11 @@ def test_verifying_releases_the_lease(review, clinician):
         finding_decide(finding_id=f.pk, user=clinician, action="approve", version=f.version)
     review.refresh_from_db()
     assert (review.status, review.lease_user) == (ReviewReport.Status.VERIFIED, None)
-    other = _user_with_role("clinician", "clin2")
+    other = UserFactory(username="clin2", role="clinician")
     assert lease_acquire(review=review, user=other) is None
 
 
 def test_label_provenance_names_who_verified(review, clinician):
-    from review.labels import approved_label_provenance
-
     for f in review.findings.all():
         finding_decide(finding_id=f.pk, user=clinician, action="approve", version=f.version)
     assert approved_label_provenance(modality="chest_ct")[review.report_id]["verified_by"] == "clin"

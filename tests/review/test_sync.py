@@ -1,18 +1,20 @@
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 
 from annotations.services.rules import trigger_create
 from inference.models import Stage2Prediction
 from review.models import ReviewFinding, ReviewReport
 from review.services import finding_decide, sync_report_findings, sync_reports
-from tests.factories import ReportFactory, modality
-from tests.factories_review import (
-    CHEST_TEXT,
+from tests.annotations.factories import ReportFactory, modality
+from tests.inference.factories import (
     ModelVersionFactory,
     Stage1PredictionFactory,
     Stage2PredictionFactory,
-    chest_report_with_predictions,
     finding,
 )
+from tests.review.factories import CHEST_TEXT, chest_report_with_predictions
 
 pytestmark = pytest.mark.django_db
 
@@ -154,9 +156,6 @@ def test_brain_findings_keep_episode_and_non_tumor_details():
 
 
 def test_review_sync_command_backfills_every_report_with_predictions():
-    from io import StringIO
-
-    from django.core.management import call_command
 
     chest_report_with_predictions(external_id="a")
     chest_report_with_predictions(external_id="b")

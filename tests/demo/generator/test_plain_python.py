@@ -4,9 +4,9 @@ module of a Django app that needs Django would pull `django` in with it)."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import ROOT
+
 PROBE = """
 import sys
 import demo.generator.corpus

@@ -15,7 +15,7 @@ from inference.models import ModelPromotion, ModelVersion, Stage1Prediction, Sta
 from inference.services.stage1 import predictor_cache_clear
 from jobs.models import Job
 from review.models import ReviewFinding, ReviewReport
-from tests.inference.factories_stage2 import ScriptedLLM, install
+from tests.inference.factories import ScriptedLLM, install
 
 TINY = DemoOptions(preset="tiny", epochs=1, max_steps=4, stage2_mode="rules", stage2_reports=8)
 

@@ -1,5 +1,8 @@
 """The two weak-label modes ("keyword", "keyword_negation") of one report's matches."""
 
+import time
+
+from demo.generator.corpus import generate_reports
 from inference.ml.text.assertion import NEGATED, POSITIVE, UNCERTAIN
 from inference.ml.text.labels import KEYWORD, KEYWORD_NEGATION, label_report
 from tests.inference.ml.text.test_assertion import DETECTOR, MATCHER
@@ -34,9 +37,6 @@ def test_a_key_is_positive_if_any_mention_is_and_records_every_value_that_matche
 def test_detector_speed_is_reasonable_on_demo_reports():
     """A smoke check, not the benchmark (bench/weak_label_bench.py is): 2,000 demo
     reports matched and asserted in well under the time the suite allows."""
-    import time
-
-    from demo.generator.corpus import generate_reports
 
     texts = [r["text"] for r in generate_reports(n=2000, seed=5)]
     started = time.perf_counter()

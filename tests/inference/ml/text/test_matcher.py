@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from annotations.services.schema import schema_read
+from demo.generator.corpus import generate_reports
 from inference.ml.text.matcher import Matcher, Value, regex_error
 from inference.ml.text.patterns import fold, lift_regex
 
@@ -109,9 +111,6 @@ def test_fold_keeps_offsets_even_for_characters_that_lengthen_when_lowered(text)
 def test_matcher_agrees_with_a_reference_scan_on_demo_reports():
     """Every keyword hit of a naive one-regex-per-value scan that is not inside a
     longer match is found by the single pass (on 200 demo reports)."""
-    from annotations.services.schema import schema_read
-    from demo.generator.corpus import generate_reports
-
     schema = schema_read()
     chest = next(m for m in schema["modalities"] if m["code"] == "chest_ct")
     values = [

@@ -1,6 +1,0 @@
-def test_default_schema_is_installed_by_migration(db):
-    from annotations.models import EntityKey, EntityValue, Modality
-
-    assert set(Modality.objects.values_list("code", flat=True)) == {"chest_ct", "brain_mri"}
-    assert EntityKey.objects.filter(entity_type__modality__code="chest_ct").count() == 22
-    assert EntityValue.objects.filter(key__name="ground-glass opacity", text="GGO").exists()
