@@ -7,7 +7,7 @@ help:  ## list the targets
 run:  ## install, load the demo, start worker + web server (same as README)
 	bash scripts/run.sh
 
-test:  ## lint and run the whole test suite (same as README)
+test:  ## lint, type-check and run the whole test suite (same as README)
 	bash scripts/test.sh
 
 test-pg:  ## the suite against local PostgreSQL + Redis, as CI runs it
@@ -15,6 +15,9 @@ test-pg:  ## the suite against local PostgreSQL + Redis, as CI runs it
 
 lint:  ## ruff lint + format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+typecheck:  ## mypy: strict for inference/ml, the default elsewhere (pyproject.toml)
+	.venv/bin/mypy
 
 format:  ## apply ruff fixes and formatting
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from analytics.models import EvaluationRun
 
@@ -12,8 +13,8 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     list_select_related = ("modality", "created_by")
     readonly_fields = [f.name for f in EvaluationRun._meta.fields]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: EvaluationRun | None = None) -> bool:
         return False

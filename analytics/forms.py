@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.conf import settings
 
@@ -25,8 +27,9 @@ class EvaluationStartForm(forms.Form):
         help_text="The methods to compare on the same reports.",
     )
 
-    def clean(self) -> dict:  # type: ignore[type-arg]
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         is_file = data.get("gold_set") == EvaluationRun.GoldSet.FILE
         if is_file and not data.get("gold_file"):
             self.add_error("gold_file", "Choose the gold file to evaluate on.")
@@ -37,7 +40,7 @@ class EvaluationStartForm(forms.Form):
             self.add_error("gold_file", "The file is larger than this site accepts.")
         return data
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         modes = available_modes()
         field = self.fields["modes"]

@@ -1,5 +1,9 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from annotations.models import (
     Assignment,
@@ -56,8 +60,9 @@ class EntityValueAdminForm(forms.ModelForm):
         model = EntityValue
         fields = ("key", "text", "kind", "case_sensitive")
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("key") and data.get("text") and data.get("kind"):
             data["text"] = entity_value_check(
                 key=data["key"], text=data["text"], kind=data["kind"], exclude_id=self.instance.pk
@@ -76,18 +81,20 @@ class EntityValueAdmin(admin.ModelAdmin):
 
     # Edits here must bump the schema version like the value manager does, or
     # cached suggestion matchers and weak labels would not see them.
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: EntityValue, form: forms.ModelForm, change: bool) -> None:
         if not change:
-            obj.created_by = request.user
+            # The admin site admits only logged-in staff, so the pk is a user's (the type
+            # of request.user still allows the anonymous user).
+            obj.created_by_id = request.user.pk
         super().save_model(request, obj, form, change)
         schema_version_bump(modality_id=obj.key.entity_type.modality_id)
 
-    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+    def delete_model(self, request: HttpRequest, obj: EntityValue) -> None:
         modality_id = obj.key.entity_type.modality_id
         super().delete_model(request, obj)
         schema_version_bump(modality_id=modality_id)
 
-    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[EntityValue]) -> None:
         modality_ids = set(queryset.values_list("key__entity_type__modality_id", flat=True))
         super().delete_queryset(request, queryset)
         for modality_id in modality_ids:

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _sync_roles(sender, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _sync_roles(sender: AppConfig, **kwargs: object) -> None:
     # Keep the role groups complete when later migrations add models and permissions.
     # Runs after every app's post_migrate (not only ours): apps listed after
     # annotations (review, analytics) get their permissions created later.

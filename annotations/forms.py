@@ -1,7 +1,9 @@
 """Forms of the annotations screens."""
 
+from __future__ import annotations
+
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -15,6 +17,9 @@ from annotations.services.queue_order import ORDERS, RANDOM, UNCERTAINTY, uncert
 from inference.ml.text.labels import KEYWORD as KEYWORD_MODE
 from inference.ml.text.labels import KEYWORD_NEGATION
 from inference.ml.text.matcher import KEYWORD, REGEX, regex_error
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 FORMAT_CHOICES = [
     ("auto", "Detect (by extension and header)"),
@@ -63,6 +68,20 @@ class ImportUploadForm(forms.Form):
 # -- annotation workspace screens (assigning, entity values, weak labels, agreement) ----
 
 
+def _model_choice(form: forms.Form, name: str) -> forms.ModelChoiceField[User]:
+    """The form's own copy of a declared model choice field (form.fields is typed as
+    plain fields)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField)
+    return field
+
+
+def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
+
+
 def order_choices() -> list[tuple[str, str]]:
     """The queue orders, saying so when "most uncertain first" has no model to use."""
     available = uncertainty_status().available
@@ -93,9 +112,10 @@ class AssignForm(forms.Form):
     only_unassigned = forms.BooleanField(
         label="Only reports nobody has yet (no assignment, no gold)", required=False, initial=True
     )
-    annotator = forms.ModelChoiceField(queryset=None, label="Annotator")  # type: ignore[arg-type]
-    second_annotator = forms.ModelChoiceField(
-        queryset=None,  # type: ignore[arg-type]
+    # Querysets set per form: who may annotate is read when the form is built.
+    annotator: forms.ModelChoiceField[User] = forms.ModelChoiceField(queryset=None, label="Annotator")
+    second_annotator: forms.ModelChoiceField[User] = forms.ModelChoiceField(
+        queryset=None,
         required=False,
         label="Second annotator (double annotation)",
         empty_label="(none)",
@@ -105,9 +125,9 @@ class AssignForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         people = annotators()
-        self.fields["annotator"].queryset = people  # type: ignore[attr-defined]
-        self.fields["second_annotator"].queryset = people  # type: ignore[attr-defined]
-        self.fields["order"].choices = order_choices()  # type: ignore[attr-defined]
+        _model_choice(self, "annotator").queryset = people
+        _model_choice(self, "second_annotator").queryset = people
+        _choice(self, "order").choices = order_choices()
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -125,12 +145,14 @@ class ReorderForm(forms.Form):
     modality = forms.ModelChoiceField(
         queryset=Modality.objects.all(), to_field_name="code", required=False, empty_label="All modalities"
     )
-    annotator = forms.ModelChoiceField(queryset=None, required=False, empty_label="All annotators")  # type: ignore[arg-type]
+    annotator: forms.ModelChoiceField[User] = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="All annotators"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["annotator"].queryset = annotators()  # type: ignore[attr-defined]
-        self.fields["order"].choices = order_choices()  # type: ignore[attr-defined]
+        _model_choice(self, "annotator").queryset = annotators()
+        _choice(self, "order").choices = order_choices()
 
 
 class EntityValueForm(forms.Form):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
@@ -28,6 +28,10 @@ from inference.ml.text.matcher import Value as LexiconValue
 from inference.ml.text.rules import RuleSet
 from jobs.models import Job
 from radreview.roles import PERM_ANNOTATE
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_stubs_ext import WithAnnotations
 
 PRESENT, UNCERTAIN, NEGATED = "present", "uncertain", "negated"
 _RANK = {NEGATED: 0, UNCERTAIN: 1, PRESENT: 2}
@@ -202,7 +206,7 @@ def rules_data_from_db() -> dict[str, Any]:
     ]
     data: dict[str, Any] = {"triggers": triggers, "sections": [], "location_words": {}}
     data.update({name: [] for name in LIST_KINDS})
-    kind_to_list = {kind: name for name, kind in LIST_KINDS.items()}
+    kind_to_list: dict[str, str] = {kind: name for name, kind in LIST_KINDS.items()}
     for entry in RuleEntry.objects.filter(is_active=True).order_by("pk"):
         if entry.kind == RuleEntry.Kind.SECTION:
             data["sections"].append({"phrase": entry.text, "kind": entry.group})
@@ -338,11 +342,11 @@ def assignment_relations(*, assignment: Assignment) -> QuerySet[Relation]:
     return assignment.relations.select_related("source_key", "target_key__entity_type").order_by("id")
 
 
-def annotators() -> QuerySet[Any]:
+def annotators() -> QuerySet[User]:
     """Active users who may annotate (superusers are not annotators by default)."""
-    User = get_user_model()
     return (
-        User.objects.with_perm(PERM_ANNOTATE, include_superusers=False)
+        get_user_model()
+        .objects.with_perm(PERM_ANNOTATE, include_superusers=False)
         .filter(is_active=True)
         .order_by("username")
     )
@@ -372,7 +376,12 @@ def double_annotated(*, modality: Modality) -> list[dict[str, Any]]:
     ]
 
 
-def reports_for_adjudication(*, modality: Modality) -> QuerySet[Report]:
+class AdjudicationCounts(TypedDict):
+    annotations: int  # submitted annotations
+    adjudications: int  # submitted adjudications
+
+
+def reports_for_adjudication(*, modality: Modality) -> QuerySet[WithAnnotations[Report, AdjudicationCounts]]:
     """Reports with at least two submitted annotations, and whether they are adjudicated."""
     submitted = Q(assignments__status=Assignment.Status.SUBMITTED)
     return (

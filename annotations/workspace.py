@@ -13,6 +13,7 @@ only ever rendered escaped.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,13 +152,13 @@ def workspace_build(
 
 
 def _suggestions(assignment: Assignment, keys: list[EntityKey], mentions: list[Mention]) -> list[Suggestion]:
-    by_id = {k.pk: k for k in keys}
+    by_id: dict[Hashable, EntityKey] = {k.pk: k for k in keys}  # the matcher's keys are key ids
     marked = {(m.key_id, m.start, m.end) for m in mentions}
     text = assignment.report.text
     out: list[Suggestion] = []
     for match in selectors.modality_matcher(modality=assignment.report.modality).find(text):
         for key_id in match.keys:
-            key = by_id.get(key_id)  # type: ignore[call-overload]
+            key = by_id.get(key_id)
             if key is not None and (key.pk, match.start, match.end) not in marked:
                 out.append(Suggestion(len(out), key, match.start, match.end, text[match.start : match.end]))
     return out

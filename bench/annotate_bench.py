@@ -23,8 +23,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _django import setup_django
+
+if TYPE_CHECKING:  # imported for real once Django is set up
+    from annotations.workspace import Suggestion
 
 SOURCE = "bench-annotate"
 
@@ -48,7 +52,7 @@ def _import(n: int) -> None:
         raise SystemExit(f"import failed: {result.problems[:3]}")
 
 
-def _unlabelled_word(text: str, suggestions: list) -> tuple[int, int] | None:  # type: ignore[type-arg]
+def _unlabelled_word(text: str, suggestions: list[Suggestion]) -> tuple[int, int] | None:
     """The first lower-case word of 6+ letters that no suggestion covers."""
     import re
 

@@ -42,6 +42,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def scores(
     gold: Sequence[set[str]], pred: Sequence[set[str]], mentioned: Sequence[set[str]]
 ) -> dict[str, float]:
     metrics = entity_key_metrics(gold, pred, list(KEYS))
-    f1s = [metrics.per_key[k].f1 for k in KEYS if metrics.per_key[k].f1 is not None]
+    f1s = [f1 for k in KEYS if (f1 := metrics.per_key[k].f1) is not None]
     negated = [not ((m - g) & p) for g, p, m in zip(gold, pred, mentioned, strict=True) if m - g]
     normal = [not p for g, p in zip(gold, pred, strict=True) if not g]
     return {
@@ -159,10 +160,9 @@ def train_stage1(
         [r["text"] for r in train], labels, sources=["gold"] * len(train), ids=[r["id"] for r in train]
     )
     # A pretrained encoder wants the usual small fine-tuning rate; from scratch the defaults.
-    rates = {"learning_rate": 5e-5, "head_learning_rate": 1e-3} if encoder_dir else {}
-    config = TrainConfig(
-        epochs=epochs, batch_size=16, seed=SEED, max_steps=20 if quick else 0, patience=3, **rates
-    )
+    config = TrainConfig(epochs=epochs, batch_size=16, seed=SEED, max_steps=20 if quick else 0, patience=3)
+    if encoder_dir:
+        config = replace(config, learning_rate=5e-5, head_learning_rate=1e-3)
     started = time.perf_counter()
 
     def progress(event: Any) -> None:

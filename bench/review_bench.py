@@ -37,7 +37,7 @@ def _p95(samples: list[float]) -> float:
 def _findings_for(
     rec: dict[str, Any], rng: random.Random, keys: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
-    spans = {}
+    spans: dict[str, tuple[int, int, str]] = {}
     for m in rec["mentions"]:
         spans.setdefault(m["key"], (m["start"], m["end"], m["text"]))
     out = []

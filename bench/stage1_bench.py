@@ -94,7 +94,8 @@ def labelled(records: list[dict[str, Any]]) -> LabelledSet:
 def train(
     split: dict[str, list[dict[str, Any]]], sizes: Sizes, work: Path, *, pretrain: bool
 ) -> dict[str, Any]:
-    preset, out = get_preset("small"), {}
+    preset = get_preset("small")
+    out: dict[str, Any] = {}
     encoder_dir = None
     if pretrain:
         texts = [r["text"] for r in split["train"] + split["unlabelled"]]

@@ -4,7 +4,7 @@ the pipeline's stage 2 step covers."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from analytics.selectors import gold_assignment_ids
 from annotations.models import Report
@@ -15,7 +15,7 @@ from jobs.models import Job
 PIPELINE_FLAG = "demo_pipeline"  # params[PIPELINE_FLAG] is True on the orchestrating job
 
 
-def demo_admin() -> AbstractUser | None:
+def demo_admin() -> User | None:
     """The demo admin (demo_setup's "admin"), else the first superuser, else None."""
     users = get_user_model().objects
     return users.filter(username=DEMO_ADMIN).first() or users.filter(is_superuser=True).order_by("pk").first()

@@ -3,6 +3,7 @@ through the models page (stage1_registry rules, a reason, the history), never
 through editing is_active here."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from inference.models import ModelPromotion, ModelVersion, Stage1Prediction
 
@@ -15,7 +16,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_select_related = ("modality",)
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -26,10 +27,10 @@ class ModelPromotionAdmin(admin.ModelAdmin):
     list_select_related = ("modality", "model_version", "previous", "user")
     readonly_fields = [f.name for f in ModelPromotion._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: ModelPromotion | None = None) -> bool:
         return False  # an append-only history
 
 
@@ -41,5 +42,5 @@ class Stage1PredictionAdmin(admin.ModelAdmin):
     list_select_related = ("report", "model_version")
     readonly_fields = [f.name for f in Stage1Prediction._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -26,6 +26,7 @@ HEAVY_FIELDS = ("messages", "raw_output", "parsed", "llm_info")
 def model_version_active(*, modality: Modality | int | str) -> ModelVersion | None:
     """The active stage 1 model of a modality (given as row, id or code), or None.
     A database constraint allows at most one per modality."""
+    lookup: dict[str, Modality | int | str]
     if isinstance(modality, Modality):
         lookup = {"modality": modality}
     elif isinstance(modality, int):

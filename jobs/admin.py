@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from jobs.models import Job
 
@@ -40,5 +41,5 @@ class JobAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs are created by the screens that start the work

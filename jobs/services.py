@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Job
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +29,9 @@ class JobCancelled(Exception):
     """Raised inside a running job when an admin asked to cancel it."""
 
 
-def job_create(*, kind: str, title: str, params: dict[str, Any] | None = None, user=None) -> Job:  # type: ignore[no-untyped-def]
+def job_create(
+    *, kind: str, title: str, params: dict[str, Any] | None = None, user: User | None = None
+) -> Job:
     return Job.objects.create(kind=kind, title=title, params=params or {}, created_by=user)
 
 
@@ -43,7 +48,7 @@ def job_enqueue(*, job: Job, task: Any) -> None:
     transaction.on_commit(send)
 
 
-def jobs_requeue_stale(*, stale_after: timedelta, send: Callable[[str, int], None]) -> list[int]:
+def jobs_requeue_stale(*, stale_after: timedelta, send: Callable[[str, int], object]) -> list[int]:
     """Re-send jobs whose worker died: running but silent for `stale_after`, or
     queued but never sent. Called when a worker starts. Safe to repeat: a job
     that finished meanwhile is a no-op in job_start, and its work is idempotent.

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors, services
 from jobs.models import Job
+from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_RUN_JOBS
 
 PAGE_SIZE = 50
@@ -38,7 +39,7 @@ ERROR_PREVIEW_CHARS = 160
 
 @require_GET
 @permission_required(PERM_RUN_JOBS, raise_exception=True)
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: HtmxHttpRequest) -> HttpResponse:
     kind, status = _choice(request, "kind", Job.Kind.values), _choice(request, "status", Job.Status.values)
     page = Paginator(_filtered(kind=kind, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
@@ -90,7 +91,7 @@ def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @permission_required(PERM_RUN_JOBS, raise_exception=True)
-def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(selectors.job_detail(), pk=pk)
     context = {
         "job": job,
@@ -104,7 +105,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_RUN_JOBS, raise_exception=True)
-def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def job_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """From a list row (htmx): answer the updated row. From the detail page (a
     plain form): say what happened and go back to the detail page."""
     job = get_object_or_404(Job, pk=pk)  # its status before the cancel, for the message

@@ -20,7 +20,7 @@ def ping(value: str = "pong") -> str:
 
 
 @worker_ready.connect
-def requeue_stale_jobs(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def requeue_stale_jobs(sender: object = None, **kwargs: object) -> None:
     """A worker that starts picks up jobs a dead worker left behind."""
     from jobs.services import jobs_requeue_stale
 

@@ -1,11 +1,17 @@
 """What each role's home page links to. Sections appear only for permissions
 the user holds; other issues add their links here as their screens land."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.urls import NoReverseMatch, reverse
 
 from radreview import roles
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 @dataclass(frozen=True)
@@ -165,9 +171,9 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
 )
 
 
-def home_sections_for(user) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def home_sections_for(user: User | AnonymousUser) -> list[dict[str, object]]:
     """Sections the user may see, each with the links whose screens exist."""
-    out = []
+    out: list[dict[str, object]] = []
     for perm, section in SECTIONS:
         if not user.has_perm(perm):
             continue

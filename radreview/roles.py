@@ -6,6 +6,13 @@ roles or make a custom group. The groups are created by a data migration
 (annotations 0002) and kept complete after every migrate.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # models: importing them needs the app registry, annotations do not
+    from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+
 ANNOTATOR = "annotator"
 CLINICIAN = "clinician"
 ADMIN = "admin"
@@ -51,9 +58,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def sync_role_groups(*, group_model, permission_model) -> None:  # type: ignore[no-untyped-def]
+def sync_role_groups(*, group_model: type[Group], permission_model: type[Permission]) -> None:
     """Create the role groups and give each exactly the permissions above.
-    Works with real or migration-historical models."""
+    Works with real or migration-historical models (typed as the real ones: a
+    historical model has the same fields and manager)."""
     all_perms = list(permission_model.objects.select_related("content_type"))
     for role, grants in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
@@ -73,7 +81,7 @@ def _grant_matches(grant: str, app_label: str, codename: str) -> bool:
     return grant_app == app_label and grant_code in ("*", codename)
 
 
-def user_roles(user) -> list[str]:  # type: ignore[no-untyped-def]
+def user_roles(user: User | AnonymousUser) -> list[str]:
     if not user.is_authenticated:
         return []
     names = set(user.groups.values_list("name", flat=True))

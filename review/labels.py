@@ -59,7 +59,11 @@ def approved_label_provenance(*, modality: Modality | str | int) -> dict[int, di
     rows = ReviewFinding.objects.filter(
         review__report__modality_id=_modality_id(modality), review__verified_at__isnull=False
     ).values_list("report_id", "review__verified_by__username", "review__verified_at")
-    return {rid: {"verified_by": who, "verified_at": when.isoformat()} for rid, who, when in rows}
+    # `when` is never None (filtered above); the column type cannot say so.
+    return {
+        rid: {"verified_by": who, "verified_at": when.isoformat() if when else None}
+        for rid, who, when in rows
+    }
 
 
 def verified_episodes(report_ids: Iterable[int]) -> dict[int, dict[str, str]]:

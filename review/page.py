@@ -224,7 +224,7 @@ def highlight(text: str, modality: Modality, keys: SchemaKeys, findings: list[Re
         (m.start, m.end, keys.by_id[k])
         for m in annotation_selectors.modality_matcher(modality=modality).find(text)
         for k in m.keys[:1]
-        if k in keys.by_id
+        if isinstance(k, int) and k in keys.by_id  # the modality matcher's keys are key ids
     ]
     spans_of = [(s, e) for s, e, _ in matches]
     statuses = (

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotations.models import Modality, Report
@@ -137,11 +137,13 @@ def queue_choices() -> dict[str, Any]:
 def next_in_queue(*, user: Any, after: ReviewReport) -> ReviewReport | None:
     """The open report to open after `after`: same modality, highest priority,
     not leased by someone else."""
-    from django.db.models import Q
-
     free = Q(lease_user__isnull=True) | Q(lease_user=user) | Q(lease_until__lte=timezone.now())
+    # modality_id=None would read as "IS NULL" too; spelt out for a row without one.
+    same_modality = (
+        Q(modality__isnull=True) if after.modality_id is None else Q(modality_id=after.modality_id)
+    )
     return (
-        ReviewReport.objects.filter(free, status__in=OPEN, modality_id=after.modality_id)
+        ReviewReport.objects.filter(free, same_modality, status__in=OPEN)
         .exclude(pk=after.pk)
         .order_by("-priority", "id")
         .only("id", "report_id")

@@ -30,7 +30,9 @@ class ExportParams(serializers.Serializer):
     )
     modality = serializers.SlugField(required=False, max_length=32)
     patient_id = serializers.CharField(required=False, max_length=100)
-    source = serializers.CharField(required=False, max_length=100)
+    # DRF's metaclass moves declared fields off the class, so this never replaces
+    # Field.source; the stubs cannot see that.
+    source = serializers.CharField(required=False, max_length=100)  # type: ignore[assignment]
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
     note_id = serializers.ChoiceField(

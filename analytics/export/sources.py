@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -166,7 +166,7 @@ def verified_records(batch: dict[int, ReportInfo], keys: KeyIndex) -> Iterator[F
         report = batch[report_id]
         paired, paired_type = _paired(report.modality, keys, locations, episode)
         model = " / ".join(p for p in (model_version, prompt) if p)
-        common = {
+        common: _Decision = {
             "method": f"review:{status}",
             "model": model,
             "decided_by": decided_by or "",
@@ -192,6 +192,15 @@ def verified_records(batch: dict[int, ReportInfo], keys: KeyIndex) -> Iterator[F
             yield FindingRecord(
                 report=report, label=VERIFIED, entity_type=entity_type, key=detail, status=PRESENT, **common
             )
+
+
+class _Decision(TypedDict):
+    """What every record of one clinician decision shares."""
+
+    method: str
+    model: str
+    decided_by: str
+    decided_at: datetime | None
 
 
 def _paired(modality: str, keys: KeyIndex, locations: Any, episode: Any) -> tuple[list[str], str]:
@@ -256,7 +265,7 @@ def _stage2_records(
         if not isinstance(raw, dict) or not raw.get("key"):
             continue
         key = str(raw["key"])
-        status = raw.get("status") if raw.get("status") in STAGE2_STATUSES else PRESENT
+        status = str(raw["status"]) if raw.get("status") in STAGE2_STATUSES else PRESENT
         paired, paired_type = _paired(report.modality, keys, raw.get("locations"), raw.get("episode"))
         start, end = _span(raw.get("evidence_span"), report.text)
         yield FindingRecord(

@@ -48,7 +48,7 @@ def evaluation_create(request: HttpRequest) -> HttpResponse:
     form = EvaluationStartForm(request.POST, request.FILES)
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
+            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
         return redirect("analytics:evaluation_list")
     try:
         run = evaluation_start(

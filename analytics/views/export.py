@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -36,7 +36,7 @@ def export_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required(PERM_EXPORT, raise_exception=True)
-def export_download(request: HttpRequest) -> HttpResponse:
+def export_download(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     params = ExportParams(data=request.GET)
     if not params.is_valid():
         return render(request, "analytics/export.html", _context(request, params.errors), status=400)

@@ -57,7 +57,8 @@ class AssignmentListApi(APIView):
         if not (request.query_params.get("all") and request.user.has_perm(PERM_ASSIGN)):
             if not request.user.has_perm(PERM_ANNOTATE) and not request.user.has_perm(PERM_ADJUDICATE):
                 raise PermissionDenied("Only annotators have a queue.")
-            rows = rows.filter(annotator=request.user)
+            # The checks above admit no anonymous user: the pk is an annotator's.
+            rows = rows.filter(annotator_id=request.user.pk)
         for field in ("status", "kind"):
             if request.query_params.get(field):
                 rows = rows.filter(**{field: request.query_params[field]})

@@ -36,7 +36,9 @@ class EntityKeyOut(serializers.ModelSerializer):
         source="pairs_with.name", allow_null=True, help_text="entity type this key is paired with"
     )
     implicit_location = serializers.CharField(source="implicit_location.name", allow_null=True)
-    parent = serializers.CharField(source="parent.name", allow_null=True)
+    # DRF's metaclass moves declared fields off the class, so this never replaces
+    # Field.parent; the stubs cannot see that.
+    parent = serializers.CharField(source="parent.name", allow_null=True)  # type: ignore[assignment]
 
     class Meta:
         model = EntityKey

@@ -29,14 +29,23 @@ class EntityValueListApi(APIView):
         kind = serializers.ChoiceField(choices=["keyword", "regex"], default="keyword")
         case_sensitive = serializers.BooleanField(default=False)
 
+    class Filter(serializers.Serializer):
+        """The query: a key that is not an id is a 400 naming it (it was a server error)."""
+
+        modality = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        key = serializers.IntegerField(required=False)
+
     def get(self, request: Request) -> Response:
+        params = self.Filter(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
         rows = EntityValue.objects.select_related("key", "created_by").order_by(
             "key__entity_type__order", "key__order", "text"
         )
-        if request.query_params.get("modality"):
-            rows = rows.filter(key__entity_type__modality__code=request.query_params["modality"])
-        if request.query_params.get("key"):
-            rows = rows.filter(key_id=request.query_params["key"])
+        if p.get("modality"):
+            rows = rows.filter(key__entity_type__modality__code=p["modality"])
+        if p.get("key") is not None:
+            rows = rows.filter(key_id=p["key"])
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response([value_out(v) for v in page or []])

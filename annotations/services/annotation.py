@@ -208,7 +208,9 @@ def _pair_target_check(source: EntityKey, target: EntityKey) -> None:
             raise ValidationError(f"{source.name} is not pair-matched: its location is implicit.")
         raise ValidationError(f"{source.name} takes no pairs.")
     if target.entity_type_id != source.pairs_with_id:
-        raise ValidationError(f"{source.name} pairs with a {source.pairs_with.name} key, not {target.name}.")
+        wanted = source.pairs_with  # loaded only for the message
+        assert wanted is not None  # pairs_with_id was checked above
+        raise ValidationError(f"{source.name} pairs with a {wanted.name} key, not {target.name}.")
 
 
 @transaction.atomic

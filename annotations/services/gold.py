@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -65,7 +65,7 @@ class _GoldLine:
     relations: list[tuple[int, int, int | None, int | None]]  # source key, target key, mention indexes
 
 
-def gold_load(*, path: Path, source: str, annotator: AbstractBaseUser) -> GoldLoadResult:
+def gold_load(*, path: Path, source: str, annotator: User) -> GoldLoadResult:
     """Create the IMPORTED assignments of `annotator` for every line of the gold file at `path`."""
     keys = _keys_by_modality()
     totals = [0, 0, 0, 0, 0]
@@ -191,9 +191,10 @@ def _entries(gold: dict[str, Any]) -> list[str]:
 
 def _gold_check(
     gold: dict[str, Any], schema: dict[str, _KeyInfo], fail: Fail
-) -> list[tuple[int, int, None, None]]:
-    """Check the summary's key names and statuses; return its key-level pairs."""
-    relations: list[tuple[int, int, None, None]] = []
+) -> list[tuple[int, int, int | None, int | None]]:
+    """Check the summary's key names and statuses; return its key-level pairs (no
+    mention indexes: the summary names keys, not spans)."""
+    relations: list[tuple[int, int, int | None, int | None]] = []
     finding = EntityType.Role.FINDING
     for group, targets_field in (("lesions", "locations"), ("diagnoses", "episode")):
         entries = gold.get(group) or {}
@@ -274,7 +275,7 @@ def _pairs_check(
 # -- writing -------------------------------------------------------------------------
 
 
-def _batch_write(lines: list[_GoldLine], *, annotator: AbstractBaseUser, submitted_at: datetime) -> list[int]:
+def _batch_write(lines: list[_GoldLine], *, annotator: User, submitted_at: datetime) -> list[int]:
     """Replace the annotator's IMPORTED assignments of these reports; return the five counts."""
     replaced = _imported_delete(lines, annotator=annotator)
     assignments = Assignment.objects.bulk_create(
@@ -299,7 +300,7 @@ def _batch_write(lines: list[_GoldLine], *, annotator: AbstractBaseUser, submitt
     return [len(lines), replaced, len(mentions), relations, no_findings]
 
 
-def _imported_delete(lines: list[_GoldLine], *, annotator: AbstractBaseUser) -> int:
+def _imported_delete(lines: list[_GoldLine], *, annotator: User) -> int:
     """Delete earlier IMPORTED assignments of `annotator` for these reports (with their spans)."""
     old = Assignment.objects.filter(
         report_id__in=[line.report.pk for line in lines], annotator=annotator, kind=Assignment.Kind.IMPORTED
@@ -308,7 +309,7 @@ def _imported_delete(lines: list[_GoldLine], *, annotator: AbstractBaseUser) -> 
 
 
 def _mentions_create(
-    lines: list[_GoldLine], assignments: list[Assignment], *, annotator: AbstractBaseUser
+    lines: list[_GoldLine], assignments: list[Assignment], *, annotator: User
 ) -> list[Mention]:
     rows = [
         Mention(
@@ -332,7 +333,7 @@ def _relations_create(
     assignments: list[Assignment],
     mentions: list[Mention],
     *,
-    annotator: AbstractBaseUser,
+    annotator: User,
 ) -> int:
     """Create the relations; a line's mention indexes are offsets into its slice of `mentions`."""
     rows = []

@@ -87,7 +87,7 @@ def trigger_validate(*, phrase: str, category: str, direction: str, window: int 
             raise ValidationError({"phrase": "This expression matches empty text."})
     row = (phrase, category, direction, window) if window else (phrase, category, direction)
     try:
-        AssertionDetector([row])  # type: ignore[list-item]
+        AssertionDetector([row])
     except (ValueError, re.error) as exc:
         raise ValidationError({"phrase": str(exc)}) from exc
     return phrase

@@ -50,7 +50,9 @@ def entity_value_check(*, key: EntityKey, text: str, kind: str, exclude_id: int 
             raise ValidationError({"text": f"Invalid regular expression: {problem}"})
     elif kind != KEYWORD:
         raise ValidationError({"kind": "Kind must be keyword or regex."})
-    others = EntityValue.objects.filter(key=key, kind=kind).exclude(pk=exclude_id)
+    others = EntityValue.objects.filter(key=key, kind=kind)
+    if exclude_id is not None:
+        others = others.exclude(pk=exclude_id)
     wanted = phrase_key(cleaned) if kind == KEYWORD else cleaned
     for other in others.values_list("text", flat=True):
         if (phrase_key(other) if kind == KEYWORD else other) == wanted:

@@ -7,6 +7,9 @@ offset the browser computes after it. "&#13;" survives as U+000D; "&#0;" becomes
 U+FFFD, one character for one, so offsets still agree.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -32,5 +35,5 @@ def num(value: float | None, digits: int = 3) -> str:
 
 
 @register.filter
-def get_item(mapping: dict, key: object) -> object:  # type: ignore[type-arg]
+def get_item(mapping: Mapping[Any, object], key: object) -> object:
     return mapping.get(key, "")

@@ -30,11 +30,14 @@ from annotations.workspace import workspace_build
 def agreement(request: HttpRequest) -> HttpResponse:
     modality = Modality.objects.filter(code=request.GET.get("modality", "")).first() or _busiest_modality()
     pairs = selectors.double_annotated(modality=modality) if modality else []
-    users = get_user_model().objects.in_bulk([request.GET.get("a"), request.GET.get("b")])
-    a, b = users.get(_int(request.GET.get("a"))), users.get(_int(request.GET.get("b")))
+    # Parsed first: a non-numeric ?a= is no annotator, not a server error.
+    a_id, b_id = _int(request.GET.get("a")), _int(request.GET.get("b"))
+    users = get_user_model().objects.in_bulk([i for i in (a_id, b_id) if i is not None])
+    a, b = users.get(a_id), users.get(b_id)
     if (a is None or b is None) and pairs:
         a, b = pairs[0]["a"], pairs[0]["b"]
-    result = agreement_for(modality=modality, annotator_a=a, annotator_b=b) if a and b else None
+    # No modality at all (an empty site) compares nothing, whoever ?a= and ?b= name.
+    result = agreement_for(modality=modality, annotator_a=a, annotator_b=b) if modality and a and b else None
     context = {
         "modalities": Modality.objects.all(),
         "modality": modality,

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,11 +21,12 @@ from annotations.models import Assignment, Mention, Relation
 from annotations.permissions import PERM_ADJUDICATE, can_edit_assignment
 from annotations.services import annotation
 from annotations.workspace import workspace_build
+from radreview.http import HtmxHttpRequest
 
 TEMPLATE = "annotations/annotate.html"
 
 
-def _assignment(request: HttpRequest, assignment_id: int, *, edit: bool) -> Assignment:
+def _assignment(request: HtmxHttpRequest, assignment_id: int, *, edit: bool) -> Assignment:
     assignment = get_object_or_404(
         Assignment.objects.select_related("report__modality", "annotator"), pk=assignment_id
     )
@@ -36,7 +37,7 @@ def _assignment(request: HttpRequest, assignment_id: int, *, edit: bool) -> Assi
     raise PermissionDenied("This report is not assigned to you.")
 
 
-def _render(request: HttpRequest, assignment: Assignment, **extra: Any) -> HttpResponse:
+def _render(request: HtmxHttpRequest, assignment: Assignment, **extra: Any) -> HttpResponse:
     ws = workspace_build(
         assignment=assignment, user=request.user, before_submit=bool(extra.get("submit_blocked"))
     )
@@ -47,11 +48,11 @@ def _render(request: HttpRequest, assignment: Assignment, **extra: Any) -> HttpR
 
 
 @require_GET
-def annotate(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def annotate(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     return _render(request, _assignment(request, assignment_id, edit=False))
 
 
-def _act(request: HttpRequest, assignment_id: int, change: Callable[[Assignment], Any]) -> HttpResponse:
+def _act(request: HtmxHttpRequest, assignment_id: int, change: Callable[[Assignment], Any]) -> HttpResponse:
     """Apply `change`; it may return the id of the mention to focus next."""
     assignment = _assignment(request, assignment_id, edit=True)
     error, focus = "", None
@@ -74,7 +75,7 @@ def _flag(value: str | None) -> bool:
 
 
 @require_POST
-def mention_create(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def mention_create(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     data = request.POST
 
     def change(assignment: Assignment) -> int:
@@ -95,7 +96,7 @@ def mention_create(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 @require_POST
-def mention_update(request: HttpRequest, assignment_id: int, mention_id: int) -> HttpResponse:
+def mention_update(request: HtmxHttpRequest, assignment_id: int, mention_id: int) -> HttpResponse:
     data = request.POST
 
     def change(assignment: Assignment) -> int:
@@ -125,7 +126,7 @@ def mention_update(request: HttpRequest, assignment_id: int, mention_id: int) ->
 
 
 @require_POST
-def mention_delete(request: HttpRequest, assignment_id: int, mention_id: int) -> HttpResponse:
+def mention_delete(request: HtmxHttpRequest, assignment_id: int, mention_id: int) -> HttpResponse:
     def change(assignment: Assignment) -> None:
         mention = get_object_or_404(Mention, pk=mention_id, assignment=assignment)
         annotation.mention_delete(mention=mention, user=request.user)
@@ -134,7 +135,7 @@ def mention_delete(request: HttpRequest, assignment_id: int, mention_id: int) ->
 
 
 @require_POST
-def suggestions_accept(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def suggestions_accept(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     def change(assignment: Assignment) -> None:
         ws = workspace_build(assignment=assignment, user=request.user)
         spans = [(s.key.pk, s.start, s.end) for s in ws.suggestions]
@@ -144,7 +145,7 @@ def suggestions_accept(request: HttpRequest, assignment_id: int) -> HttpResponse
 
 
 @require_POST
-def relation_create(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def relation_create(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     data = request.POST
     target = data.get("target", "")  # "m<id>" for a mention, "k<id>" for a key without a span
 
@@ -162,7 +163,7 @@ def relation_create(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 @require_POST
-def relation_delete(request: HttpRequest, assignment_id: int, relation_id: int) -> HttpResponse:
+def relation_delete(request: HtmxHttpRequest, assignment_id: int, relation_id: int) -> HttpResponse:
     def change(assignment: Assignment) -> None:
         relation = get_object_or_404(Relation, pk=relation_id, assignment=assignment)
         annotation.relation_delete(relation=relation, user=request.user)
@@ -171,7 +172,7 @@ def relation_delete(request: HttpRequest, assignment_id: int, relation_id: int) 
 
 
 @require_POST
-def no_findings(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def no_findings(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     def change(assignment: Assignment) -> None:
         annotation.assignment_set_no_findings(
             assignment=assignment, user=request.user, no_findings=_flag(request.POST.get("no_findings"))
@@ -181,7 +182,7 @@ def no_findings(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 @require_POST
-def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def submit(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _assignment(request, assignment_id, edit=True)
     try:
         result = annotation.assignment_submit(
@@ -199,7 +200,7 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 @require_POST
-def reopen(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def reopen(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _assignment(request, assignment_id, edit=True)
     try:
         annotation.assignment_reopen(assignment=assignment, user=request.user)

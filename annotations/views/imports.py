@@ -15,6 +15,7 @@ from annotations.services.importing import import_job_create
 from annotations.tasks import import_reports_task
 from jobs.models import Job
 from jobs.services import job_cancel, job_enqueue
+from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_IMPORT
 
 
@@ -40,7 +41,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET"])
 @permission_required(PERM_IMPORT, raise_exception=True)
-def import_status(request: HttpRequest, job_id: int) -> HttpResponse:
+def import_status(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
     """The page, or (to htmx polling) the status panel alone."""
     job = get_object_or_404(Job, pk=job_id, kind=Job.Kind.IMPORT)
     template = "annotations/import_status.html"

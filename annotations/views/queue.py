@@ -1,5 +1,6 @@
 """The annotator's queue, and the admin screen that fills and orders queues."""
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
@@ -20,12 +21,13 @@ from annotations.services.assignments import (
     assignments_take_back,
 )
 from annotations.services.queue_order import queue_reorder, uncertainty_status
+from radreview.http import AuthenticatedHttpRequest
 from radreview.roles import PERM_ANNOTATE
 
 
 @require_GET
 @permission_required(PERM_ANNOTATE, raise_exception=True)
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     """My assignments; htmx filter changes swap the table only."""
     filters = {k: request.GET.get(k, "") for k in ("status", "modality")}
     rows = selectors.assignment_queue(user=request.user, **filters)
@@ -117,7 +119,7 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _errors_to_form(form, exc: ValidationError, field: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def _errors_to_form(form: forms.Form, exc: ValidationError, field: str | None = None) -> None:
     if hasattr(exc, "error_dict"):
         for name, errors in exc.message_dict.items():
             form.add_error(name if name in form.fields else None, errors)

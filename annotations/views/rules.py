@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotations import selectors
 from annotations.models import AssertionTrigger, Modality, RuleEntry
 from annotations.services import rules as rule_services
+from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_MANAGE_SCHEMA
 
 TEMPLATE = "annotations/rules.html"
@@ -24,7 +25,7 @@ def rules_page(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def trigger_add(request: HttpRequest) -> HttpResponse:
+def trigger_add(request: HtmxHttpRequest) -> HttpResponse:
     window_text = request.POST.get("window", "").strip()
     errors: dict[str, list[str]] = {}
     window = None
@@ -58,7 +59,7 @@ def trigger_toggle(request: HttpRequest, trigger_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def entry_add(request: HttpRequest) -> HttpResponse:
+def entry_add(request: HtmxHttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     try:
         rule_services.entry_create(

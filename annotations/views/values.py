@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,6 +15,7 @@ from annotations import selectors
 from annotations.forms import EntityValueForm
 from annotations.models import EntityKey, EntityValue, Modality
 from annotations.services import values as value_services
+from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_MANAGE_SCHEMA
 
 TEMPLATE = "annotations/values.html"
@@ -22,7 +23,7 @@ TEMPLATE = "annotations/values.html"
 
 @require_GET
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def value_manager(request: HttpRequest) -> HttpResponse:
+def value_manager(request: HtmxHttpRequest) -> HttpResponse:
     modality = (
         Modality.objects.filter(code=request.GET.get("modality", "")).first() or Modality.objects.first()
     )
@@ -34,14 +35,14 @@ def value_manager(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def key_panel(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_panel(request: HtmxHttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(EntityKey.objects.select_related("entity_type__modality"), pk=key_id)
     return _render_panel(request, key)
 
 
 @require_POST
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def value_add(request: HttpRequest, key_id: int) -> HttpResponse:
+def value_add(request: HtmxHttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(EntityKey.objects.select_related("entity_type__modality"), pk=key_id)
     form = EntityValueForm(request.POST)
     if form.is_valid():
@@ -56,7 +57,7 @@ def value_add(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def value_edit(request: HttpRequest, value_id: int) -> HttpResponse:
+def value_edit(request: HtmxHttpRequest, value_id: int) -> HttpResponse:
     value = get_object_or_404(EntityValue.objects.select_related("key__entity_type__modality"), pk=value_id)
     initial = {"text": value.text, "kind": value.kind, "case_sensitive": value.case_sensitive}
     form = EntityValueForm(request.POST or None, initial=initial)
@@ -73,7 +74,7 @@ def value_edit(request: HttpRequest, value_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def value_delete(request: HttpRequest, value_id: int) -> HttpResponse:
+def value_delete(request: HtmxHttpRequest, value_id: int) -> HttpResponse:
     value = get_object_or_404(EntityValue.objects.select_related("key__entity_type__modality"), pk=value_id)
     key = value.key
     value_services.entity_value_delete(value=value)
@@ -82,7 +83,7 @@ def value_delete(request: HttpRequest, value_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def value_count(request: HttpRequest, value_id: int) -> HttpResponse:
+def value_count(request: HtmxHttpRequest, value_id: int) -> HttpResponse:
     value = get_object_or_404(EntityValue.objects.select_related("key__entity_type__modality"), pk=value_id)
     value_services.entity_value_count(value=value)
     return _render_panel(request, value.key)
@@ -90,7 +91,7 @@ def value_count(request: HttpRequest, value_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def key_count(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_count(request: HtmxHttpRequest, key_id: int) -> HttpResponse:
     """Count every value of one key (one corpus pass per value: a key's handful)."""
     key = get_object_or_404(EntityKey.objects.select_related("entity_type__modality"), pk=key_id)
     for value in key.values.select_related("key"):
@@ -100,7 +101,7 @@ def key_count(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @require_GET
 @permission_required(PERM_MANAGE_SCHEMA, raise_exception=True)
-def value_preview(request: HttpRequest) -> HttpResponse:
+def value_preview(request: HtmxHttpRequest) -> HttpResponse:
     """Where the value being typed would match (htmx, on input)."""
     modality = get_object_or_404(Modality, code=request.GET.get("modality", ""))
     context: dict[str, object] = {"modality": modality}
@@ -127,7 +128,9 @@ def _panel(key: EntityKey | None, **extra: object) -> dict[str, object]:
     }
 
 
-def _render_panel(request: HttpRequest, key: EntityKey, status: int = 200, **extra: object) -> HttpResponse:
+def _render_panel(
+    request: HtmxHttpRequest, key: EntityKey, status: int = 200, **extra: object
+) -> HttpResponse:
     if not request.htmx and request.method == "POST" and status == 200:
         query = urlencode({"modality": key.entity_type.modality.code, "key": key.pk})
         return redirect(f"{reverse('annotations:values')}?{query}")

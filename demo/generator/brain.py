@@ -355,19 +355,19 @@ class BrainWriter:
     def _impression(self, doc: Doc, p: Patient, s: Study) -> None:
         rng = self.rng
         numbered = rng.random() < 0.65
-        items: list[tuple[str, object]] = []
+        items: list[tuple[str, str]] = []  # (kind, the non-tumor key or "")
         if p.kind == "malignant" and s.episode:
-            items.append(("malignant", None))
+            items.append(("malignant", ""))
         if p.benign and (p.kind == "benign" or rng.random() < 0.5):
-            items.append(("benign", None))
+            items.append(("benign", ""))
         for key in dict.fromkeys(k for k in (p.non_tumor, p.incidental) if k):
             if key == p.non_tumor or rng.random() < 0.4:
                 items.append(("non_tumor", key))
         if not items:
             if p.kind in ("screening", "malignant") and rng.random() < 0.5:
-                items.append(("negated_mets", None))
+                items.append(("negated_mets", ""))
             else:
-                items.append(("normal", None))
+                items.append(("normal", ""))
         for i, (kind, key) in enumerate(items, start=1):
             if i > 1:
                 doc.next_sentence("\n" if numbered else " ")
@@ -378,7 +378,7 @@ class BrainWriter:
             elif kind == "benign":
                 self._benign(doc, p)
             elif kind == "non_tumor":
-                self._non_tumor(doc, key, p, impression=True)  # type: ignore[arg-type]
+                self._non_tumor(doc, key, p, impression=True)
             elif kind == "negated_mets":
                 self._negated_mets(doc, new=False)
             else:

@@ -9,6 +9,7 @@ sentences with the Korean templates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from . import chest_templates as T
@@ -358,6 +359,7 @@ class ChestWriter:
         else:
             group = T.IMPRESSION_ITEM if f.locations else T.IMPRESSION_NOLOC
             tpl, _ = self._pick_template(group, f.key, ko=False, many=len(f.locations) > 1)
+        interp: tuple[Sequence[str], Sequence[str]]
         if self.prior:
             interp = (T.INTERPRETATIONS_BY_KEY.get(f.key, T.INTERPRETATIONS), T.INTERPRETATIONS_KO)
         else:

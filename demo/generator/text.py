@@ -15,10 +15,15 @@ from __future__ import annotations
 import random
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
 
 _SLOT = re.compile(r"\{(\w+|/)\}")
 BREAK = 0  # a sentence boundary inside a template
+_T = TypeVar("_T")
 
 # A labelled surface to write: (key, text, negated, uncertain, role); role "f" is
 # a finding (pair source), "t" a pair target (location / episode), "" unpaired.
@@ -112,12 +117,15 @@ def compile_all(sources: Sequence[str]) -> tuple[Template, ...]:
     return tuple(Template(s) for s in sources)
 
 
-def render(doc: Doc, template: Template, values: dict[str, object]) -> None:
+def render(doc: Doc, template: Template, values: Mapping[str, object]) -> None:
     """Write `template`, filling slots from `values` (str, Span, or list of str/Span).
 
     Finding spans become pair sources and target spans their targets: every
     finding written by this template is paired with every target it writes.
     """
+    # Parts and values are told apart by exact class (`cls is str`: a Slot is a str
+    # subclass, and this loop runs for every slot of every report), which mypy cannot
+    # narrow on; the ignores below stand for those checks.
     sources: list[int] = []
     targets: list[int] = []
     parts = doc.parts
@@ -198,12 +206,12 @@ class FastRandom(random.Random):
     getrandbits loop): the generator makes hundreds of choices per report.
     Still fully determined by the seed."""
 
-    def choice(self, seq):  # type: ignore[no-untyped-def, override]
+    def choice(self, seq: SupportsLenAndGetItem[_T]) -> _T:
         return seq[int(self.random() * len(seq))]
 
     def randint(self, a: int, b: int) -> int:
         return a + int(self.random() * (b - a + 1))
 
-    def weighted(self, keys, cum_weights):  # type: ignore[no-untyped-def]
+    def weighted(self, keys: Sequence[_T], cum_weights: Sequence[float]) -> _T:
         """One of `keys`, drawn with cumulative weights (like choices(..., cum_weights=)[0])."""
         return keys[bisect_right(cum_weights, self.random() * cum_weights[-1])]

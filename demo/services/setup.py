@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group, User
 
 from annotations.models import Assignment, Modality, Report
 from annotations.services.gold import GoldLoadResult, gold_load
@@ -57,7 +57,7 @@ class CorpusLoaded:
 
 @dataclass(frozen=True)
 class DemoSetupResult:
-    users: dict[str, AbstractUser]
+    users: dict[str, User]
     corpus: CorpusLoaded | None  # None: the corpus was already loaded
 
 
@@ -69,12 +69,12 @@ def demo_setup(*, n: int, seed: int) -> DemoSetupResult:
     return DemoSetupResult(users=users, corpus=demo_corpus_load(n=n, seed=seed, users=users))
 
 
-def demo_users_ensure() -> dict[str, AbstractUser]:
+def demo_users_ensure() -> dict[str, User]:
     """The demo users by username, each in its role's group."""
     return {name: demo_user_ensure(name=name, role=role, password=pw) for name, role, pw in DEMO_USERS}
 
 
-def demo_user_ensure(*, name: str, role: str, password: str) -> AbstractUser:
+def demo_user_ensure(*, name: str, role: str, password: str) -> User:
     """Get or create one demo user (admins are staff) and put it in its role's group."""
     user, created = get_user_model().objects.get_or_create(
         username=name, defaults={"is_staff": role == roles.ADMIN}
@@ -86,7 +86,7 @@ def demo_user_ensure(*, name: str, role: str, password: str) -> AbstractUser:
     return user
 
 
-def demo_corpus_load(*, n: int, seed: int, users: dict[str, AbstractUser]) -> CorpusLoaded:
+def demo_corpus_load(*, n: int, seed: int, users: dict[str, User]) -> CorpusLoaded:
     """Write the corpus under DATA_DIR/demo, import it, load the gold of all but the
     last reports, assign those to the annotators and count the entity values."""
     demo_dir = Path(settings.DATA_DIR) / "demo"
@@ -106,7 +106,7 @@ def demo_corpus_load(*, n: int, seed: int, users: dict[str, AbstractUser]) -> Co
     return CorpusLoaded(reports=imported, gold=gold, assigned=assigned, values_counted=counted)
 
 
-def _corpus_import(*, corpus: Path, admin: AbstractUser) -> int:
+def _corpus_import(*, corpus: Path, admin: User) -> int:
     result = reports_import(path=corpus, fmt="jsonl", source=DEMO_SOURCE, on_duplicate="skip", user=admin)
     if not result.ok:
         raise DemoSetupError(f"demo import failed: {result.problems[:3]}")
@@ -120,7 +120,7 @@ def _gold_preload(*, lines: list[str], gold_file: Path) -> GoldLoadResult:
     return gold_load(path=gold_file, source=DEMO_SOURCE, annotator=gold_user)
 
 
-def _assignments_create(*, external_ids: list[str], users: dict[str, AbstractUser]) -> int:
+def _assignments_create(*, external_ids: list[str], users: dict[str, User]) -> int:
     """Every report to "annotator"; the last ASSIGNED_DOUBLE also to "annotator2"."""
     rows_of = Report.objects.filter(source=DEMO_SOURCE, external_id__in=external_ids)
     reports = {r.external_id: r for r in rows_of}

@@ -65,7 +65,8 @@ def version_summary(version: ModelVersion) -> dict[str, Any]:
 
 
 def version_detail(version: ModelVersion) -> dict[str, Any]:
-    error = version.job.error if version.job_id and version.status == ModelVersion.Status.FAILED else ""
+    failed = version.status == ModelVersion.Status.FAILED
+    error = version.job.error if failed and version.job is not None else ""
     return {
         **version_summary(version),
         "keys": version.keys,

@@ -7,9 +7,11 @@ their created_at."""
 
 import django.utils.timezone
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 
-def stored_at_from_created_at(apps, schema_editor):  # type: ignore[no-untyped-def]
+def stored_at_from_created_at(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     prediction = apps.get_model("inference", "Stage2Prediction")
     prediction.objects.update(stored_at=models.F("created_at"))
 

@@ -59,7 +59,7 @@ class Stage1DataError(ValueError):
 def modality_get(modality: Modality | str | int) -> Modality:
     if isinstance(modality, Modality):
         return modality
-    lookup = {"pk": modality} if isinstance(modality, int) else {"code": modality}
+    lookup: dict[str, int | str] = {"pk": modality} if isinstance(modality, int) else {"code": modality}
     try:
         return Modality.objects.get(**lookup)
     except Modality.DoesNotExist:

@@ -78,7 +78,7 @@ def predictor_cache_clear() -> None:
         _cache.clear()
 
 
-def active_version(modality: Modality | str) -> ModelVersion:
+def active_version(modality: Modality | str | int) -> ModelVersion:
     modality = modality_get(modality)
     version = model_version_active(modality=modality)
     if version is None:

@@ -196,9 +196,8 @@ def _effective_status(version: ModelVersion) -> str:
     marked its version; its job says what happened."""
     job = version.job
     if version.status == ModelVersion.Status.TRAINING and job is not None and job.is_finished:
-        return {Job.Status.CANCELLED: "cancelled", Job.Status.FAILED: "failed"}.get(
-            job.status, version.status
-        )
+        ended: dict[str, str] = {Job.Status.CANCELLED: "cancelled", Job.Status.FAILED: "failed"}
+        return ended.get(job.status, version.status)
     return version.status
 
 

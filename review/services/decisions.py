@@ -267,8 +267,8 @@ def finding_add(
     review = _lock(review_id, user)
     text = review.report.text
     key, locations, details = key.strip(), list(dict.fromkeys(locations or [])), list(details or [])
-    kind = finding_kinds(review.report.modality).get(key)
-    _clean_changes(review, kind or "", key, locations, episode, details)
+    kind = finding_kinds(review.report.modality).get(key, "")
+    _clean_changes(review, kind, key, locations, episode, details)  # a key with no kind raises
     has_span = start is not None or end is not None
     if has_span and (start is None or end is None or not 0 <= start < end <= len(text)):
         raise ValidationError("The selected text is outside the report; select it again.")

@@ -64,7 +64,7 @@ FLAG_LLM_FAILED = "llm_failed"
 # The combined extractor's flags that say its sources disagreed.
 COMBINED_DISAGREEMENT = {FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_UNCONFIRMED, FLAG_LLM_UNVERIFIED}
 
-_ROLE_KIND = {
+_ROLE_KIND: dict[str, str | None] = {
     EntityType.Role.FINDING: None,  # lesion or diagnosis, by modality
     EntityType.Role.DETAIL: ReviewFinding.Kind.NON_TUMOR,
 }

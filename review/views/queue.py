@@ -1,10 +1,11 @@
 """The clinicians' review queue: filters, priority order, counts per status."""
 
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_REVIEW
 from review import selectors
 
@@ -21,7 +22,7 @@ def _offset(raw: str | None) -> int:
 
 @require_GET
 @permission_required(PERM_REVIEW, raise_exception=True)
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = selectors.QueueFilters.from_query(request.GET)
     offset = _offset(request.GET.get("offset"))
     rows, has_next = selectors.review_queue(filters=filters, offset=offset, limit=PAGE_SIZE)

@@ -13,13 +13,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotations.models import Report
 from inference.models import Stage1Prediction, Stage2Prediction
+from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_REVIEW
 from review import labels, selectors, services
 from review.models import ReviewFinding, ReviewReport
@@ -37,7 +38,7 @@ def _review(report_id: int) -> ReviewReport:
 
 
 def _render(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     review: ReviewReport,
     *,
     error: str = "",
@@ -58,11 +59,11 @@ def _render(
 
 @require_GET
 @permission_required(PERM_REVIEW, raise_exception=True)
-def review(request: HttpRequest, report_id: int) -> HttpResponse:
+def review(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     return _render(request, _review(report_id))
 
 
-def _act(request: HttpRequest, report_id: int, change: Callable[[ReviewReport], Any]) -> HttpResponse:
+def _act(request: HtmxHttpRequest, report_id: int, change: Callable[[ReviewReport], Any]) -> HttpResponse:
     review = _review(report_id)
     error, focus = "", None
     try:
@@ -83,7 +84,7 @@ def _act(request: HttpRequest, report_id: int, change: Callable[[ReviewReport], 
     return _render(request, review, error=error, focus=focus)
 
 
-def _next(request: HttpRequest, review: ReviewReport) -> HttpResponse:
+def _next(request: HtmxHttpRequest, review: ReviewReport) -> HttpResponse:
     """The report is verified: open the next one of the queue (or the queue)."""
     following = selectors.next_in_queue(user=request.user, after=review)
     messages.success(request, f"Report {review.report.external_id} verified.")
@@ -97,12 +98,12 @@ def _next(request: HttpRequest, review: ReviewReport) -> HttpResponse:
 
 def _int(value: str | None) -> int | None:
     try:
-        return int(value) if value not in (None, "") else None
+        return int(value) if value else None
     except ValueError:
         return None
 
 
-def _list(request: HttpRequest, name: str) -> list[str] | None:
+def _list(request: HtmxHttpRequest, name: str) -> list[str] | None:
     """A multi-value field; None when the form did not carry it at all."""
     if name not in request.POST and f"{name}__present" not in request.POST:
         return None
@@ -111,7 +112,7 @@ def _list(request: HttpRequest, name: str) -> list[str] | None:
 
 @require_POST
 @permission_required(PERM_REVIEW, raise_exception=True)
-def decide(request: HttpRequest, report_id: int, finding_id: int) -> HttpResponse:
+def decide(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpResponse:
     data = request.POST
 
     def change(review: ReviewReport) -> int:
@@ -139,7 +140,7 @@ def decide(request: HttpRequest, report_id: int, finding_id: int) -> HttpRespons
 
 @require_POST
 @permission_required(PERM_REVIEW, raise_exception=True)
-def add(request: HttpRequest, report_id: int) -> HttpResponse:
+def add(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     data = request.POST
 
     def change(review: ReviewReport) -> int:
@@ -161,7 +162,7 @@ def add(request: HttpRequest, report_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_REVIEW, raise_exception=True)
-def grid_toggle(request: HttpRequest, report_id: int) -> HttpResponse:
+def grid_toggle(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     data = request.POST
 
     def change(review: ReviewReport) -> int:
@@ -179,7 +180,7 @@ def grid_toggle(request: HttpRequest, report_id: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_REVIEW, raise_exception=True)
-def confirm_none(request: HttpRequest, report_id: int) -> HttpResponse:
+def confirm_none(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     def change(review: ReviewReport) -> None:
         services.report_confirm_no_findings(review_id=review.pk, user=request.user)
 
@@ -188,16 +189,17 @@ def confirm_none(request: HttpRequest, report_id: int) -> HttpResponse:
 
 @require_GET
 @permission_required(PERM_REVIEW, raise_exception=True)
-def provenance(request: HttpRequest, report_id: int, finding_id: int) -> HttpResponse:
+def provenance(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpResponse:
     """The chain behind one finding: stage 1 keys and probabilities, the exact
     prompt, the raw LLM output and the parsed result."""
     finding = get_object_or_404(ReviewFinding, pk=finding_id, report_id=report_id)
+    stage1_id, stage2_id = finding.stage1_prediction_id, finding.stage2_prediction_id
     stage1 = (
-        Stage1Prediction.objects.select_related("model_version")
-        .filter(pk=finding.stage1_prediction_id)
-        .first()
+        Stage1Prediction.objects.select_related("model_version").filter(pk=stage1_id).first()
+        if stage1_id is not None
+        else None
     )
-    stage2 = Stage2Prediction.objects.filter(pk=finding.stage2_prediction_id).first()
+    stage2 = Stage2Prediction.objects.filter(pk=stage2_id).first() if stage2_id is not None else None
     probabilities = []
     if stage1 is not None:
         thresholds = stage1.model_version.thresholds or {}
@@ -212,7 +214,7 @@ def provenance(request: HttpRequest, report_id: int, finding_id: int) -> HttpRes
 
 @require_GET
 @permission_required(PERM_REVIEW, raise_exception=True)
-def timeline(request: HttpRequest, report_id: int) -> HttpResponse:
+def timeline(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     """The patient's prior reports with their verified episodes (brain MRI)."""
     report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
     prior = selectors.patient_timeline(report=report)
@@ -223,7 +225,7 @@ def timeline(request: HttpRequest, report_id: int) -> HttpResponse:
 
 
 @require_GET
-def history(request: HttpRequest, report_id: int) -> HttpResponse:
+def history(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     """Every decision on the report, oldest first (clinicians and admins)."""
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")

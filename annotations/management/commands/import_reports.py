@@ -1,6 +1,7 @@
 """manage.py import_reports FILE --source S: import a CSV, JSONL or OMOP NOTE file, all or nothing."""
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             "--modality", help="modality code for files without a modality column (OMOP NOTE)"
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
         assert isinstance(path, Path)
         if not path.is_file():
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                 fmt=str(options["fmt"]),
                 source=str(options["source"]),
                 on_duplicate=str(options["on_duplicate"]),
-                default_modality=options["modality"] or None,  # type: ignore[arg-type]
+                default_modality=options["modality"] or None,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             self.stderr.write(str(problem))
         if result.problems_omitted:
             self.stderr.write(f"… and {result.problems_omitted} more problem(s)")
-        if options["verbosity"] >= 2:  # type: ignore[operator]
+        if options["verbosity"] >= 2:
             for dup in result.content_duplicate_rows:
                 self.stdout.write(f"line {dup.line}: id {dup.external_id}: same text as {dup.same_as}")
         if not result.ok:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from analytics.models import EvaluationRun
 from analytics.services.evaluation import evaluation_start
@@ -17,7 +17,7 @@ from jobs.models import Job
 from jobs.services import job_enqueue
 
 
-def evaluate(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
+def evaluate(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict[str, Any]:
     """Enqueue an evaluation run on the held-out gold set as its own Celery message (a
     site's evaluation run exactly; it starts when this worker is free)."""
     recorded = step_job_recorded(pipeline=job, name=step.name)

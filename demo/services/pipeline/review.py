@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from demo.services.pipeline.options import DemoOptions
 from demo.services.pipeline.records import step_job_recorded, step_job_run
@@ -18,7 +18,7 @@ from review.services.sync import sync_reports
 SYNC_CHUNK = 10  # reports per progress report
 
 
-def sync(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
+def sync(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict[str, Any]:
     """Sync the reports of every stage 2 step of this pipeline, in a job of its own."""
     ids: list[int] = []
     for code in options.modalities:

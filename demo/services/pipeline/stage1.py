@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from demo.services.pipeline.options import DemoOptions
 from demo.services.pipeline.records import step_job_recorded, step_job_run
@@ -22,7 +22,7 @@ from jobs.services import job_create, job_progress, job_run
 PROMOTION_REASON = "demo bootstrap"
 
 
-def train(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
+def train(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict[str, Any]:
     """Train a stage 1 version of the step's modality (a training job a site runs)."""
     recorded = step_job_recorded(pipeline=job, name=step.name)
     if recorded is None and (active := model_version_active(modality=step.modality)) is not None:
@@ -43,7 +43,7 @@ def train(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None)
     return {"job": step_job.pk, **{k: step_job.result.get(k) for k in ("name", "heldout_macro_f1")}}
 
 
-def promote(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
+def promote(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict[str, Any]:
     """Promote the version the training step made, as the demo admin, in a job of its
     own (so the runs page shows who promoted what and why)."""
     train_job = step_job_recorded(pipeline=job, name=f"train_{step.modality}")
@@ -67,7 +67,7 @@ def promote(job: Job, step: Step, options: DemoOptions, user: AbstractUser | Non
     return {"job": step_job.pk, "active": version.name}
 
 
-def _promote_work(job: Job, user: AbstractUser | None) -> dict[str, Any]:
+def _promote_work(job: Job, user: User | None) -> dict[str, Any]:
     version = ModelVersion.objects.get(pk=job.params["model_version_id"])
     job_progress(job_id=job.pk, done=0, total=1, message=f"promoting {version.name}")
     if not version.is_active:
@@ -76,7 +76,7 @@ def _promote_work(job: Job, user: AbstractUser | None) -> dict[str, Any]:
     return {"active": version.name, "reason": job.params["reason"]}
 
 
-def infer(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
+def infer(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict[str, Any]:
     """Stage 1 inference of every report of the pipeline's modalities."""
 
     def create() -> Job:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from demo.selectors import stage2_report_ids
 from demo.services.pipeline.options import DemoOptions
@@ -18,7 +18,7 @@ from inference.tasks.stage2 import stage2_batch_task
 from jobs.models import Job
 
 
-def predict(job: Job, step: Step, options: DemoOptions, user: AbstractUser | None) -> dict[str, Any]:
+def predict(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict[str, Any]:
     """Run a stage 2 batch over the step's modality; fails when every report failed."""
     per_modality = math.ceil(options.stage2_reports / max(len(options.modalities), 1))
 

@@ -6,7 +6,7 @@ importer."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from demo.selectors import PIPELINE_FLAG, demo_admin, demo_pipeline_current
@@ -18,9 +18,7 @@ from jobs.services import job_create, job_enqueue
 ACTIVE_STATUSES = (Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.SUCCEEDED)
 
 
-def demo_pipeline_start(
-    *, options: DemoOptions | None = None, user: AbstractUser | None = None
-) -> tuple[Job, bool]:
+def demo_pipeline_start(*, options: DemoOptions | None = None, user: User | None = None) -> tuple[Job, bool]:
     """Enqueue the pipeline unless one is queued, running or done. Returns the job
     and whether it was created now. A failed or cancelled one is started afresh
     (its finished steps' results, e.g. an active model, are kept)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from demo.services.pipeline.options import DemoOptions
 from jobs.models import Job
@@ -20,7 +20,7 @@ class StepFailed(Exception):
 
 # (the orchestrating job, the step, the pipeline's options, the user the jobs run as)
 # -> a JSON-safe summary for the orchestrator's result.
-StepRun = Callable[[Job, "Step", DemoOptions, AbstractUser | None], dict[str, Any]]
+StepRun = Callable[[Job, "Step", DemoOptions, User | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)

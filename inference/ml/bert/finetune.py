@@ -242,7 +242,7 @@ def _fit(
         rows = [run.train_idx[i] for i in batch]
         input_ids, attention = collate([run.ids[r] for r in rows], pad, run.device)
         targets, weights = run.targets[rows].to(run.device), run.weights[rows].to(run.device)
-        per_example = bce(run.model(input_ids, attention), targets).mean(dim=1)  # (B,)
+        per_example: torch.Tensor = bce(run.model(input_ids, attention), targets).mean(dim=1)  # (B,)
         # Divide by B, not by the weight sum, so that down-weighted weak labels really count less.
         return (per_example * weights).mean()
 

@@ -65,7 +65,8 @@ class EntityKeyClassifier(nn.Module):
             input_ids=input_ids, attention_mask=attention_mask
         ).last_hidden_state  # (B, T, H)
         pooled = self.pool(hidden, attention_mask)  # (B, H)
-        return self.head(self.dropout(pooled))  # (B, K)
+        logits: torch.Tensor = self.head(self.dropout(pooled))  # (B, K)
+        return logits
 
     @property
     def max_len(self) -> int:
@@ -107,7 +108,8 @@ def load_encoder(path: Path) -> PreTrainedModel:
 def load_mlm(path: Path) -> PreTrainedModel:
     """A local checkpoint with a masked-LM head (initialised fresh if the checkpoint has none)."""
     with quiet_transformers():
-        return AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
+        model: PreTrainedModel = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
+    return model
 
 
 @contextmanager
@@ -137,5 +139,7 @@ def _without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
     # BERT-family models skip their pooler when it is None; dropping it keeps saved
     # state dicts identical whether the encoder came from a preset or a checkpoint.
     if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
+        # torch types Module.__setattr__ as tensors and modules only; at run time None
+        # unregisters the submodule, which is what BERT checks.
+        encoder.pooler = None  # type: ignore[assignment]
     return encoder

@@ -145,4 +145,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(model.eval(), {nn.Linear}, dtype=torch.qint8)
+        quantized: nn.Module = torch.ao.quantization.quantize_dynamic(
+            model.eval(), {nn.Linear}, dtype=torch.qint8
+        )
+    return quantized

@@ -72,7 +72,9 @@ def pretrain_mlm(
     config = config or TrainConfig()
     set_seed(config.seed)
     tokenizer, model = _start(texts, preset=preset, init_checkpoint=init_checkpoint, morphemes=morphemes)
-    model.to(resolve_device(config.device))
+    # transformers wraps PreTrainedModel.to with functools.wraps(nn.Module.to), which
+    # mypy reads as an unbound function wanting the model as its first argument.
+    model.to(resolve_device(config.device))  # type: ignore[arg-type]
     max_len = min(preset.max_len, int(model.config.max_position_embeddings))
     ids = [seq for seq in encode_texts(tokenizer, texts, max_len=max_len).ids if len(seq) > 2]
     if len(ids) < 20:

@@ -355,9 +355,9 @@ class RuleEngine:
                 words = len(folded[spans[i].start : spans[i].end].split())
                 if words > 4:
                     continue
-                j = next((j for j in range(i + 1, n) if clause_m[j] and clause_l[j]), None)
-                if j is not None:
-                    m.locations, m.link = _keys_of(clause_l[j]), "list"
+                source = next((j for j in range(i + 1, n) if clause_m[j] and clause_l[j]), None)
+                if source is not None:
+                    m.locations, m.link = _keys_of(clause_l[source]), "list"
 
     def _is_outside(
         self, folded: str, clause: Span, locations: Sequence[LocationMention], m: FindingMention

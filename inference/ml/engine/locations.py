@@ -40,8 +40,12 @@ def _alt(words: Iterable[str]) -> str:
     return "(?:" + "|".join(r"\s+".join(re.escape(p) for p in k.split(" ")) for k in keys) + ")"
 
 
+# A word group's name -> its words; "keys" maps a combination's phrase to a location key.
+LocationWords = Mapping[str, Sequence[str] | Mapping[str, str]]
+
+
 class LocationGrammar:
-    def __init__(self, words: Mapping[str, Sequence[str]], known_keys: Iterable[str] | None = None) -> None:
+    def __init__(self, words: LocationWords, known_keys: Iterable[str] | None = None) -> None:
         latin = {
             name: [w for w in words.get(name, ()) if not _KOREAN.search(w)]
             for name in words
@@ -54,7 +58,8 @@ class LocationGrammar:
         for name in (RIGHT, LEFT, BOTH, UPPER, MIDDLE, LOWER, "lingula"):
             for w in words.get(name, ()):
                 self._word_of[phrase_key(w)] = name
-        keys = dict(words.get("keys", {}))  # type: ignore[arg-type]
+        given = words.get("keys", {})
+        keys = dict(given) if isinstance(given, Mapping) else {}
         if known_keys is not None:
             known = set(known_keys)
             keys = {k: v for k, v in keys.items() if v in known}
@@ -173,11 +178,11 @@ class LocationGrammar:
         """The side named last before `start` in the same sentence ("In the right
         lung, ... the lower lobe")."""
         begin = max(folded.rfind(".", 0, start), folded.rfind("\n", 0, start), folded.rfind('"', 0, start))
-        sides = [
+        named = [
             self._word_of.get(phrase_key(h.group()))
             for h in self._sides_rx.finditer(folded, begin + 1, start)
         ]
-        sides = [s for s in sides if s]
+        sides = [s for s in named if s]
         return sides[-1:] if sides else []
 
     def _combine(self, sides: Sequence[str], positions: Sequence[str]) -> tuple[str, ...]:

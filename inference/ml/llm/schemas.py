@@ -224,9 +224,7 @@ def conform(output: Mapping[str, Any], schema: Mapping[str, Any]) -> Any:
     Idempotent: an output already in compact form is only filtered."""
     prefix = schema.get("prefixItems")
     if prefix:
-        if isinstance(output, Mapping):
-            return [_conform_value(output.get(item["title"], _empty(item)), item) for item in prefix]
-        return [_conform_value(v, item) for item, v in zip(prefix, output, strict=False)]
+        return _conform_items(output, prefix)
     properties = schema.get("properties", {})
     result: dict[str, Any] = {}
     for name, sub in properties.items():
@@ -235,9 +233,21 @@ def conform(output: Mapping[str, Any], schema: Mapping[str, Any]) -> Any:
     return result
 
 
+def _conform_items(
+    output: Mapping[str, Any] | Sequence[Any], prefix: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """A fixed-length array from either form: readable (keyed by the positions' titles)
+    or already compact (a list, filtered position by position)."""
+    if isinstance(output, Mapping):
+        return [_conform_value(output.get(item["title"], _empty(item)), item) for item in prefix]
+    return [_conform_value(v, item) for item, v in zip(prefix, output, strict=False)]
+
+
 def _conform_value(value: Any, sub: Mapping[str, Any]) -> Any:
-    if isinstance(value, dict) or (isinstance(value, list) and sub.get("prefixItems")):
+    if isinstance(value, dict):
         return conform(value, sub)
+    if isinstance(value, list) and sub.get("prefixItems"):
+        return _conform_items(value, sub["prefixItems"])
     items = sub.get("items")
     if isinstance(value, list) and isinstance(items, Mapping) and "enum" in items:
         return [v for v in value if v in items["enum"]]

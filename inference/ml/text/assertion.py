@@ -58,7 +58,7 @@ class AssertionDetector:
         self._regexes: list[tuple[re.Pattern[str], _Rule]] = []
         for row in rows:
             phrase, category, direction = row[0], row[1], row[2]
-            rule = (category, direction, row[3] if len(row) > 3 else DEFAULT_WINDOW)  # type: ignore[misc]
+            rule = (category, direction, row[3] if len(row) > 3 else DEFAULT_WINDOW)
             if phrase.startswith("re:"):
                 self._regexes.append((re.compile(phrase[3:]), rule))
             else:

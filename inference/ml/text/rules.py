@@ -75,7 +75,7 @@ class RuleSet:
     def as_data(self) -> dict[str, Any]:
         return {
             "triggers": [
-                {"phrase": t[0], "category": t[1], "direction": t[2], "window": t[3] if len(t) > 3 else None}  # type: ignore[misc]
+                {"phrase": t[0], "category": t[1], "direction": t[2], "window": t[3] if len(t) > 3 else None}
                 for t in self.triggers
             ],
             "sections": [{"phrase": p, "kind": k} for p, k in self.sections],
