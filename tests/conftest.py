@@ -19,24 +19,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _site_rules_forgotten():  # type: ignore[no-untyped-def]
+def _site_rules_forgotten():
     """The site's cached rules follow the rules' version, which only moves forward
     in one database; a test database rolled back between tests repeats versions."""
     selectors.site_rules_forget()
 
 
 @pytest.fixture
-def annotator(db):  # type: ignore[no-untyped-def]
+def annotator(db):
     return UserFactory(username="ann", role=roles.ANNOTATOR)
 
 
 @pytest.fixture
-def clinician(db):  # type: ignore[no-untyped-def]
+def clinician(db):
     return UserFactory(username="clin", role=roles.CLINICIAN)
 
 
 @pytest.fixture
-def admin_user(db):  # type: ignore[no-untyped-def]
+def admin_user(db):
     user = UserFactory(username="boss", role=roles.ADMIN)
     user.is_staff = True
     user.save()
@@ -44,17 +44,17 @@ def admin_user(db):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def chest_ct(db) -> Modality:  # type: ignore[no-untyped-def]
+def chest_ct(db) -> Modality:
     return modality("chest_ct")
 
 
 @pytest.fixture
-def brain_mri(db) -> Modality:  # type: ignore[no-untyped-def]
+def brain_mri(db) -> Modality:
     return modality("brain_mri")
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
+def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
     """One real Celery worker for the whole test module (tests/worker.py)."""
     with worker_running(root=ROOT, log_dir=tmp_path_factory.mktemp("celery")) as running:
         yield running

@@ -97,7 +97,7 @@ def _purge(queue: str) -> None:
     # kombu's SQLAlchemy transport never deletes a delivered message (it only marks
     # it invisible); purging the run's queue keeps the embedded broker file small.
     with app.connection_for_write() as broker:
-        broker.default_channel.queue_purge(queue)
+        broker.default_channel.queue_purge(queue)  # type: ignore[attr-defined]  # kombu's Channel has it; its stub lacks it
 
 
 def _wait_until_ready(worker: Worker) -> None:

@@ -71,7 +71,7 @@ def fake_evaluate(monkeypatch, db):
     """Replace the stage 2 evaluation registry and the gold set with the fake result."""
     calls = []
 
-    def evaluate(*, modality, report_ids, gold, modes, params, progress):  # type: ignore[no-untyped-def]
+    def evaluate(*, modality, report_ids, gold, modes, params, progress):
         calls.append({"modality": modality.code, "report_ids": report_ids, "modes": modes})
         for mode in modes:
             for i in range(1, len(report_ids) + 1):
@@ -92,7 +92,7 @@ def fake_evaluate(monkeypatch, db):
     return calls
 
 
-def _start(user, modes=("bert", "llm", "llm_hint")):  # type: ignore[no-untyped-def]
+def _start(user, modes=("bert", "llm", "llm_hint")):
     """Start a run as the view does: the service creates it, the caller enqueues its job."""
     run = evaluation_service.evaluation_start(
         user=user, modality=modality("brain_mri"), gold_set="heldout", modes=list(modes)
@@ -132,7 +132,7 @@ def test_evaluation_job_stores_results_and_statistics(
 def test_evaluation_job_can_be_cancelled_between_reports(fake_evaluate, admin_user, monkeypatch):
     run = _start(admin_user)
 
-    def cancel_midway(*, modality, report_ids, gold, modes, params, progress):  # type: ignore[no-untyped-def]
+    def cancel_midway(*, modality, report_ids, gold, modes, params, progress):
         progress("bert", 1, 6)
         job_cancel(job=run.job)
         progress("bert", 2, 6)  # raises JobCancelled
@@ -155,7 +155,7 @@ def test_start_refuses_unknown_methods(admin_user):
 # -- views ---------------------------------------------------------------------------------
 
 
-def _stored_run(user=None):  # type: ignore[no-untyped-def]
+def _stored_run(user=None):
     results = evaluation.normalize_results({"modality": "brain_mri", **fake_results()})
     return EvaluationRun.objects.create(
         modality=modality("brain_mri"),

@@ -29,7 +29,7 @@ TEXTS = [
 ]
 
 
-def _gold_reports():  # type: ignore[no-untyped-def]
+def _gold_reports():
     brain = modality("brain_mri")
     author = UserFactory(username="gold-loader")
     reports = []
@@ -104,7 +104,7 @@ def test_all_gold_set_is_every_report_with_gold(db):
     assert ids == sorted(r.pk for r in reports)
 
 
-def _gold_line(i: int, text: str, gold: dict, modality_code: str = "brain_mri") -> str:  # type: ignore[type-arg]
+def _gold_line(i: int, text: str, gold: dict, modality_code: str = "brain_mri") -> str:
     return json.dumps(
         {
             "id": f"f{i}",
@@ -117,7 +117,7 @@ def _gold_line(i: int, text: str, gold: dict, modality_code: str = "brain_mri") 
     )
 
 
-def test_evaluation_on_an_uploaded_gold_file(client, admin_user, settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_evaluation_on_an_uploaded_gold_file(client, admin_user, settings, tmp_path):
     settings.UPLOAD_DIR = tmp_path / "uploads"
     modality("brain_mri")
     lines = [
@@ -148,7 +148,7 @@ def test_evaluation_on_an_uploaded_gold_file(client, admin_user, settings, tmp_p
     assert Report.objects.filter(source="gold:site-gold.jsonl").count() == 4  # imported once, all lines
 
 
-def test_a_bad_gold_file_fails_the_job_naming_the_line(admin_user, settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_a_bad_gold_file_fails_the_job_naming_the_line(admin_user, settings, tmp_path):
     settings.UPLOAD_DIR = tmp_path / "uploads"
     content = _gold_line(1, "MRI brain.", {"diagnoses": {}}) + "\n{not json\n"
     run = evaluation_service.evaluation_start(
@@ -164,7 +164,7 @@ def test_a_bad_gold_file_fails_the_job_naming_the_line(admin_user, settings, tmp
     assert "gold file line 2: malformed JSON" in run.job.error
 
 
-def test_gold_file_import_problems_are_named(admin_user, settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_gold_file_import_problems_are_named(admin_user, settings, tmp_path):
     settings.UPLOAD_DIR = tmp_path / "uploads"
     line = json.dumps({"id": "x1", "modality": "brain_mri", "text": "MRI brain.", "gold": {"diagnoses": {}}})
     run = evaluation_service.evaluation_start(
@@ -180,7 +180,7 @@ def test_gold_file_import_problems_are_named(admin_user, settings, tmp_path):  #
     assert "line 1: " in run.job.error and "missing date" in run.job.error
 
 
-def test_the_file_gold_set_needs_a_file(client, admin_user):  # type: ignore[no-untyped-def]
+def test_the_file_gold_set_needs_a_file(client, admin_user):
     client.force_login(admin_user)
     response = client.post(
         reverse("analytics:evaluation_create"),
@@ -193,7 +193,7 @@ def test_the_file_gold_set_needs_a_file(client, admin_user):  # type: ignore[no-
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_admin_starts_an_evaluation_that_a_real_worker_runs(worker, client):  # type: ignore[no-untyped-def]
+def test_admin_starts_an_evaluation_that_a_real_worker_runs(worker, client):
     reports = _gold_reports()
     admin = UserFactory(username="eval-admin", role="admin")
     client.force_login(admin)

@@ -7,13 +7,13 @@ from analytics.longitudinal import Node, ReportEpisodes, cohort_transitions, col
 PRO, STA, IMP = "progression", "stable", "improvement"
 
 
-def _reports(*items, verified=False):  # type: ignore[no-untyped-def]
+def _reports(*items, verified=False):
     """items: (day, {diagnosis: episode}) in any order; ids follow the order given."""
     source = "verified" if verified else "predicted"
     return [ReportEpisodes(i + 1, date(2020, 1, day), eps, source) for i, (day, eps) in enumerate(items)]
 
 
-def _counts(result):  # type: ignore[no-untyped-def]
+def _counts(result):
     return {(k.diagnosis, k.source.name, k.target.name): k.count for k in result.links}
 
 

@@ -12,7 +12,7 @@ from tests.annotations.factories import ReportFactory, modality
 PRO, STA, IMP = "progression", "stable", "improvement"
 
 
-def _report(patient, day, episodes, *, ok=True):  # type: ignore[no-untyped-def]
+def _report(patient, day, episodes, *, ok=True):
     report = ReportFactory(
         modality=modality("brain_mri"),
         patient_id=patient,
@@ -42,7 +42,7 @@ def _report(patient, day, episodes, *, ok=True):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def cohort(db):  # type: ignore[no-untyped-def]
+def cohort(db):
     reports = {
         "pt-a": [
             _report("pt-a", 3, {"metastasis": STA}),

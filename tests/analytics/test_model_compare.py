@@ -22,7 +22,7 @@ CASES = [
 
 
 @pytest.fixture
-def versions(db):  # type: ignore[no-untyped-def]
+def versions(db):
     chest = modality("chest_ct")
     gold_author = UserFactory(username="gold-author")
     active = ModelVersion.objects.create(

@@ -42,7 +42,7 @@ def span_of(text: str, quote: str) -> list[int]:
     return [start, start + len(quote)]
 
 
-class ReportFactory(factory.django.DjangoModelFactory):
+class ReportFactory(factory.django.DjangoModelFactory[Report]):
     class Meta:
         model = Report
 
@@ -62,7 +62,7 @@ class ReportFactory(factory.django.DjangoModelFactory):
     content_hash = factory.LazyAttribute(lambda o: hashlib.sha256(o.text.encode()).hexdigest())
 
 
-class AssignmentFactory(factory.django.DjangoModelFactory):
+class AssignmentFactory(factory.django.DjangoModelFactory[Assignment]):
     """An annotator's version; `imported=True` makes it imported gold (submitted, by the loader)."""
 
     class Meta:
@@ -79,7 +79,7 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
     annotator = factory.SubFactory(UserFactory)
 
 
-class MentionFactory(factory.django.DjangoModelFactory):
+class MentionFactory(factory.django.DjangoModelFactory[Mention]):
     class Meta:
         model = Mention
 
@@ -90,7 +90,7 @@ class MentionFactory(factory.django.DjangoModelFactory):
     end = 12
 
 
-class RelationFactory(factory.django.DjangoModelFactory):
+class RelationFactory(factory.django.DjangoModelFactory[Relation]):
     """A pair of two mentions: its version, report and keys are its mentions', so a
     pair never joins spans of two versions or names a key its spans do not carry.
     By default, "nodule" paired with "RUL" in ReportFactory's default text."""
@@ -115,7 +115,7 @@ class RelationFactory(factory.django.DjangoModelFactory):
 def imported_gold(report: Report) -> Assignment:
     """Imported gold of a report with CHEST_TEXT's findings: nodule (RUL) paired with
     right upper lobe; pleural effusion negated."""
-    assignment = AssignmentFactory(
+    assignment = AssignmentFactory.create(
         report=report, imported=True, submitted_at=datetime(2022, 1, 2, tzinfo=UTC)
     )
     nodule, rul, effusion = (span_of(report.text, quote) for quote in ("nodule", "RUL", "pleural effusion"))

@@ -37,10 +37,15 @@ def page(chromium: Any, viewport: dict[str, int]) -> Any:
     dialogs: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: _console(errors, msg))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("dialog", lambda d: _dismiss(dialogs, d))
     page.errors = errors
     page.dialogs = dialogs
     return page
+
+
+def _dismiss(dialogs: list[str], dialog: Any) -> None:
+    dialogs.append(dialog.message)
+    dialog.dismiss()
 
 
 def _console(errors: list[str], msg: Any) -> None:

@@ -28,7 +28,7 @@ def viewport() -> dict[str, int]:
     return {"width": 1400, "height": 900}
 
 
-def _svg_charts(page) -> int:  # type: ignore[no-untyped-def]
+def _svg_charts(page) -> int:
     """Charts Plotly has drawn: each gets a .js-plotly-plot with an <svg class="main-svg">."""
     return page.evaluate(
         "() => [...document.querySelectorAll('[data-chart]')]"
@@ -83,11 +83,11 @@ def test_dashboard_and_longitudinal_charts_render(live_server, page, monkeypatch
     assert page.locator("#sankey-counts tbody tr").count() == 9
     assert page.locator("#patient-timeline .badge-predicted").count() == 4
     page.screenshot(path=str(ARTIFACTS / "analytics-2-longitudinal.png"), full_page=True)
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []
 
 
 @pytest.fixture(scope="module")
-def worker_storage(tmp_path_factory):  # type: ignore[no-untyped-def]
+def worker_storage(tmp_path_factory):
     """Model storage shared by the worker process (through its environment, so this
     fixture must come before `worker`) and the live server (settings)."""
     path = tmp_path_factory.mktemp("models")
@@ -110,7 +110,7 @@ def test_train_from_the_ui_watch_progress_promote_and_open_the_dashboard(
     live_server,
     page,
     settings,
-):  # type: ignore[no-untyped-def]
+):
     """The admin's loop: start a tiny training run on the models page, watch its bar
     reach 100% on the runs page (a real Celery worker trains), compare and promote
     it, start an evaluation, and open its dashboard with every chart drawn."""
@@ -175,4 +175,4 @@ def test_train_from_the_ui_watch_progress_promote_and_open_the_dashboard(
         page.screenshot(path=str(ARTIFACTS / "analytics-e2e-3-dashboard.png"), full_page=True)
         run.refresh_from_db()
         assert set(run.results["modes"]) == {"bert", "keyword", "rules"}
-        assert page.errors == []  # type: ignore[attr-defined]
+        assert page.errors == []

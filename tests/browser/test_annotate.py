@@ -69,7 +69,7 @@ def _span(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
     return at, at + len(needle)
 
 
-def _wait_for_mentions(page, n: int) -> None:  # type: ignore[no-untyped-def]
+def _wait_for_mentions(page, n: int) -> None:
     page.wait_for_function(f"document.querySelectorAll('#mention-panel .mention-row').length === {n}")
 
 
@@ -160,4 +160,4 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
         _span(TEXT, "결절")[0],
         _span(TEXT, "우상엽")[0],
     )
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []

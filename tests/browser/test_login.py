@@ -32,4 +32,4 @@ def test_each_role_logs_in_and_sees_its_home(live_server, page):
         page.screenshot(path=str(ARTIFACTS / f"home-{role}.png"))
         page.click("header button:has-text('Log out')")
         page.wait_for_selector("#id_username")
-    assert page.dialogs == []  # type: ignore[attr-defined]
+    assert page.dialogs == []

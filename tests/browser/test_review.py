@@ -61,7 +61,7 @@ def viewport() -> dict[str, int]:
     return {"width": 1440, "height": 1000}
 
 
-def _status(page, finding_id: int, label: str) -> None:  # type: ignore[no-untyped-def]
+def _status(page, finding_id: int, label: str) -> None:
     page.wait_for_selector(f"#finding-{finding_id} header .status:has-text('{label}')")
 
 
@@ -161,5 +161,5 @@ def test_clinician_approves_edits_rejects_and_adds(live_server, page):
     page.goto(f"{live_server.url}/review/{review.report_id}/history")
     page.wait_for_selector("#history")
     page.screenshot(path=str(ARTIFACTS / "review-5-history.png"), full_page=True)
-    assert page.dialogs == []  # type: ignore[attr-defined]
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.dialogs == []
+    assert page.errors == []

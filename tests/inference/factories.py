@@ -7,7 +7,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from tests.annotations.factories import AssignmentFactory, MentionFactory, Repor
 # -- registry rows and predictions --------------------------------------------------------
 
 
-class ModelVersionFactory(factory.django.DjangoModelFactory):
+class ModelVersionFactory(factory.django.DjangoModelFactory[ModelVersion]):
     class Meta:
         model = ModelVersion
 
@@ -36,7 +36,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     thresholds = factory.LazyFunction(dict)
 
 
-class Stage1PredictionFactory(factory.django.DjangoModelFactory):
+class Stage1PredictionFactory(factory.django.DjangoModelFactory[Stage1Prediction]):
     """A stage 1 prediction; unless given, its keys are those at or above 0.5 and its
     model is one of the report's modality."""
 
@@ -51,7 +51,7 @@ class Stage1PredictionFactory(factory.django.DjangoModelFactory):
     predicted_keys = factory.LazyAttribute(lambda o: [k for k, p in o.probabilities.items() if p >= 0.5])
 
 
-class Stage2PredictionFactory(factory.django.DjangoModelFactory):
+class Stage2PredictionFactory(factory.django.DjangoModelFactory[Stage2Prediction]):
     class Meta:
         model = Stage2Prediction
 
@@ -124,7 +124,7 @@ CORPUS_SOURCE = "stage1-test"
 
 def corpus_report(*, external_id: str, text: str) -> Report:
     """A chest CT report of the stage 1 corpora, its patient named after it (p-<id>)."""
-    return ReportFactory(
+    return ReportFactory.create(
         source=CORPUS_SOURCE, external_id=external_id, patient_id=f"p-{external_id}", text=text
     )
 
@@ -132,7 +132,7 @@ def corpus_report(*, external_id: str, text: str) -> Report:
 def corpus_gold(report: Report, statuses: dict[str, str]) -> Assignment:
     """Imported gold for `report`: one mention per key, status "present", "negated"
     or "uncertain"; each key's phrase must occur in the text."""
-    assignment = AssignmentFactory(report=report, imported=True)
+    assignment = AssignmentFactory.create(report=report, imported=True)
     for name, status in statuses.items():
         start = report.text.index(PHRASES[name])
         MentionFactory(
@@ -220,7 +220,7 @@ def installed_version(storage: Path, **fields: Any) -> ModelVersion:
     artifact.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(tiny_artifact(), artifact)
     manifest = Stage1Predictor.load(artifact).manifest
-    return ModelVersionFactory(
+    return ModelVersionFactory.create(
         keys=list(manifest.keys),
         thresholds=dict(manifest.thresholds),
         artifact_path=str(artifact.relative_to(storage)),
@@ -248,7 +248,7 @@ class ScriptedLLM:
         self.delay = delay
         self.backend = FakeBackend(self._answer, name="scripted-llm")
 
-    def _answer(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
+    def _answer(self, messages: Sequence[dict[str, str]], schema: dict[str, Any]) -> Any:
         if self.delay:
             time.sleep(self.delay)
         report = messages[-1]["content"]

@@ -27,12 +27,12 @@ LEFT = {"nodule": {"s": "present", "l": ["left upper lobe"], "e": "8 mm nodule i
 
 
 @pytest.fixture
-def report(chest_ct):  # type: ignore[no-untyped-def]
+def report(chest_ct):
     return ReportFactory(modality=chest_ct, text=CHEST_TEXT)
 
 
 @pytest.fixture
-def llm(monkeypatch):  # type: ignore[no-untyped-def]
+def llm(monkeypatch):
     return install(monkeypatch, ScriptedLLM({"8 mm nodule": CHEST_OUTPUT}))
 
 

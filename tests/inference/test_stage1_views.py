@@ -16,7 +16,7 @@ KEYS = ["nodule", "consolidation", "pleural effusion"]
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
+def storage(settings, tmp_path):
     settings.MODEL_STORAGE_DIR = tmp_path / "models"
     predictor_cache_clear()
     yield settings.MODEL_STORAGE_DIR
@@ -24,7 +24,7 @@ def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ready(chest_ct):  # type: ignore[no-untyped-def]
+def ready(chest_ct):
     return ModelVersion.objects.create(
         modality=chest_ct,
         name="chest_ct-v1",

@@ -7,7 +7,7 @@ import factory
 from jobs.models import Job
 
 
-class JobFactory(factory.django.DjangoModelFactory):
+class JobFactory(factory.django.DjangoModelFactory[Job]):
     class Meta:
         model = Job
 

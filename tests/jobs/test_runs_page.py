@@ -14,7 +14,7 @@ def admin_client(client, admin_user):
     return client
 
 
-def _titles(response) -> set[str]:  # type: ignore[no-untyped-def]
+def _titles(response) -> set[str]:
     return {row["job"].title for row in response.context["rows"]}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 
 # Every factory user's password: the login tests and the browser tests type it.
 PASSWORD = "pw-for-tests-1"
@@ -25,6 +25,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password(PASSWORD)
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+    def role(user: User, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        # factory_boy passes the built user, not the factory, as the first argument.
         if extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            user.groups.add(Group.objects.get(name=extracted))

@@ -48,12 +48,12 @@ CONFIG = {
 
 
 @pytest.fixture
-def admin_token(admin_user) -> str:  # type: ignore[no-untyped-def]
+def admin_token(admin_user) -> str:
     return Token.objects.create(user=admin_user).key
 
 
 @pytest.fixture
-def in_test_transaction():  # type: ignore[no-untyped-def]
+def in_test_transaction():
     """Requests through the WSGI handler would close the test's database
     connection when they finish; Django's own test client prevents it the same way."""
     signals = (request_started, request_finished)
@@ -65,7 +65,7 @@ def in_test_transaction():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def api_schema(db, admin_token, in_test_transaction):  # type: ignore[no-untyped-def]
+def api_schema(db, admin_token, in_test_transaction):
     r1 = ReportFactory(extract=True, external_id="1", patient_id="p1")
     r2 = ReportFactory(
         extract=True,
@@ -103,7 +103,7 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(path_regex="|".j
     derandomize=True,  # the same requests every run: a failure here is reproducible
     suppress_health_check=list(HealthCheck),
 )
-def test_api_answers_every_generated_request_without_a_server_error(case, admin_token):  # type: ignore[no-untyped-def]
+def test_api_answers_every_generated_request_without_a_server_error(case, admin_token):
     response = case.call(headers={"Authorization": f"Token {admin_token}"})
     case.validate_response(
         response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]

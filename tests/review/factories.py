@@ -30,7 +30,7 @@ def chest_report_with_predictions(
     kw: dict[str, Any] = {"text": text, "patient_id": patient_id, **report_kw}
     if external_id:
         kw["external_id"] = external_id
-    report = ReportFactory(**kw)
+    report = ReportFactory.create(**kw)
     mv = ModelVersionFactory(thresholds={"nodule": 0.5, "consolidation": 0.4, "bronchiectasis": 0.5})
     Stage1PredictionFactory(
         report=report,
@@ -66,7 +66,7 @@ def combined(
 def combined_report_with_sources() -> Report:
     """A chest CT report with a combined prediction: a nodule the LLM decided against the
     rules, a consolidation rules and LLM agree on, a GGO only stage 1 found."""
-    report = ReportFactory(text=COMBINED_TEXT, external_id="combined-1")
+    report = ReportFactory.create(text=COMBINED_TEXT, external_id="combined-1")
     version = ModelVersionFactory(
         thresholds={"nodule": 0.5, "consolidation": 0.5, "ground-glass opacity": 0.5}
     )

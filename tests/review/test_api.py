@@ -10,11 +10,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def review():  # type: ignore[no-untyped-def]
+def review():
     return sync_report_findings(chest_report_with_predictions(external_id="api-1"))
 
 
-def _api(user):  # type: ignore[no-untyped-def]
+def _api(user):
     client = APIClient()
     client.force_authenticate(user)
     return client

@@ -121,5 +121,5 @@ def test_provenance_of_a_combined_finding_without_an_llm_call_says_so(client, cl
         ("llm", {"status": "negated", "locations": ["right upper lobe"]}, "negated"),
     ],
 )
-def test_verdict_text(source, verdict, text):  # type: ignore[no-untyped-def]
+def test_verdict_text(source, verdict, text):
     assert verdict_text(source, verdict) == text

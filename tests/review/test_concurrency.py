@@ -2,6 +2,7 @@
 transactions (PostgreSQL: row locks are real there; SQLite serialises writers)."""
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -24,10 +25,10 @@ def test_simultaneous_decisions_on_one_finding_save_exactly_one():
     barrier = threading.Barrier(2)
     outcomes: dict[str, str] = {}
 
-    def decide(user, action: str) -> None:  # type: ignore[no-untyped-def]
+    def decide(user, action: str) -> None:
         try:
             barrier.wait()
-            kwargs = {"reason_code": "hallucinated"} if action == "reject" else {}
+            kwargs: dict[str, Any] = {"reason_code": "hallucinated"} if action == "reject" else {}
             finding_decide(finding_id=nodule.pk, user=user, action=action, version=1, **kwargs)
             outcomes[user.username] = "saved"
         except ReviewConflict as exc:

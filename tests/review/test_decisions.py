@@ -21,11 +21,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def review():  # type: ignore[no-untyped-def]
+def review():
     return sync_report_findings(chest_report_with_predictions())
 
 
-def _f(review, key):  # type: ignore[no-untyped-def]
+def _f(review, key):
     return review.findings.get(key=key, superseded=False)
 
 

@@ -19,7 +19,7 @@ from tests.review.factories import CHEST_TEXT, chest_report_with_predictions
 pytestmark = pytest.mark.django_db
 
 
-def _live(review):  # type: ignore[no-untyped-def]
+def _live(review):
     return {f.key: f for f in review.findings.filter(superseded=False)}
 
 

@@ -18,11 +18,11 @@ EVIL = "<script>alert(1)</script> <b>bold</b> 우상엽에 5 mm 결절 있음. S
 
 
 @pytest.fixture
-def review():  # type: ignore[no-untyped-def]
+def review():
     return sync_report_findings(chest_report_with_predictions(external_id="chest-1"))
 
 
-def _f(review, key):  # type: ignore[no-untyped-def]
+def _f(review, key):
     return review.findings.get(key=key, superseded=False)
 
 
@@ -33,7 +33,7 @@ def test_anonymous_users_are_sent_to_login(client, review, name):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def _url(name, review):  # type: ignore[no-untyped-def]
+def _url(name, review):
     args = {"queue": [], "provenance": [review.report_id, _f(review, "nodule").pk]}.get(
         name, [review.report_id]
     )
@@ -253,7 +253,7 @@ def test_brain_review_groups_details_under_other_non_tumor_without_grid(client, 
     assert "progression" in html
 
 
-def _drawn(client, url: str, start: int, end: int) -> str:  # type: ignore[no-untyped-def]
+def _drawn(client, url: str, start: int, end: int) -> str:
     """The css class of the highlighted mention [start, end) on the review page."""
     html = client.get(url).content.decode()
     found = re.search(rf'<span class="([^"]*)" data-start="{start}" data-end="{end}"', html)

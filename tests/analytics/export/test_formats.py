@@ -51,7 +51,7 @@ def nodule_finding() -> dict:
     }
 
 
-def verified_review(rep, clinician):  # type: ignore[no-untyped-def]
+def verified_review(rep, clinician):
     decided = datetime(2023, 5, 6, 7, 8, tzinfo=UTC)
     review = ReviewReport.objects.create(
         report=rep, status=ReviewReport.Status.VERIFIED, verified_at=decided, verified_by=clinician
@@ -79,7 +79,7 @@ def verified_review(rep, clinician):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def corpus():  # type: ignore[no-untyped-def]
+def corpus():
     """r1 verified (and predicted), r2 stage 2 only, r3 stage 1 only, r4 gold only."""
     clinician = UserFactory(username="dr-who")
     r1, r2, r3, r4 = (

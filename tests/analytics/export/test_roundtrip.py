@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def write_extract(path: Path) -> Path:
     return path
 
 
-def export_text(**filters: str) -> str:
+def export_text(**filters: Any) -> str:
     return "".join(export_lines(ExportSpec(fmt="note", filters=ExportFilters(**filters))))
 
 
@@ -66,7 +67,7 @@ def parse(text: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def imported(tmp_path, settings):  # type: ignore[no-untyped-def]
+def imported(tmp_path, settings):
     settings.TIME_ZONE = "Asia/Seoul"
     result = reports_import(
         path=write_extract(tmp_path / "note.csv"), fmt="omop", source="site", default_modality="chest_ct"

@@ -12,11 +12,11 @@ TEXT = "🫁 우상엽에 결절 있음. GGO in RUL."
 
 
 @pytest.fixture
-def mine(annotator):  # type: ignore[no-untyped-def]
+def mine(annotator):
     return AssignmentFactory(report=ReportFactory(text=TEXT), annotator=annotator)
 
 
-def post(client, path, data):  # type: ignore[no-untyped-def]
+def post(client, path, data):
     return client.post(path, data, content_type="application/json")
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def reports():  # type: ignore[no-untyped-def]
+def reports():
     r1 = ReportFactory(extract=True, external_id="r1", study_datetime=datetime(2021, 1, 5, tzinfo=UTC))
     r2 = ReportFactory(
         extract=True,
@@ -34,7 +34,7 @@ def reports():  # type: ignore[no-untyped-def]
     return r1, r2, r3
 
 
-def ids(response) -> list[str]:  # type: ignore[no-untyped-def]
+def ids(response) -> list[str]:
     assert response.status_code == 200, response.content
     return [r["external_id"] for r in response.json()["results"]]
 

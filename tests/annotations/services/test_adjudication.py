@@ -14,7 +14,7 @@ TEXT = "Nodule in RUL. Mass in LLL."
 
 
 @pytest.fixture
-def double(annotator):  # type: ignore[no-untyped-def]
+def double(annotator):
     other = UserFactory(username="ann-b")
     other.groups.add(*annotator.groups.all())
     report = ReportFactory(text=TEXT)
@@ -42,7 +42,7 @@ def double(annotator):  # type: ignore[no-untyped-def]
     return report, a, b
 
 
-def spans(assignment):  # type: ignore[no-untyped-def]
+def spans(assignment):
     return sorted(
         (m.key.name, m.start, m.end, m.uncertain) for m in assignment.mentions.select_related("key")
     )

@@ -11,7 +11,7 @@ FF, FT = (False, False), (False, True)
 NODULE, RUL, CONSOLIDATION, MASS, RLL = 1, 2, 3, 4, 5
 
 
-def v(keys, spans, pairs):  # type: ignore[no-untyped-def]
+def v(keys, spans, pairs):
     return Version(frozenset(keys), spans, {k: frozenset(t) for k, t in pairs.items()})
 
 

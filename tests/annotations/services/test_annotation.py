@@ -13,12 +13,12 @@ MIXED = "🫁 CT: 우상엽에 5 mm nodule 있음. GGO in RUL. 흉수 없음."
 
 
 @pytest.fixture
-def mine(annotator):  # type: ignore[no-untyped-def]
+def mine(annotator):
     report = ReportFactory(text=MIXED)
     return AssignmentFactory(report=report, annotator=annotator)
 
 
-def create(assignment, user, key, surface, occurrence=0, **kwargs):  # type: ignore[no-untyped-def]
+def create(assignment, user, key, surface, occurrence=0, **kwargs):
     text = assignment.report.text
     modality = assignment.report.modality.code
     start = -1

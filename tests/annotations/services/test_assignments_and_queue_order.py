@@ -17,13 +17,13 @@ from tests.radreview.factories import UserFactory
 
 
 @pytest.fixture
-def dated(chest_ct):  # type: ignore[no-untyped-def]
+def dated(chest_ct):
     days = [datetime(2020, 1, d, tzinfo=UTC) for d in (5, 1, 9)]
     return [ReportFactory(external_id=f"d{i}", study_datetime=day) for i, day in enumerate(days)]
 
 
 @pytest.fixture
-def provider():  # type: ignore[no-untyped-def]
+def provider():
     """Register a test scorer; the one installed at start-up (stage 1's) comes back after."""
     installed = queue_order._provider
     yield register_uncertainty_provider

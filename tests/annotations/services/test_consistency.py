@@ -10,11 +10,11 @@ from tests.annotations.factories import AssignmentFactory, MentionFactory, Repor
 pytestmark = pytest.mark.django_db
 
 
-def codes(assignment, **kwargs):  # type: ignore[no-untyped-def]
+def codes(assignment, **kwargs):
     return [i.code for i in assignment_issues(assignment=assignment, **kwargs)]
 
 
-def make(text: str, **kwargs):  # type: ignore[no-untyped-def]
+def make(text: str, **kwargs):
     return AssignmentFactory(report=ReportFactory(text=text), **kwargs)
 
 

@@ -22,7 +22,7 @@ def records() -> list[dict]:
 
 
 @pytest.fixture
-def imported(db, records):  # type: ignore[no-untyped-def]
+def imported(db, records):
     """The reports of `records`, imported (gold_load needs them in the database first)."""
     modalities = {m.code: m for m in Modality.objects.all()}
     return {
@@ -38,7 +38,7 @@ def imported(db, records):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def gold_user(db):  # type: ignore[no-untyped-def]
+def gold_user(db):
     return UserFactory(username="gold")
 
 

@@ -12,7 +12,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def corpus(chest_ct, brain_mri):  # type: ignore[no-untyped-def]
+def corpus(chest_ct, brain_mri):
     ReportFactory(text="Tiny nodule in RUL. <b>x</b>")
     ReportFactory(text="Nodules in both lungs.")
     ReportFactory(text="Micronodular pattern.")

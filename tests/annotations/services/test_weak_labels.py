@@ -14,7 +14,7 @@ from tests.radreview.factories import UserFactory
 
 
 @pytest.fixture
-def corpus(chest_ct):  # type: ignore[no-untyped-def]
+def corpus(chest_ct):
     gold_text = "No pleural effusion. Small nodule in the RUL."
     gold = ReportFactory(text=gold_text, external_id="gold")
     version = AssignmentFactory(report=gold, kind="imported", status="submitted")
@@ -31,7 +31,7 @@ def corpus(chest_ct):  # type: ignore[no-untyped-def]
     return {"gold": gold, "plain": plain, "in_work": in_work, "double": double}
 
 
-def labels(report, mode):  # type: ignore[no-untyped-def]
+def labels(report, mode):
     rows = WeakLabel.objects.filter(label_set__report=report, label_set__mode=mode).select_related("key")
     return {lab.key.name: (lab.status, lab.values) for lab in rows}
 
@@ -128,7 +128,7 @@ def test_job_can_be_cancelled_between_batches(corpus, admin_user, monkeypatch):
     )
     original = weak_labels._Labeller.batch
 
-    def batch_then_cancel(self, rows):  # type: ignore[no-untyped-def]
+    def batch_then_cancel(self, rows):
         original(self, rows)
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
 

@@ -14,11 +14,11 @@ TEXT = "<b>Small</b> nodule in the 우상엽.\r\nNo pleural effusion."
 
 
 @pytest.fixture
-def mine(annotator):  # type: ignore[no-untyped-def]
+def mine(annotator):
     return AssignmentFactory(report=ReportFactory(text=TEXT), annotator=annotator)
 
 
-def url(name, *args):  # type: ignore[no-untyped-def]
+def url(name, *args):
     return reverse(f"annotations:{name}", args=args)
 
 

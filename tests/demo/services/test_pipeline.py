@@ -21,7 +21,7 @@ TINY = DemoOptions(preset="tiny", epochs=1, max_steps=4, stage2_mode="rules", st
 
 
 @pytest.fixture
-def demo(db, settings, tmp_path):  # type: ignore[no-untyped-def]
+def demo(db, settings, tmp_path):
     settings.DEBUG = True
     settings.DATA_DIR = tmp_path
     settings.MODEL_STORAGE_DIR = tmp_path / "models"
@@ -35,14 +35,14 @@ def demo(db, settings, tmp_path):  # type: ignore[no-untyped-def]
     predictor_cache_clear()
 
 
-def _start(capture, options=TINY):  # type: ignore[no-untyped-def]
+def _start(capture, options=TINY):
     with capture(execute=True):
         return demo_pipeline_start(options=options)
 
 
 def test_pipeline_leaves_active_models_predictions_review_items_and_evaluations(
     demo, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     job, created = _start(django_capture_on_commit_callbacks)
     job.refresh_from_db()
 
@@ -79,7 +79,7 @@ def _cohort(job: Job, code: str) -> list[int]:
     return Job.objects.get(pk=job.params["steps"][f"stage2_{code}"]).params["cohort"]["report_ids"]
 
 
-def test_second_start_does_nothing_while_queued_or_done(demo, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_second_start_does_nothing_while_queued_or_done(demo, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         first, created = demo_pipeline_start(options=TINY)
     again, created_again = demo_pipeline_start(options=TINY)
@@ -89,7 +89,7 @@ def test_second_start_does_nothing_while_queued_or_done(demo, django_capture_on_
     assert Job.objects.filter(params__demo_pipeline=True).count() == 1
 
 
-def test_a_failed_step_marks_later_steps_with_the_reason(demo, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_a_failed_step_marks_later_steps_with_the_reason(demo, django_capture_on_commit_callbacks):
     broken = DemoOptions(preset="no-such-preset", stage2_mode="rules")
 
     job, _ = _start(django_capture_on_commit_callbacks, broken)
@@ -108,7 +108,7 @@ def test_a_failed_step_marks_later_steps_with_the_reason(demo, django_capture_on
 
 def test_a_stage2_run_where_every_report_failed_stops_the_pipeline(
     demo, monkeypatch, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     install(monkeypatch, ScriptedLLM({"": "not json at all"}))  # every report: invalid output
     options = DemoOptions(preset="tiny", epochs=1, max_steps=2, stage2_mode="llm_hint", stage2_reports=4)
 

@@ -22,7 +22,7 @@ def _steps(*functions: StepFn) -> list[Step]:
 
 
 @pytest.fixture
-def pipeline(db, django_capture_on_commit_callbacks) -> Job:  # type: ignore[no-untyped-def]
+def pipeline(db, django_capture_on_commit_callbacks) -> Job:
     with django_capture_on_commit_callbacks(execute=False):
         job, _ = demo_pipeline_start()
     return job

@@ -38,13 +38,13 @@ class FakeStage1:
         self.probs = probs
         self.calls = 0
 
-    def predict(self, texts):  # type: ignore[no-untyped-def]
+    def predict(self, texts):
         self.calls += len(texts)
         labels = {k: p >= 0.5 for k, p in self.probs.items()}
         return [SimpleNamespace(probs=dict(self.probs), labels=labels) for _ in texts]
 
 
-def by_key(result):  # type: ignore[no-untyped-def]
+def by_key(result):
     return {f.key: f for f in result.findings}
 
 
@@ -76,7 +76,7 @@ def test_stage1_fills_in_where_the_lexicon_is_silent(engine):
 
 
 def test_disagreement_goes_to_the_llm_with_the_rules_evidence_and_stays_flagged(engine):
-    def answer(messages, schema):  # type: ignore[no-untyped-def]
+    def answer(messages, schema):
         assert set(schema["properties"]) == {"pleural effusion"}  # only what needs deciding
         return {"pleural effusion": {"s": "negated", "e": "Pleural effusion was not detected"}}
 

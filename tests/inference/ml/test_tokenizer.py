@@ -38,7 +38,9 @@ MIXED = [
 
 
 def _round_trip(tokenizer: PreTrainedTokenizerFast, text: str) -> str:
-    return tokenizer.decode(tokenizer.encode(text, add_special_tokens=False))
+    decoded = tokenizer.decode(tokenizer.encode(text, add_special_tokens=False))
+    assert isinstance(decoded, str)
+    return decoded
 
 
 @pytest.fixture(scope="module")

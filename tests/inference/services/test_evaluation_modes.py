@@ -18,8 +18,8 @@ GOLD = {
 }
 
 
-def _report(chest_ct) -> Report:  # type: ignore[no-untyped-def]
-    return ReportFactory(modality=chest_ct, text=TEXT)
+def _report(chest_ct) -> Report:
+    return ReportFactory.create(modality=chest_ct, text=TEXT)
 
 
 def test_modes_are_registered():

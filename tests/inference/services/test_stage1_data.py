@@ -138,7 +138,7 @@ def test_snapshot_round_trips_and_refuses_a_changed_file(chest_ct, tmp_path):
         snapshot_read(path, sha256=sha)
 
 
-def _weak_labels(reports, *, mode: str, keys: set[str]) -> None:  # type: ignore[no-untyped-def]
+def _weak_labels(reports, *, mode: str, keys: set[str]) -> None:
     for report in reports:
         label_set = WeakLabelSet.objects.create(report=report, mode=mode, schema_version=1)
         for name in keys:

@@ -28,7 +28,7 @@ from tests.inference.factories import corpus_report, installed_version, unlabell
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
+def storage(settings, tmp_path):
     settings.MODEL_STORAGE_DIR = tmp_path / "models"
     predictor_cache_clear()
     threads = torch.get_num_threads()
@@ -39,12 +39,12 @@ def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def active(chest_ct, storage):  # type: ignore[no-untyped-def]
+def active(chest_ct, storage):
     return installed_version(storage, is_active=True, name="chest_ct-v-test")
 
 
 def _run(job: Job) -> Job:
-    stage1_infer_task.apply(args=[job.pk])
+    stage1_infer_task.apply(args=(job.pk,))
     job.refresh_from_db()
     return job
 
@@ -101,7 +101,7 @@ def test_cancelling_stops_between_batches(active, admin_user, monkeypatch):
     monkeypatch.setattr(stage1_inference, "BATCH_REPORTS", 5)
     write = stage1_inference.predictions_write
 
-    def write_then_cancel(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def write_then_cancel(*args, **kwargs):
         out = write(*args, **kwargs)
         Job.objects.filter(kind=Job.Kind.INFER).update(cancel_requested=True)
         return out
@@ -113,8 +113,8 @@ def test_cancelling_stops_between_batches(active, admin_user, monkeypatch):
     assert Stage1Prediction.objects.count() == 5  # the first batch, kept: the next run skips it
 
 
-def _with_batch(function, size):  # type: ignore[no-untyped-def]
-    def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+def _with_batch(function, size):
+    def wrapped(*args, **kwargs):
         return function(*args, **{**kwargs, "batch_size": size})
 
     return wrapped

@@ -13,7 +13,7 @@ from tests.inference.factories import gold_corpus
 KEYS = ["nodule", "consolidation", "pleural effusion"]
 
 
-def _version(chest_ct, name: str, status: str = "ready") -> ModelVersion:  # type: ignore[no-untyped-def]
+def _version(chest_ct, name: str, status: str = "ready") -> ModelVersion:
     return ModelVersion.objects.create(
         modality=chest_ct,
         name=name,

@@ -24,7 +24,7 @@ from tests.inference.factories import gold_corpus, unlabelled_corpus
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
+def storage(settings, tmp_path):
     settings.MODEL_STORAGE_DIR = tmp_path / "models"
     predictor_cache_clear()
     threads = torch.get_num_threads()
@@ -34,7 +34,7 @@ def storage(settings, tmp_path):  # type: ignore[no-untyped-def]
     predictor_cache_clear()
 
 
-def _train(admin_user, **kw):  # type: ignore[no-untyped-def]
+def _train(admin_user, **kw):
     params = {
         "modality": "chest_ct",
         "preset": "tiny",
@@ -110,7 +110,7 @@ def test_cancelling_a_running_training_job_leaves_no_model(chest_ct, admin_user,
     gold_corpus(40)
     build = stage1_training.training_data_build
 
-    def build_then_cancel(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def build_then_cancel(*args, **kwargs):
         data = build(*args, **kwargs)
         Job.objects.filter(kind=Job.Kind.TRAIN).update(cancel_requested=True)  # the admin pressed cancel
         return data

@@ -31,12 +31,12 @@ NODULE_ANSWER = {"nodule": {"s": "present", "l": ["right upper lobe"], "e": "a n
 
 
 @pytest.fixture(autouse=True)
-def fast_retries(settings):  # type: ignore[no-untyped-def]
+def fast_retries(settings):
     settings.RADREVIEW_LLM = {**settings.RADREVIEW_LLM, "RETRIES": 1, "RETRY_BACKOFF": 0.0}
 
 
 @pytest.fixture
-def reports(chest_ct):  # type: ignore[no-untyped-def]
+def reports(chest_ct):
     when = datetime(2024, 3, 1, tzinfo=UTC)
     return [
         ReportFactory(modality=chest_ct, text=SETTLED, study_datetime=when),
@@ -50,7 +50,7 @@ def _run(job: Job) -> Job:
     return job
 
 
-def _finding(prediction: Stage2Prediction, key: str) -> dict:  # type: ignore[type-arg]
+def _finding(prediction: Stage2Prediction, key: str) -> dict:
     return next(f for f in prediction.findings if f["key"] == key)
 
 

@@ -1,5 +1,6 @@
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def _fake_packages(root: Path, parts: list[bytes]) -> dict[str, list[Path]]:
 
 def _preset(parts: list[bytes], **overrides) -> gguf.GGUFPreset:
     blob = b"".join(parts)
-    values = {
+    values: dict[str, Any] = {
         "name": "fake",
         "filename": "fake.gguf",
         "packages": tuple(f"fake-model-part{i}" for i in range(1, len(parts) + 1)),
