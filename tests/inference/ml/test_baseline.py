@@ -5,15 +5,8 @@ import pytest
 from inference.ml.baseline import SEGMENTER, brain_mri_baseline, chest_ct_baseline, pair_same_sentence
 from inference.ml.text.lexicon import lexicon_values
 from inference.ml.text.matcher import Matcher
+from tests.inference.ml.lexicon import LEXICON
 
-LEXICON = {
-    "nodule": [("nodule", "keyword"), ("nodules", "keyword"), ("결절", "keyword")],
-    "ground-glass opacity": [("GGO", "keyword"), (r"\bground[\s-]*glass\b", "regex")],
-    "pleural effusion": [("pleural effusion", "keyword"), ("흉수", "keyword")],
-    "right upper lobe": [("RUL", "keyword"), ("right upper lobe", "keyword"), ("우상엽", "keyword")],
-    "left lower lobe": [("LLL", "keyword"), (r"\b(?:lt|left)\.?\s*lower\s+lobe\b", "regex")],
-    "pleura": [("pleural", "keyword")],
-}
 LESIONS = ("nodule", "ground-glass opacity", "pleural effusion")
 LOCATIONS = ("right upper lobe", "left lower lobe", "pleura")
 

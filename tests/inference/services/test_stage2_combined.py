@@ -23,16 +23,11 @@ from review.models import ReviewFinding
 from tests.annotations.factories import ReportFactory
 from tests.inference.factories import ModelVersionFactory, ScriptedLLM, Stage1PredictionFactory, install
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
 
 SETTLED = "Atelectasis in both lower lobes. No pleural effusion."  # the rules decide everything
 UNLOCATED = "There is a nodule. No pleural effusion."  # a present lesion without a location
 NODULE_ANSWER = {"nodule": {"s": "present", "l": ["right upper lobe"], "e": "a nodule"}}
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.RADREVIEW_LLM = {**settings.RADREVIEW_LLM, "RETRIES": 1, "RETRY_BACKOFF": 0.0}
 
 
 @pytest.fixture

@@ -16,15 +16,10 @@ from review.models import ReviewFinding, ReviewReport
 from tests.annotations.factories import ReportFactory
 from tests.inference.factories import CHEST_OUTPUT, ScriptedLLM, install
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
 
 GOOD = "8 mm nodule in the RUL."
 BAD = "Mass in the LUL."
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.RADREVIEW_LLM = {**settings.RADREVIEW_LLM, "RETRIES": 1, "RETRY_BACKOFF": 0.0}
 
 
 @pytest.fixture

@@ -6,15 +6,7 @@ import pytest
 from inference.ml.defaults import default_lexicon
 from inference.ml.text.lexicon import lexicon_values
 from inference.ml.text.matcher import Matcher
-
-LEXICON = {
-    "nodule": [("nodule", "keyword"), ("nodules", "keyword"), ("결절", "keyword")],
-    "ground-glass opacity": [("GGO", "keyword"), (r"\bground[\s-]*glass\b", "regex")],
-    "pleural effusion": [("pleural effusion", "keyword"), ("흉수", "keyword")],
-    "right upper lobe": [("RUL", "keyword"), ("right upper lobe", "keyword"), ("우상엽", "keyword")],
-    "left lower lobe": [("LLL", "keyword"), (r"\b(?:lt|left)\.?\s*lower\s+lobe\b", "regex")],
-    "pleura": [("pleural", "keyword")],
-}
+from tests.inference.ml.lexicon import LEXICON
 
 
 @pytest.fixture(scope="module")
