@@ -7,7 +7,7 @@ where stage 1 training reads the labels clinicians approved.
     on_stage2_stored(sync_report_findings)                 # review.apps
     approved_labels_register(ApprovedLabelSource(...))     # review.apps
 
-    stage2_stored(report)                                  # the stage 2 batch, per report
+    stage2_stored(report)                                  # each pipeline prediction stored
     approved_labels_source()                               # stage 1 training data ("approved")
 
 Registering the same callback twice keeps one, so a second ready() (tests that
@@ -28,7 +28,8 @@ _stage2_stored: list[Stage2Stored] = []
 
 
 def on_stage2_stored(callback: Stage2Stored) -> None:
-    """Call `callback(report)` each time a stage 2 batch has stored a report's prediction."""
+    """Call `callback(report)` each time a pipeline prediction of the report is stored
+    (a stage 2 batch or a single-report request; evaluation runs do not call it)."""
     if callback not in _stage2_stored:
         _stage2_stored.append(callback)
 

@@ -18,9 +18,10 @@ Nothing is lost: a model output that fails validation, a report that passes
 its time limit, or a server that stays unreachable after the retries is stored
 as status "failed" with the error (and the raw output, when there was one).
 Only a configuration error (no model file, no server URL) stops a batch, since
-every other report would fail the same way. After each report a batch stores,
-the apps that registered with inference.hooks.on_stage2_stored hear of it (review
-puts the report in its queue).
+every other report would fail the same way. After each pipeline prediction is
+stored (a batch's or a single report's; an evaluation's is not), the apps
+that registered with inference.hooks.on_stage2_stored hear of it (review puts
+the report in its queue).
 """
 
 from __future__ import annotations
@@ -141,7 +142,13 @@ def stage2_predict_report(
         raise Stage2Error(f"report {report.pk} is not a {run.modality.code} report")
     limit = timeout if timeout is not None else stage2_backend.llm_settings().report_timeout
     fields = _predict(stage2_mode_get(run.mode), report, run, limit, retry or RetryPolicy())
-    return _store(report, run, job, purpose, fields)
+    prediction = _store(report, run, job, purpose, fields)
+    if purpose == Stage2Prediction.Purpose.PIPELINE:
+        # Apps built on inference hear of each pipeline prediction as soon as it is
+        # stored (review: clinicians see the report in their queue), from a batch or a
+        # single-report request alike; inference does not know who listens.
+        hooks.stage2_stored(report)
+    return prediction
 
 
 def _predict(
@@ -328,9 +335,6 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
         )
         ok = prediction.status == Stage2Prediction.Status.OK
         counts["ok" if ok else "failed"] += 1
-        # Apps built on inference hear of each report as soon as it is stored (review:
-        # clinicians see it in their queue); inference does not know who listens.
-        hooks.stage2_stored(report)
         seconds.append(prediction.seconds)
         unavailable_streak = unavailable_streak + 1 if prediction.error.startswith(UNREACHABLE_PREFIX) else 0
         if not ok:

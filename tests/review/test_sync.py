@@ -5,14 +5,18 @@ from django.core.management import call_command
 
 from annotations.services.rules import trigger_create
 from inference.models import Stage2Prediction
+from inference.services.stage2 import stage2_predict_report
 from review.models import ReviewFinding, ReviewReport
 from review.services import finding_decide, sync_report_findings, sync_reports
 from tests.annotations.factories import ReportFactory, modality
 from tests.inference.factories import (
+    CHEST_OUTPUT,
     ModelVersionFactory,
+    ScriptedLLM,
     Stage1PredictionFactory,
     Stage2PredictionFactory,
     finding,
+    install,
 )
 from tests.review.factories import CHEST_TEXT, chest_report_with_predictions
 
@@ -177,3 +181,15 @@ def test_the_hallucination_flag_follows_an_edited_trigger():
     assert "possible_hallucination" not in _live(sync_report_findings(report))["consolidation"].flags
     trigger_create(phrase="not appreciable", category="NEG", direction="BWD")
     assert "possible_hallucination" in _live(sync_report_findings(report))["consolidation"].flags
+
+
+def test_a_single_report_pipeline_prediction_reaches_the_queue_and_an_evaluation_does_not(monkeypatch):
+    install(monkeypatch, ScriptedLLM({"8 mm nodule": CHEST_OUTPUT}))
+    evaluated = ReportFactory(modality=modality("chest_ct"), text="8 mm nodule in the RUL. No effusion.")
+    stage2_predict_report(report=evaluated, mode="llm", purpose=Stage2Prediction.Purpose.EVALUATION)
+    assert not ReviewReport.objects.filter(report=evaluated).exists()
+    requested = ReportFactory(modality=modality("chest_ct"), text="8 mm nodule in the RUL. No effusion.")
+    stage2_predict_report(report=requested, mode="llm")
+    review = ReviewReport.objects.get(report=requested)
+    assert set(_live(review)) == {"nodule"}
+    assert _live(review)["nodule"].locations == ["right upper lobe"]
