@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotations.models import Report
 from inference.models import Stage1Prediction, Stage2Prediction
+from inference.services.stage2_modes.registry import stage2_no_prompt_note
 from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_REVIEW
 from review import labels, selectors, services
@@ -208,7 +209,13 @@ def provenance(request: HtmxHttpRequest, report_id: int, finding_id: int) -> Htt
             (key, p, thresholds.get(key), key in predicted)
             for key, p in sorted((stage1.probabilities or {}).items(), key=lambda kv: -float(kv[1]))
         ]
-    context = {"finding": finding, "stage1": stage1, "stage2": stage2, "probabilities": probabilities}
+    context = {
+        "finding": finding,
+        "stage1": stage1,
+        "stage2": stage2,
+        "no_prompt_note": stage2_no_prompt_note(stage2.mode) if stage2 else "",
+        "probabilities": probabilities,
+    }
     return render(request, "review/partials/provenance.html", context)
 
 

@@ -93,6 +93,7 @@ class CombinedPlan(Stage2Plan):
 class CombinedMode(Stage2Mode[CombinedPlan]):
     name = "combined"
     label = "Combined (rules + LLM)"
+    no_prompt_note = "No LLM call: the rule engine and stage 1 settled this report."
     description = (
         "Combined: rule engine, stage 1 where the lexicon is silent, LLM only where needed (chest CT)"
     )

@@ -32,5 +32,12 @@ def stage2_mode_get(name: str) -> Stage2Mode[Any]:
     return mode
 
 
+def stage2_no_prompt_note(name: str) -> str:
+    """What the provenance panel says when a stored prediction of mode `name` holds
+    no prompt (a mode no longer registered gets the generic words)."""
+    mode = _MODES.get(name)
+    return mode.no_prompt_note if mode is not None else "No prompt stored."
+
+
 def pipeline_mode_names() -> tuple[str, ...]:
     return tuple(name for name, mode in _MODES.items() if mode.pipeline)

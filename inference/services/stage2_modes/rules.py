@@ -36,6 +36,7 @@ class RulesPlan(Stage2Plan):
 class RulesMode(Stage2Mode[RulesPlan]):
     name = "rules"
     label = "Rule-based (same sentence)"
+    no_prompt_note = "No prompt stored (rule-based mode)."
     description = "Rule-based baseline: same-sentence pairs (the text engine's sentences)"
     pipeline = False
 

@@ -62,6 +62,8 @@ class Stage2Mode(ABC, Generic[PlanT]):
     uses_stage1: bool = False  # reads stored stage 1 predictions of the active model
     modalities: tuple[str, ...] = ()  # the modality codes it serves; empty: every one
     refusal_message: str = ""
+    # What the provenance panel says of a stored prediction that holds no prompt.
+    no_prompt_note: str = "No prompt stored: the report failed before the LLM was asked."
 
     def refusal(self, modality: Modality) -> str | None:
         """Why this mode cannot map `modality`'s reports, or None (form, API and plan share it)."""

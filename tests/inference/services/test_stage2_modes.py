@@ -8,7 +8,12 @@ from inference import hooks
 from inference.models import Stage2Prediction
 from inference.services import evaluation
 from inference.services.stage2 import Cohort, mode_choices, mode_refusal, stage2_job_create, stage2_job_work
-from inference.services.stage2_modes.registry import pipeline_mode_names, stage2_mode_get, stage2_modes
+from inference.services.stage2_modes.registry import (
+    pipeline_mode_names,
+    stage2_mode_get,
+    stage2_modes,
+    stage2_no_prompt_note,
+)
 from inference.services.stage2_modes.schema import Stage2Error
 from review.services.sync import sync_report_findings
 from tests.annotations.factories import ReportFactory
@@ -35,6 +40,13 @@ def test_every_stage2_mode_is_an_evaluation_mode_with_its_label_and_description(
         "keyword",
         "rules_engine",
     ]
+
+
+def test_each_mode_says_why_a_stored_prediction_holds_no_prompt():
+    assert stage2_no_prompt_note("rules") == "No prompt stored (rule-based mode)."
+    assert stage2_no_prompt_note("combined").startswith("No LLM call")
+    assert "failed before the LLM" in stage2_no_prompt_note("llm_hint")
+    assert stage2_no_prompt_note("retired-mode") == "No prompt stored."
 
 
 def test_forms_and_api_list_the_registry_with_descriptions():
