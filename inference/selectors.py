@@ -3,6 +3,8 @@ that asks it (review, export, analytics, the demo, inference's own services).
 
     model_version_active(modality=chest_ct)           # the active stage 1 model, or None
     model_versions_active()                            # every modality's active model
+    stage1_current_prediction(report=report)           # the stage 1 prediction that stands
+    stage1_current_predictions(report_ids=[...])       # the same, report id -> prediction
     stage2_current_prediction(report=report)           # the stage 2 prediction that stands
     stage2_current_predictions(report_ids=[...])       # the same, report id -> prediction
     stage2_latest_pipeline_attempt(report=report)      # the pipeline's last try, any status
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from annotations.models import Modality, Report
-from inference.models import ModelVersion, Stage2Prediction
+from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.services.stage2_modes.registry import pipeline_mode_names
 
 # Columns no reader of "the current prediction" needs (the prompts and raw output are
@@ -39,6 +41,36 @@ def model_version_active(*, modality: Modality | int | str) -> ModelVersion | No
 def model_versions_active() -> QuerySet[ModelVersion]:
     """The active stage 1 model of every modality that has one."""
     return ModelVersion.objects.filter(is_active=True)
+
+
+# -- the stage 1 prediction that stands for a report ---------------------------------------
+
+
+def stage1_current_predictions(*, report_ids: Iterable[int]) -> dict[int, Stage1Prediction]:
+    """report id -> the stage 1 prediction that stands for it; reports without one are absent.
+
+    The rule: the active model's prediction of the report; without one, the most
+    recent prediction of any version (a report predicted before the model it was
+    predicted by was rolled back still shows what stage 1 said)."""
+    current: dict[int, Stage1Prediction] = {}
+    rows = (
+        Stage1Prediction.objects.filter(report_id__in=list(report_ids))
+        .select_related("model_version")
+        .order_by("report_id", "-model_version__is_active", "-created_at", "-id")
+    )
+    for row in rows.iterator(chunk_size=500):
+        current.setdefault(row.report_id, row)
+    return current
+
+
+def stage1_current_prediction(*, report: Report | int) -> Stage1Prediction | None:
+    """The stage 1 prediction that stands for one report (the rule: stage1_current_predictions)."""
+    return (
+        Stage1Prediction.objects.filter(report_id=_report_id(report))
+        .select_related("model_version")
+        .order_by("-model_version__is_active", "-created_at", "-id")
+        .first()
+    )
 
 
 # -- the stage 2 prediction that stands for a report ---------------------------------------

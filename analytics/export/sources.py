@@ -28,8 +28,8 @@ from analytics.export.records import (
 )
 from annotations.models import Assignment, EntityKey, EntityType, Mention, Relation, Report
 from annotations.selectors import gold_assignment_ids
-from inference.models import Stage1Prediction, Stage2Prediction
-from inference.selectors import stage2_current_predictions
+from inference.models import Stage2Prediction
+from inference.selectors import stage1_current_predictions, stage2_current_predictions
 from review.models import ReviewFinding, ReviewReport
 
 FINDING_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)
@@ -225,25 +225,17 @@ def unverified_records(
     if not wanted:
         return
     stage2 = stage2_current_predictions(report_ids=wanted)
-    stage1: dict[int, tuple[Any, ...]] = {}
     rest = [pk for pk in wanted if pk not in stage2]
-    if rest:
-        rows1 = (
-            Stage1Prediction.objects.filter(report_id__in=rest)
-            .order_by("report_id", "-model_version__is_active", "-created_at", "-id")
-            .values_list("report_id", "predicted_keys", "probabilities", "model_version__name", "created_at")
-        )
-        for row in rows1:
-            stage1.setdefault(row[0], row)
+    stage1 = stage1_current_predictions(report_ids=rest) if rest else {}
     for pk in wanted:
         report = batch[pk]
         if pk in stage2:
             yield from _stage2_records(report, keys, stage2[pk])
         elif pk in stage1:
-            _pk, predicted, probabilities, model, created = stage1[pk]
-            for key in predicted or []:
+            prediction1 = stage1[pk]
+            for key in prediction1.predicted_keys or []:
                 key = str(key)
-                score = (probabilities or {}).get(key)
+                score = (prediction1.probabilities or {}).get(key)
                 yield FindingRecord(
                     report=report,
                     label=UNVERIFIED,
@@ -251,9 +243,9 @@ def unverified_records(
                     key=key,
                     status=PRESENT,
                     method="stage1",
-                    model=model or "",
+                    model=prediction1.model_version.name or "",
                     score=float(score) if isinstance(score, int | float) else None,
-                    decided_at=created,
+                    decided_at=prediction1.created_at,
                 )
 
 

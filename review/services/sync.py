@@ -48,7 +48,11 @@ from annotations.selectors import site_detector
 from inference.ml.combined import FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED, FLAG_UNCONFIRMED
 from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
 from inference.models import Stage1Prediction, Stage2Prediction
-from inference.selectors import stage2_current_prediction, stage2_latest_pipeline_attempt
+from inference.selectors import (
+    stage1_current_prediction,
+    stage2_current_prediction,
+    stage2_latest_pipeline_attempt,
+)
 from review.models import ReviewFinding, ReviewReport
 
 POSITIVE = ("present", "uncertain")
@@ -116,12 +120,7 @@ def latest_predictions(
 ) -> tuple[Stage1Prediction | None, Stage2Prediction | None, Stage2Prediction | None]:
     """(stage 1, the stage 2 prediction that stands, the pipeline's latest stage 2 try
     of any status: whether its last try failed)."""
-    stage1 = (
-        Stage1Prediction.objects.filter(report=report)
-        .select_related("model_version")
-        .order_by("-model_version__is_active", "-created_at", "-id")
-        .first()
-    )
+    stage1 = stage1_current_prediction(report=report)
     return stage1, stage2_current_prediction(report=report), stage2_latest_pipeline_attempt(report=report)
 
 

@@ -11,6 +11,8 @@ from inference.models import Stage2Prediction
 from inference.selectors import (
     model_version_active,
     model_versions_active,
+    stage1_current_prediction,
+    stage1_current_predictions,
     stage2_current_prediction,
     stage2_current_predictions,
     stage2_latest_pipeline_attempt,
@@ -18,7 +20,14 @@ from inference.selectors import (
 from inference.services.evaluation import EvalItem, evaluate_modes
 from inference.services.stage2 import stage2_predict_report
 from tests.annotations.factories import ReportFactory
-from tests.inference.factories import CHEST_OUTPUT, CHEST_TEXT, ModelVersionFactory, ScriptedLLM, install
+from tests.inference.factories import (
+    CHEST_OUTPUT,
+    CHEST_TEXT,
+    ModelVersionFactory,
+    ScriptedLLM,
+    Stage1PredictionFactory,
+    install,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +141,21 @@ def test_active_model_version_by_modality_row_id_or_code(chest_ct, brain_mri):
         assert model_version_active(modality=given) == active
     assert model_version_active(modality=brain_mri) is None
     assert list(model_versions_active()) == [active]
+
+
+def test_the_active_models_stage1_prediction_stands_over_a_newer_one_of_another_version(report):
+    active = ModelVersionFactory(modality=report.modality, is_active=True)
+    retired = ModelVersionFactory(modality=report.modality)
+    mine = Stage1PredictionFactory(report=report, model_version=active, probabilities={"nodule": 0.9})
+    Stage1PredictionFactory(report=report, model_version=retired, probabilities={"mass": 0.9})
+    assert stage1_current_prediction(report=report) == mine
+    assert stage1_current_predictions(report_ids=[report.pk]) == {report.pk: mine}
+
+
+def test_without_an_active_model_the_newest_stage1_prediction_stands(report, chest_ct):
+    older, newer = ModelVersionFactory(modality=chest_ct), ModelVersionFactory(modality=chest_ct)
+    Stage1PredictionFactory(report=report, model_version=older, probabilities={"mass": 0.9})
+    latest = Stage1PredictionFactory(report=report, model_version=newer, probabilities={"nodule": 0.9})
+    other = ReportFactory(modality=chest_ct)
+    assert stage1_current_prediction(report=report.pk) == latest
+    assert stage1_current_predictions(report_ids=[report.pk, other.pk]) == {report.pk: latest}
