@@ -8,13 +8,14 @@ class InferenceConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at module level: apps.py loads before the models exist.
         from annotations.services.queue_order import register_uncertainty_provider
+        from inference.selectors import model_names_active
         from inference.services.evaluation_modes import register_evaluation_modes
         from inference.services.stage1_registry import stage1_uncertainty
         from inference.services.stage2_modes.builtin import register_builtin_modes
 
         # The annotation queue's "most uncertain first" order reads stage 1's stored
         # probabilities; this import stays light (no torch) so start-up stays fast.
-        register_uncertainty_provider(stage1_uncertainty)
+        register_uncertainty_provider(stage1_uncertainty, active_models=model_names_active)
         # The stage 2 modes first: the evaluation registry takes its stage 2 modes from them.
         register_builtin_modes()
         register_evaluation_modes()

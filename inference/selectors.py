@@ -43,6 +43,11 @@ def model_versions_active() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(is_active=True)
 
 
+def model_names_active() -> dict[str, str]:
+    """modality name -> the name of its active stage 1 model, for the modalities that have one."""
+    return dict(model_versions_active().values_list("modality__name", "name"))
+
+
 # -- the stage 1 prediction that stands for a report ---------------------------------------
 
 

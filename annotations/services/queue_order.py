@@ -8,10 +8,12 @@ views.
 Uncertainty comes from a provider: a function that takes report ids and returns
 {report id: score}, higher meaning more uncertain, or {} when no stage-1 model
 is active. The default provider has no model and returns {}; the stage-1
-integration registers the real one at start-up:
+integration registers the real one at start-up, with the names of the active
+models the admin screens show (annotations must not import inference, which
+builds on it):
 
     from annotations.services.queue_order import register_uncertainty_provider
-    register_uncertainty_provider(my_provider)   # e.g. in InferenceConfig.ready()
+    register_uncertainty_provider(my_provider, active_models=my_names)   # InferenceConfig.ready()
 
 A good score for a multi-label classifier is the largest closeness of a key's
 probability to 0.5 (1 - |2p - 1|), or the summed entropy over keys.
@@ -23,7 +25,6 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -38,19 +39,30 @@ ORDERS = {
 }
 
 UncertaintyProvider = Callable[[Sequence[int]], dict[int, float]]
+# () -> {modality name: name of its active stage-1 model}, for the modalities that have one.
+ActiveModels = Callable[[], dict[str, str]]
 
 
 def _no_model(report_ids: Sequence[int]) -> dict[int, float]:
     return {}
 
 
+def _no_models() -> dict[str, str]:
+    return {}
+
+
 _provider: UncertaintyProvider = _no_model
+_active_models: ActiveModels = _no_models
 
 
-def register_uncertainty_provider(provider: UncertaintyProvider | None) -> None:
-    """Install the function that scores reports (None restores the no-model default)."""
-    global _provider
+def register_uncertainty_provider(
+    provider: UncertaintyProvider | None, *, active_models: ActiveModels | None = None
+) -> None:
+    """Install the function that scores reports and the one that names the active
+    models (None restores the no-model defaults)."""
+    global _provider, _active_models
     _provider = provider or _no_model
+    _active_models = active_models or _no_models
 
 
 def uncertainty_provider(report_ids: Sequence[int]) -> dict[int, float]:
@@ -70,20 +82,12 @@ class UncertaintyStatus:
 
 
 def uncertainty_status() -> UncertaintyStatus:
-    """Which modalities have an active stage-1 model. Read from the model registry
-    of the inference app when it is installed (looked up by name: annotations must
-    not import inference, which builds on it)."""
+    """Which modalities have an active stage-1 model, as the registered integration
+    names them."""
     active: dict[str, str | None] = dict.fromkeys(
         Modality.objects.order_by("name").values_list("name", flat=True)
     )
-    if apps.is_installed("inference"):
-        try:
-            registry = apps.get_model("inference", "ModelVersion")
-        except LookupError:
-            registry = None
-        if registry is not None:
-            rows = registry.objects.filter(is_active=True).values_list("modality__name", "name")
-            active.update(dict(rows))
+    active.update(_active_models())
     return UncertaintyStatus(provider_registered=_provider is not _no_model, active_models=active)
 
 

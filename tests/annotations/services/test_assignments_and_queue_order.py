@@ -11,6 +11,7 @@ from annotations.models import Assignment
 from annotations.services import queue_order
 from annotations.services.assignments import assignment_report_ids, assignments_create
 from annotations.services.queue_order import queue_ranks, queue_reorder, register_uncertainty_provider
+from inference.selectors import model_names_active
 from tests.annotations.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key
 from tests.inference.factories import ModelVersionFactory
 from tests.radreview.factories import UserFactory
@@ -25,9 +26,9 @@ def dated(chest_ct):
 @pytest.fixture
 def provider():
     """Register a test scorer; the one installed at start-up (stage 1's) comes back after."""
-    installed = queue_order._provider
+    installed, names = queue_order._provider, queue_order._active_models
     yield register_uncertainty_provider
-    register_uncertainty_provider(installed)
+    register_uncertainty_provider(installed, active_models=names)
 
 
 def test_random_order_is_reproducible_with_a_seed(dated):
@@ -180,7 +181,8 @@ def test_take_back_removes_only_unstarted_work_of_that_annotator_and_modality(
 def test_an_active_model_without_predictions_is_named_in_the_refusal_and_on_the_page(
     client, dated, admin_user, provider
 ):
-    provider(lambda ids: {})  # stage 1's provider answers {} for reports it has not scored
+    # stage 1's provider answers {} for reports it has not scored; it names the active models
+    provider(lambda ids: {}, active_models=model_names_active)
     ModelVersionFactory(name="ct-v1", is_active=True)
     with pytest.raises(ValidationError, match="no stored predictions for these reports"):
         queue_ranks(report_ids=[r.pk for r in dated], order="uncertainty")
