@@ -54,8 +54,8 @@ from inference.ml.defaults import default_keys, default_lexicon  # noqa: E402
 from inference.ml.engine import RuleEngine  # noqa: E402
 from inference.ml.metrics import entity_key_metrics  # noqa: E402
 from inference.ml.relation_metrics import chest_pairs, relation_metrics  # noqa: E402
-from inference.ml.text.lexicon import Lexicon  # noqa: E402
-from inference.ml.text.matcher import Matcher, Value  # noqa: E402
+from inference.ml.text.lexicon import Lexicon, lexicon_values  # noqa: E402
+from inference.ml.text.matcher import Matcher  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ctrate_train.jsonl"
 KEYS = (
@@ -236,7 +236,7 @@ def real_reports(args: argparse.Namespace, backend: Any | None) -> None:
     lexicon = chest_lexicon()
     texts = [r["text"] for r in test]
     gold = [set(r["present_keys"]) for r in test]
-    keyword = Matcher(Value(k, t, kind) for k, values in lexicon.items() if k in KEYS for t, kind in values)
+    keyword = Matcher(lexicon_values(lexicon, keys=KEYS))
     mentioned = [{str(k) for k in keyword.keys_in(t)} for t in texts]
 
     started = time.perf_counter()
@@ -337,9 +337,7 @@ def demo_gold(args: argparse.Namespace, backend: Any | None) -> None:
     lexicon = chest_lexicon()
     gold = [r["gold"] for r in records]
     gold_keys = [{k for k, v in g["lesions"].items() if v["status"] in PRESENT} for g in gold]
-    keyword = Matcher(
-        Value(k, t, kind) for k, values in lexicon.items() if k in lesions for t, kind in values
-    )
+    keyword = Matcher(lexicon_values(lexicon, keys=lesions))
     engine = RuleEngine.for_chest_ct(lexicon)
     modes: dict[str, Callable[[str], dict[str, Any]]] = {
         "keyword": lambda t: {"lesions": {str(k): {"status": "present"} for k in keyword.keys_in(t)}},

@@ -20,23 +20,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annotations.services.schema import schema_read
 from demo.generator.corpus import generate_reports
-from inference.ml.defaults import default_detector
+from inference.ml.defaults import default_detector, default_schema
 from inference.ml.text.labels import MODES, label_report
-from inference.ml.text.matcher import Matcher, Value
+from inference.ml.text.lexicon import lexicon_from_schema, lexicon_values
+from inference.ml.text.matcher import Matcher
 
 
 def matchers() -> dict[str, Matcher]:
-    out = {}
-    for modality in schema_read()["modalities"]:
-        values = []
-        for entity_type in modality["entity_types"]:
-            for key in entity_type["keys"]:
-                values += [Value(key["name"], text) for text in key.get("values", [])]
-                values += [Value(key["name"], text, kind="regex") for text in key.get("regex", [])]
-        out[modality["code"]] = Matcher(values)
-    return out
+    """The default schema's values per modality, as the weak-label job compiles a modality's."""
+    return {
+        modality["code"]: Matcher(lexicon_values(lexicon_from_schema(modality)))
+        for modality in default_schema()["modalities"]
+    }
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
-from inference.ml.text.matcher import Matcher, Value
+from inference.ml.text.lexicon import lexicon_values
+from inference.ml.text.matcher import Matcher
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
 from inference.services.evaluation import (
@@ -132,14 +133,8 @@ def _bert_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput
 
 def _keyword_runner(items: Sequence[EvalItem], ctx: EvalContext) -> list[ModeOutput]:
     """The method's weak-label rule: a key is present when any of its values matches."""
-    keys = ctx.schema.keys
-    finding_keys = keys.lesions if isinstance(keys, ChestKeys) else (*keys.diagnoses, *keys.non_tumor)
-    matcher = Matcher(
-        Value(key, text, kind)
-        for key, values in ctx.schema.lexicon.items()
-        if key in finding_keys
-        for text, kind in values
-    )
+    keys, finding_keys = ctx.schema.keys, ctx.schema.finding_keys
+    matcher = Matcher(lexicon_values(ctx.schema.lexicon, keys=finding_keys))
     outputs = []
     for done, item in enumerate(items, start=1):
         started = time.perf_counter()

@@ -43,7 +43,7 @@ from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services import stage2_backend
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
-from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
+from inference.services.stage2_modes.schema import Stage2Error
 from inference.services.stage2_modes.strategy import (
     BackendFor,
     Stage2Mode,
@@ -54,15 +54,12 @@ from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
 
 __all__ = [
-    "TASKS",
     "BackendFor",
     "Cohort",
-    "ModalitySchema",
     "RetryPolicy",
     "Stage2Error",
     "Stage2Plan",
     "cohort_reports",
-    "modality_schema",
     "mode_choices",
     "mode_refusal",
     "stage2_job_create",
