@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
-from analytics.selectors import gold_assignment_ids
 from annotations.models import Report
+from annotations.selectors import gold_assignment_ids
 from demo.services.setup import DEMO_ADMIN
 from inference.services.stage1 import heldout_report_ids
 from jobs.models import Job
