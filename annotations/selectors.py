@@ -196,6 +196,10 @@ LIST_KINDS = {
     "extrapulmonary_locations": RuleEntry.Kind.EXTRAPULMONARY,
 }
 LOCATION_KEYS_GROUP = "keys"
+# Location word groups that map a phrase to a key (its `value`) rather than list words:
+# "keys" (what a side/position combination means), "parents" (a location key -> the
+# key it lies in, for inference.ml.text.location_keys).
+LOCATION_MAPPING_GROUPS = (LOCATION_KEYS_GROUP, "parents")
 
 
 def rules_data_from_db() -> dict[str, Any]:
@@ -212,8 +216,8 @@ def rules_data_from_db() -> dict[str, Any]:
             data["sections"].append({"phrase": entry.text, "kind": entry.group})
         elif entry.kind == RuleEntry.Kind.LOCATION_WORD:
             words = data["location_words"]
-            if entry.group == LOCATION_KEYS_GROUP:
-                words.setdefault(LOCATION_KEYS_GROUP, {})[entry.text] = entry.value
+            if entry.group in LOCATION_MAPPING_GROUPS:
+                words.setdefault(entry.group, {})[entry.text] = entry.value
             else:
                 words.setdefault(entry.group, []).append(entry.text)
         else:

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 
 from annotations.models import AssertionTrigger, Modality, RuleEntry
-from annotations.selectors import LIST_KINDS, LOCATION_KEYS_GROUP
+from annotations.selectors import LIST_KINDS, LOCATION_MAPPING_GROUPS
 from inference.ml.defaults import default_rules
 from inference.ml.text.assertion import AssertionDetector
 from inference.ml.text.triggers import CATEGORIES, DIRECTIONS
@@ -58,7 +58,7 @@ def _entries(data: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     for row in data.get("sections", ()):
         out.append((RuleEntry.Kind.SECTION, row["kind"], row["phrase"], ""))
     for group, words in data.get("location_words", {}).items():
-        if group == LOCATION_KEYS_GROUP:
+        if group in LOCATION_MAPPING_GROUPS:
             out.extend((RuleEntry.Kind.LOCATION_WORD, group, combo, key) for combo, key in words.items())
         else:
             out.extend((RuleEntry.Kind.LOCATION_WORD, group, word, "") for word in words)
@@ -136,8 +136,8 @@ def entry_create(*, kind: str, text: str, group: str = "", value: str = "", user
         raise ValidationError({"text": "Enter a word or phrase."})
     if kind in (RuleEntry.Kind.SECTION, RuleEntry.Kind.LOCATION_WORD) and not group:
         raise ValidationError({"group": "This list needs a group (section kind or location word group)."})
-    if kind == RuleEntry.Kind.LOCATION_WORD and group == LOCATION_KEYS_GROUP and not value:
-        raise ValidationError({"value": "Say which location key this combination means."})
+    if kind == RuleEntry.Kind.LOCATION_WORD and group in LOCATION_MAPPING_GROUPS and not value:
+        raise ValidationError({"value": "Say which location key this combination or key maps to."})
     if RuleEntry.objects.filter(kind=kind, group=group, text=text).exists():
         raise ValidationError({"text": "This entry exists already."})
     entry = RuleEntry.objects.create(

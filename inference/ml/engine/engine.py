@@ -154,6 +154,7 @@ class RuleEngine:
         self.detector = AssertionDetector(self.rules.triggers, historical=True)
         self.segmenter = Segmenter(self.rules.sections)
         self.grammar = LocationGrammar(self.rules.location_words, known_keys=self.location_keys)
+        self.location_tree = self.rules.location_tree
         self._outside = _word_regex(self.rules.outside_organs)
         self._inside = _word_regex(self.rules.inside_words)
         self._anaphora = _word_regex(self.rules.anaphora, anchored=True)
@@ -419,7 +420,9 @@ class RuleEngine:
                         # not count; only present mentions carry locations.
                         finding.flags.append(FLAG_NO_LOCATION)
                     strong = [m for m in located if not m.weak] or located
-                    finding.locations = list(dict.fromkeys(loc for m in strong for loc in m.locations))
+                    finding.locations = self.location_tree.normalise(
+                        loc for m in strong for loc in m.locations
+                    )
                     links = {m.link for m in strong}
                     finding.link = ",".join(sorted(links))
                     if strong and all(m.weak for m in strong):

@@ -24,6 +24,7 @@ from inference.ml.text.patterns import phrase_key
 RIGHT, LEFT, BOTH = "right", "left", "both"
 UPPER, MIDDLE, LOWER = "upper", "middle", "lower"
 _KOREAN = re.compile(r"[\uac00-\ud7a3]")
+_MAPPINGS = ("keys", "parents")  # groups that map phrases to keys, not word lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,12 @@ class LocationGrammar:
         latin = {
             name: [w for w in words.get(name, ()) if not _KOREAN.search(w)]
             for name in words
-            if name != "keys"
+            if name not in _MAPPINGS
         }
         korean = {
-            name: [w for w in words.get(name, ()) if _KOREAN.search(w)] for name in words if name != "keys"
+            name: [w for w in words.get(name, ()) if _KOREAN.search(w)]
+            for name in words
+            if name not in _MAPPINGS
         }
         self._word_of: dict[str, str] = {}
         for name in (RIGHT, LEFT, BOTH, UPPER, MIDDLE, LOWER, "lingula"):

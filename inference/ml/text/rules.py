@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.ml.text.location_keys import LocationTree
 from inference.ml.text.triggers import Trigger, rows_to_triggers
 
 
@@ -35,6 +36,13 @@ class RuleSet:
     def __post_init__(self) -> None:
         if not self.version:
             object.__setattr__(self, "version", self.digest())
+
+    @property
+    def location_tree(self) -> LocationTree:
+        """Which location key lies in which ("parents"): the normalisation every mode's
+        locations go through (text.location_keys)."""
+        parents = self.location_words.get("parents")
+        return LocationTree.from_parents(parents if isinstance(parents, Mapping) else None)
 
     def digest(self) -> str:
         blob = json.dumps(
