@@ -129,6 +129,10 @@ class EngineResult:
         return asdict(self)
 
 
+# "the mass", "this nodule", "the described lesion": a mention that refers back.
+_DEFINITE = re.compile(
+    r"(?<![a-z])(?:the|this|that|these|those|said|described|mentioned|aforementioned)\s+(?:[a-z-]+\s+)?$"
+)
 _LONG_SENTENCE_WORDS = 120  # a "sentence" this long means segmentation failed (no punctuation)
 
 
@@ -155,11 +159,19 @@ class RuleEngine:
         self.segmenter = Segmenter(self.rules.sections)
         self.grammar = LocationGrammar(self.rules.location_words, known_keys=self.location_keys)
         self.location_tree = self.rules.location_tree
+        words = self.rules.location_words
+        self._only_for = _only_for(words.get("only_for"))
+        self._blocked_before = _word_regex(_list(words.get("blocked_by_preceding")), suffix=r"\s*$")
+        self._blocked_after = _word_regex(_list(words.get("blocked_by_following")), anchored=True)
         self._outside = _word_regex(self.rules.outside_organs)
         self._inside = _word_regex(self.rules.inside_words)
         self._anaphora = _word_regex(self.rules.anaphora, anchored=True)
         self._heads = re.compile(rf"[\s-]*(?:{_word_regex(self.rules.modified_heads).pattern})")
         self._extrapulmonary = set(self.rules.extrapulmonary_locations)
+        # "liver parenchyma", "renal parenchymal": an inside word owned by an organ outside.
+        self._owned_inside = re.compile(
+            rf"{self._outside.pattern}\s+(?:{self._inside.pattern})", re.IGNORECASE
+        )
 
     @classmethod
     def for_chest_ct(cls, lexicon: Lexicon, *, rules: RuleSet | None = None) -> RuleEngine:
@@ -226,8 +238,15 @@ class RuleEngine:
         locations = [
             loc for loc in locations if not any(s <= loc.start and loc.end <= e for s, e, _ in findings)
         ]
+        locations = [loc for loc in locations if not self._blocked(folded, loc)]
         locations.sort(key=lambda m: m.start)
         return findings, locations
+
+    def _blocked(self, folded: str, loc: LocationMention) -> bool:
+        """A location phrase that does not say where a finding is: "in the evaluation of
+        both lungs", "pleural-based" (the lesion stays in its lobe), "adjacent to the pleura"."""
+        before = folded[max(0, loc.start - 40) : loc.start]
+        return bool(self._blocked_before.search(before) or self._blocked_after.match(folded, loc.end))
 
     def about_lungs(self, text: str) -> bool:
         """Whether a piece of text speaks of the lungs or pleura (an inside word or a
@@ -275,6 +294,7 @@ class RuleEngine:
             for m in found:
                 m.outside = self._is_outside(folded, sentence_span, sentence_l, m)
             self._link_sentence(folded, spans, clause_m, clause_l)
+        self._inherit_outside(folded, sentences, mentions, by_sentence_l)
 
         # Across sentences: a location-only heading before, or the next sentence about the same finding.
         for m in mentions:
@@ -309,6 +329,31 @@ class RuleEngine:
                 if _location_only(body, by_sentence_l[prev], sentences[prev].start):
                     m.locations = _keys_of(by_sentence_l[prev])
                     m.link = "heading"
+
+    def _inherit_outside(
+        self,
+        folded: str,
+        sentences: Sequence[Sentence],
+        mentions: Sequence[FindingMention],
+        by_sentence_l: Mapping[int, Sequence[LocationMention]],
+    ) -> None:
+        """ "The mass surrounds the lumen" after "a mass in the gastric antrum": a definite
+        mention with nothing of the lungs in its sentence is the outside one it refers to."""
+        last: dict[str, FindingMention] = {}
+        for m in mentions:
+            before = last.get(m.key)
+            last[m.key] = m
+            if m.outside or before is None or not before.outside or m.sentence < 0:
+                continue
+            if m.sentence - before.sentence > 2 or not _DEFINITE.search(
+                folded, max(0, m.start - 20), m.start
+            ):
+                continue
+            sentence = sentences[m.sentence]
+            body = folded[sentence.start : sentence.end]
+            strong = [loc for loc in by_sentence_l.get(m.sentence, ()) if not loc.weak]
+            if not strong and not self._inside.search(self._owned_inside.sub(" ", body)):
+                m.outside = True
 
     def _link_sentence(
         self,
@@ -379,7 +424,7 @@ class RuleEngine:
         if any(not loc.weak and not set(loc.keys) <= self._extrapulmonary for loc in locations):
             return False
         rest = body[: m.start - clause.start] + " " + body[m.end - clause.start :]
-        return not self._inside.search(rest)
+        return not self._inside.search(self._owned_inside.sub(" ", rest))
 
     def _findings(self, text: str, mentions: Sequence[FindingMention]) -> list[EngineFinding]:
         grouped: dict[str, list[FindingMention]] = {}
@@ -421,7 +466,7 @@ class RuleEngine:
                         finding.flags.append(FLAG_NO_LOCATION)
                     strong = [m for m in located if not m.weak] or located
                     finding.locations = self.location_tree.normalise(
-                        loc for m in strong for loc in m.locations
+                        loc for m in strong for loc in m.locations if self._may_have(key, loc)
                     )
                     links = {m.link for m in strong}
                     finding.link = ",".join(sorted(links))
@@ -431,6 +476,13 @@ class RuleEngine:
                         finding.flags.append(FLAG_CROSS_SENTENCE)
             out.append(finding)
         return out
+
+    def _may_have(self, key: str, location: str) -> bool:
+        """Some location keys belong to a few lesions only: the pleura to a pleural
+        nodule or mass (a lung lesion by the pleura stays in its lobe), the
+        mediastinum/hilum to a mass or nodule there (LABELLING.md section 4)."""
+        allowed = self._only_for.get(location)
+        return allowed is None or key in allowed
 
     def _parse_problems(self, text: str, sentences: Sequence[Sentence]) -> list[str]:
         problems = []
@@ -461,14 +513,28 @@ def _plural_variants(values: Sequence[Value]) -> list[Value]:
     return out
 
 
-def _word_regex(words: Iterable[str], *, anchored: bool = False) -> re.Pattern[str]:
+def _word_regex(words: Iterable[str], *, anchored: bool = False, suffix: str = "") -> re.Pattern[str]:
     keys = sorted({phrase_key(w) for w in words if w.strip()}, key=len, reverse=True)
     if not keys:
         return re.compile(r"(?!x)x")
     body = "|".join(r"\s+".join(re.escape(p) for p in k.split(" ")) for k in keys)
     if anchored:
         return re.compile(rf"\W*(?:{body})(?![a-z0-9])")
-    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9]){suffix}")
+
+
+def _list(words: Any) -> list[str]:
+    return [str(w) for w in words] if isinstance(words, list | tuple) else []
+
+
+def _only_for(mapping: Any) -> dict[str, frozenset[str]]:
+    """location key -> the lesion keys that may have it ("pleura": "nodule, mass")."""
+    if not isinstance(mapping, Mapping):
+        return {}
+    return {
+        str(loc): frozenset(k.strip() for k in str(keys).split(",") if k.strip())
+        for loc, keys in mapping.items()
+    }
 
 
 def _overlaps(mentions: Sequence[LocationMention], other: LocationMention) -> bool:

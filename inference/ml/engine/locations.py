@@ -75,16 +75,48 @@ class LocationGrammar:
         lobe = _alt(latin["lobe"])
         lung = _alt(latin["lung"])
         base = _alt(latin.get("base") or ["base"])
+        apex = _alt(latin.get("apex") or ["apex"])
+        zone = _alt(latin.get("zone") or ["zone"])
+        segment = _alt(latin.get("segment") or ["segment"])
+        lingula = _alt(latin.get("lingula") or ["lingula"])
+        filler = _alt(latin.get("filler") or ["visible"])  # "both visible lung parenchyma"
         pos_list = rf"{pos}(?:\s*(?:,|&|/|-|\band\b|\bor\b)\s*{pos})*"
         side_list = rf"{side}(?:\s*(?:,|&|/|\band\b)\s*{side})*"
+        segments = rf"{segment}(?:[\s-]*(?:,|-|/|\band\b|\bor\b)?[\s-]*{segment}){{0,4}}"
+        of_lung = rf"\s+(?:of|in)\s+(?:the\s+)?(?P<side>{side_list})\s+(?:{filler}\s+)?{lung}"
         b, e = r"(?<![a-z0-9])", r"(?![a-z0-9])"
-        self._patterns: list[tuple[re.Pattern[str], bool]] = [
-            # lower lobe (superior segment) of the right lung / upper lobes of both lungs
+        # (pattern, weak, what a match means): "lobe" reads side + positions; "zone" a side
+        # lung only (zones are not lobes); "lingula" the lingula whatever else it says.
+        self._patterns: list[tuple[re.Pattern[str], bool, str]] = [
+            # left lung upper lobe lingular segment / superior lingular segment of the left upper lobe
             (
                 re.compile(
-                    rf"{b}(?P<pos>{pos_list})\s+{lobe}(?:\s+[a-z-]+){{0,3}}?\s+of\s+(?:the\s+)?(?P<side>{side_list})\s+{lung}{e}"
+                    rf"{b}(?:(?:{side})\s+(?:{lung}\s+)?)?(?:{pos}\s+{lobe}\s+)?(?:{segment}\s+)?{lingula}"
+                    rf"(?:\s+{segment})?(?:\s+of\s+(?:the\s+)?(?:{side}\s+)?(?:{lung}\s+{pos}\s+{lobe}|{pos}\s+{lobe}|{lung}))?{e}"
                 ),
                 False,
+                "lingula",
+            ),
+            # lower zone of the right lung / right lower zone / lower zones of both lungs
+            (re.compile(rf"{b}(?:{pos_list}\s+)?{zone}{of_lung}{e}"), False, "zone"),
+            (
+                re.compile(
+                    rf"{b}(?P<side>{side_list})\s+(?:{lung}\s+)?(?:{pos_list}\s+)?(?:{lung}\s+)?{zone}{e}"
+                ),
+                False,
+                "zone",
+            ),
+            # lower lobe (superior segment) of the right lung / upper lobes of both lungs
+            (
+                re.compile(rf"{b}(?P<pos>{pos_list})\s+{lobe}(?:[\s,-]+[a-z-]+){{0,4}}?{of_lung}{e}"),
+                False,
+                "lobe",
+            ),
+            # apical segment of the right lung / basal parts of both lungs / apex of the left lung
+            (
+                re.compile(rf"{b}(?:(?P<apex>{apex})|(?P<base>{base}))(?:\s+[a-z-]+){{0,2}}?{of_lung}{e}"),
+                False,
+                "lobe",
             ),
             # right upper and middle lobes / right lung lower lobe / R lower lobe / both lower lobes
             (
@@ -92,27 +124,41 @@ class LocationGrammar:
                     rf"{b}(?P<side>{side_list}|{short_side})\s*(?:{lung}\s+)?(?P<pos>{pos_list})\s*{lobe}{e}"
                 ),
                 False,
+                "lobe",
+            ),
+            # left lower posterobasal segment / bilateral lower lobe segments written without "lobe"
+            (
+                re.compile(rf"{b}(?P<side>{side_list})\s+(?:{lung}\s+)?(?P<pos>{pos_list})\s+{segments}{e}"),
+                False,
+                "lobe",
             ),
             # right lung base / left base / bilateral bases (a lung base is the lower lobe)
-            (re.compile(rf"{b}(?P<side>{side_list})\s+(?:{lung}\s+)?(?P<base>{base}){e}"), False),
-            # right middle lung / left lower lung zone
-            (re.compile(rf"{b}(?P<side>{side_list})\s+(?P<pos>{pos_list})\s+{lung}(?:\s+zones?)?{e}"), False),
+            (re.compile(rf"{b}(?P<side>{side_list})\s+(?:{lung}\s+)?(?P<base>{base}){e}"), False, "lobe"),
+            # right apex / both lung apices / bilateral apical (an apex is the upper lobe)
+            (re.compile(rf"{b}(?P<side>{side_list})\s+(?:{lung}\s+)?(?P<apex>{apex}){e}"), False, "lobe"),
+            # right middle lung / left lower lung (a lobe in American usage; a zone is handled above)
+            (re.compile(rf"{b}(?P<side>{side_list})\s+(?P<pos>{pos_list})\s+{lung}{e}"), False, "lobe"),
             # lower lobes bilaterally
-            (re.compile(rf"{b}(?P<pos>{pos_list})\s+{lobe}\s+(?P<side>bilaterally){e}"), False),
-            # right lung / both lungs / right hemithorax
-            (re.compile(rf"{b}(?P<side>{side_list})\s+{lung}{e}"), False),
-            # the lower lobe (side from context) / the middle lobe
-            (re.compile(rf"{b}(?P<pos>{pos_list})\s+{lobe}{e}"), False),
+            (re.compile(rf"{b}(?P<pos>{pos_list})\s+{lobe}\s+(?P<side>bilaterally){e}"), False, "lobe"),
+            # right lung / both lungs / both visible lung parenchyma / right hemithorax
+            (re.compile(rf"{b}(?P<side>{side_list})\s+(?:{filler}\s+)?{lung}{e}"), False, "lobe"),
+            # the lower lobe (side from context) / the middle lobe / lower lobes (both sides)
+            (re.compile(rf"{b}(?P<pos>{pos_list})\s+{lobe}{e}"), False, "lobe"),
+            # lung bases / the apices (plural: both sides; singular and unsided: no key)
+            (re.compile(rf"{b}(?:{lung}\s+)?(?:(?P<apex>{apex})|(?P<base>{base})){e}"), False, "lobe"),
             # right-sided / on the right / bilateral(ly) (weak)
-            (re.compile(rf"{b}(?P<side>{side})[\s-]+sided{e}"), True),
+            (re.compile(rf"{b}(?P<side>{side})[\s-]+sided{e}"), True, "lobe"),
             (
                 re.compile(
                     rf"{b}(?:on|in|at)\s+the\s+(?P<side>{side})(?:\s+side)?(?=\s*(?:[,.;:)\"]|$|\n|\band\b|\bwith\b|\bwhere\w*\b))"
                 ),
                 True,
+                "lobe",
             ),
-            (re.compile(rf"{b}(?P<side>bibasilar|bibasal){e}"), False),
-            (re.compile(rf"{b}(?P<side>bilateral(?:ly)?|both\s+sides){e}"), True),
+            (re.compile(rf"{b}(?P<side>(?P<base>bibasilar|bibasal)){e}"), False, "lobe"),
+            (re.compile(rf"{b}(?P<side>bilateral(?:ly)?|both\s+sides){e}"), True, "lobe"),
+            # in the lungs (plural, unsided: both lungs)
+            (re.compile(rf"{b}(?:in|of|within|throughout)\s+(?:the\s+)?(?P<lungs>lungs){e}"), True, "lobe"),
         ]
         if korean[RIGHT] or korean[LEFT]:
             k_side = _alt(korean[RIGHT] + korean[LEFT] + korean[BOTH])
@@ -125,36 +171,53 @@ class LocationGrammar:
                         rf"(?P<side>{k_side})\s*(?:{k_lung}\s*)?(?P<pos>{k_pos}(?:\s*[,·및]?\s*{k_pos})*)\s*{k_lobe}"
                     ),
                     False,
+                    "lobe",
                 )
             )
-            self._patterns.append((re.compile(rf"(?P<side>{k_side})\s*{k_lung}"), False))
+            self._patterns.append((re.compile(rf"(?P<side>{k_side})\s*{k_lung}"), False, "lobe"))
         self._sides_rx = re.compile(rf"{b}{side}{e}")
 
     def find(self, folded: str) -> list[LocationMention]:
         """Non-overlapping mentions, earlier patterns first (they are the more specific)."""
         taken: list[tuple[int, int]] = []
         out: list[LocationMention] = []
-        for pattern, weak in self._patterns:
+        for pattern, weak, meaning in self._patterns:
             for hit in pattern.finditer(folded):
                 start, end = hit.span()
                 if any(s < end and start < e for s, e in taken):
                     continue
-                groups = hit.groupdict()
-                sides = self._names(groups.get("side"))
-                positions = [LOWER] if groups.get("base") else self._names(groups.get("pos"))
-                if not sides and not positions:
-                    continue
-                if not sides:
-                    sides = self._side_from_context(folded, start)
-                    if not sides and len(positions) == 1 and positions[0] != MIDDLE:
-                        plural = folded[start:end].rstrip().endswith("s")
-                        sides = [BOTH] if plural else []
-                keys = self._combine(sides, positions)
+                keys = self._read(folded, hit, meaning)
                 if keys:
                     taken.append((start, end))
                     out.append(LocationMention(keys, start, end, weak))
         out.sort(key=lambda m: m.start)
         return out
+
+    def _read(self, folded: str, hit: re.Match[str], meaning: str) -> tuple[str, ...]:
+        groups = hit.groupdict()
+        if meaning == "lingula":
+            return tuple(k for k in (self._keys.get("lingula", ""),) if k)
+        if groups.get("lungs"):
+            return self._combine([BOTH], [])
+        sides = self._names(groups.get("side"))
+        if meaning == "zone":
+            return self._combine(sides, [])
+        if groups.get("base"):
+            positions = [LOWER]
+        elif groups.get("apex"):
+            positions = [UPPER]
+        else:
+            positions = self._names(groups.get("pos"))
+        if not sides and not positions:
+            return ()
+        if not sides:
+            sides = self._side_from_context(folded, hit.start())
+            if not sides and positions != [MIDDLE]:
+                # "the lower lobes", "lung bases": plural and unsided means both sides;
+                # "the lower lobe" with no side anywhere near gives no key (LABELLING R9).
+                plural = hit.group().rstrip().endswith(("s", "apices"))
+                sides = [BOTH] if plural else []
+        return self._combine(sides, positions)
 
     def _names(self, group: str | None) -> list[str]:
         if not group:
@@ -189,16 +252,17 @@ class LocationGrammar:
         return sides[-1:] if sides else []
 
     def _combine(self, sides: Sequence[str], positions: Sequence[str]) -> tuple[str, ...]:
-        if RIGHT in sides and LEFT in sides:
-            sides = [BOTH]
+        """Keys for sides x positions. Both sides with positions are the lobes of each
+        side ("both lower lobes" -> right and left lower lobe); a side alone is its lung."""
+        if BOTH in sides or (RIGHT in sides and LEFT in sides):
+            sides = [RIGHT, LEFT] if positions else [BOTH]
         keys: list[str] = []
         for side in sides or [""]:
-            if side == BOTH:
-                keys.append(self._keys.get(BOTH, ""))
-                continue
             if not positions:
                 keys.append(self._keys.get(side, ""))
             for position in positions:
+                if side == LEFT and position == MIDDLE and RIGHT in sides:
+                    continue  # "both middle lobes": there is one, on the right
                 name = f"{side} {position}".strip()
                 keys.append(self._keys.get(name, ""))
         return tuple(dict.fromkeys(k for k in keys if k))

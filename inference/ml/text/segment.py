@@ -11,7 +11,7 @@ both, at tens of thousands of reports per second:
   text (not after an abbreviation such as "Rt.", "approx." or "e.g."; a decimal
   point is never followed by whitespace), at a line break (unless the line is
   visibly wrapped: it ends in a letter, digit or comma and the next one starts
-  with a lower-case Latin letter), at an ASCII double quote (some reports list
+  with a lower-case Latin letter), at a double quote mark, straight or curly (some reports list
   their impression items between quote marks), and after a Korean sentence-final
   predicate ("있음", "없음", "보임", "의심됨", "~다") followed by whitespace and
   a word;
@@ -70,11 +70,11 @@ FINDINGS, IMPRESSION, HISTORY, OTHER = "findings", "impression", "history", "oth
 # that cannot end a sentence (most of a report) at C speed.
 _SENTENCE_END = re.compile(
     r"[.!?]+(?=\s|$)"  # a period and whitespace
-    r'|\n|"'  # a line break, a quote mark
+    r'|\n|["\u201c\u201d]'  # a line break, a quote mark (straight or curly)
     r"|[음함임됨봄짐다](?<=[\uac00-\ud7a3].)(?=[ \t]+[^\s,)])"  # 있음 / 없음 / 보임 / ~다 + next word
 )
 # The characters a boundary of _SENTENCE_END starts with.
-_BOUNDARY_START = re.compile('[.!?\n"음함임됨봄짐다]')
+_BOUNDARY_START = re.compile('[.!?\n"\u201c\u201d음함임됨봄짐다]')
 _CLAUSE_END = re.compile(
     r"[;,:]|\s(?:and|but|while|whereas|with|however|although|also|as well as)\s"
     r"|(?<=[\uac00-\ud7a3])(?:며|고|나|지만|으며|이며)\s",
@@ -185,7 +185,7 @@ def _ends(text: str, folded: str, hit: re.Match[str]) -> bool:
 
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
-    while a < b and (text[a].isspace() or text[a] in '"'):
+    while a < b and (text[a].isspace() or text[a] in '"\u201c\u201d'):
         a += 1
     while b > a and text[b - 1].isspace():
         b -= 1

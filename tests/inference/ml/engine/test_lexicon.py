@@ -41,9 +41,10 @@ def test_wording_families_are_found(text: str, key: str) -> None:
     assert statuses(text).get(key) == "positive"
 
 
-def test_fibroatelectasis_is_fibrosis_not_atelectasis() -> None:
+def test_fibroatelectasis_is_both_fibrosis_and_atelectasis() -> None:
+    # LABELLING.md section 3: the compound names both processes.
     found = statuses("Fibro atelectasis at both lung apices.")
-    assert found == {"fibrosis": "positive"}
+    assert found == {"fibrosis": "positive", "atelectasis": "positive"}
 
 
 @pytest.mark.parametrize(

@@ -32,8 +32,12 @@ def locations(engine: RuleEngine, text: str, key: str) -> list[str]:
             ["right lower lobe"],
         ),
         ("Nodules in the right upper and middle lobes.", "nodule", ["right middle lobe", "right upper lobe"]),
-        ("Atelectasis in both lower lobes.", "atelectasis", ["both lungs"]),
-        ("Subsegmental atelectasis in the lower lobes bilaterally.", "atelectasis", ["both lungs"]),
+        ("Atelectasis in both lower lobes.", "atelectasis", ["left lower lobe", "right lower lobe"]),
+        (
+            "Subsegmental atelectasis in the lower lobes bilaterally.",
+            "atelectasis",
+            ["left lower lobe", "right lower lobe"],
+        ),
         (
             "Bronchiectasis in the RUL, LLL and lingula.",
             "bronchiectasis",
@@ -129,7 +133,7 @@ def test_a_lead_in_location_covers_every_finding_up_to_the_next_location(engine)
     [
         ("Atelectasis in the right lung base.", ["right lower lobe"]),
         ("Atelectasis in the left base.", ["left lower lobe"]),
-        ("Bibasilar atelectasis.", ["both lungs"]),
+        ("Bibasilar atelectasis.", ["left lower lobe", "right lower lobe"]),
         ("Atelectasis in the right middle lung.", ["right middle lobe"]),
     ],
 )
