@@ -373,10 +373,8 @@ class RuleEngine:
         for i in range(n):
             if clause_m[i] or not clause_l[i]:
                 continue
-            before = next((j for j in range(i - 1, -1, -1) if clause_m[j]), None)
-            if before is not None:
-                targets = [before]
-            else:
+            targets = _clauses_before(clause_m, clause_l, i)
+            if not targets:
                 # A lead-in ("In the right lung, X and Y are seen") covers the findings after
                 # it up to the next clause that names its own location.
                 targets = []
@@ -556,6 +554,25 @@ def _clause_at(spans: Sequence[Span], offset: int) -> int:
         if span.start <= offset:
             best = i
     return best
+
+
+def _clauses_before(
+    clause_m: Sequence[Sequence[FindingMention]], clause_l: Sequence[Sequence[LocationMention]], i: int
+) -> list[int]:
+    """The finding clauses a location-only clause continues: the one right before it when
+    that one has its own location ("nodule in the RUL, LLL and lingula"), else every
+    finding clause before it back to one that has ("honeycombing and bronchiectasis
+    ..., and especially in the lower lobes"). Location-only clauses between are the
+    same list ("in the RUL, LLL and lingula")."""
+    targets: list[int] = []
+    for j in range(i - 1, -1, -1):
+        if clause_m[j]:
+            if clause_l[j]:
+                if not targets:
+                    targets.append(j)
+                break
+            targets.append(j)
+    return targets
 
 
 def _location_only(body: str, locations: Sequence[LocationMention], offset: int) -> bool:

@@ -176,6 +176,8 @@ class LocationGrammar:
             )
             self._patterns.append((re.compile(rf"(?P<side>{k_side})\s*{k_lung}"), False, "lobe"))
         self._sides_rx = re.compile(rf"{b}{side}{e}")
+        # A paragraph about one lung starts with it as a heading: "Right lung:", "LEFT LUNG -".
+        self._paragraph_side = re.compile(rf"[ \t#*-]*(?:{side})\s+{lung}\s*[:\-]")
 
     def find(self, folded: str) -> list[LocationMention]:
         """Non-overlapping mentions, earlier patterns first (they are the more specific)."""
@@ -241,15 +243,26 @@ class LocationGrammar:
         return found
 
     def _side_from_context(self, folded: str, start: int) -> list[str]:
-        """The side named last before `start` in the same sentence ("In the right
-        lung, ... the lower lobe")."""
+        """The one side an unsided lobe sits in, by LABELLING.md R9: the sentence names
+        only that side before it ("In the right lung, ... the lower lobe"), or the
+        sentence is inside a paragraph headed by one lung ("Right lung:" or a
+        paragraph that names no other side). A sentence naming both sides, or none in
+        a paragraph about both lungs, gives no side."""
         begin = max(folded.rfind(".", 0, start), folded.rfind("\n", 0, start), folded.rfind('"', 0, start))
-        named = [
-            self._word_of.get(phrase_key(h.group()))
-            for h in self._sides_rx.finditer(folded, begin + 1, start)
-        ]
-        sides = [s for s in named if s]
-        return sides[-1:] if sides else []
+        sides = self._sides_in(folded, begin + 1, start)
+        if sides:
+            return sides if len(sides) == 1 and sides[0] != BOTH else []
+        paragraph = folded.rfind("\n\n", 0, start)
+        head = paragraph + 2 if paragraph >= 0 else 0
+        heading = self._paragraph_side.match(folded, head)
+        if heading is None or (paragraph < 0 and "\n" not in folded[head:start]):
+            return []
+        sides = self._sides_in(folded, head, start)
+        return sides if len(sides) == 1 and sides[0] != BOTH else []
+
+    def _sides_in(self, folded: str, begin: int, end: int) -> list[str]:
+        named = (self._word_of.get(phrase_key(h.group())) for h in self._sides_rx.finditer(folded, begin, end))
+        return list(dict.fromkeys(s for s in named if s))
 
     def _combine(self, sides: Sequence[str], positions: Sequence[str]) -> tuple[str, ...]:
         """Keys for sides x positions. Both sides with positions are the lobes of each
