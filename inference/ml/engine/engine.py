@@ -163,6 +163,8 @@ class RuleEngine:
         self._only_for = _only_for(words.get("only_for"))
         self._blocked_before = _word_regex(_list(words.get("blocked_by_preceding")), suffix=r"\s*$")
         self._blocked_after = _word_regex(_list(words.get("blocked_by_following")), anchored=True)
+        self._referring = _word_regex(_list(words.get("referring")))
+        self._verbs = _word_regex(_list(words.get("verbs")))
         self._outside = _word_regex(self.rules.outside_organs)
         self._inside = _word_regex(self.rules.inside_words)
         self._anaphora = _word_regex(self.rules.anaphora, anchored=True)
@@ -295,6 +297,7 @@ class RuleEngine:
                 m.outside = self._is_outside(folded, sentence_span, sentence_l, m)
             self._link_sentence(folded, spans, clause_m, clause_l)
         self._inherit_outside(folded, sentences, mentions, by_sentence_l)
+        self._link_referring(folded, sentences, mentions)
 
         # Across sentences: a location-only heading before, or the next sentence about the same finding.
         for m in mentions:
@@ -329,6 +332,37 @@ class RuleEngine:
                 if _location_only(body, by_sentence_l[prev], sentences[prev].start):
                     m.locations = _keys_of(by_sentence_l[prev])
                     m.link = "heading"
+
+    def _link_referring(
+        self, folded: str, sentences: Sequence[Sentence], mentions: Sequence[FindingMention]
+    ) -> None:
+        """ "Consolidation in the RUL ... ground glass around it", "atelectasis in its
+        vicinity", "adjacent ground-glass areas": an unlocated finding that points at
+        another one has its site. The referent is the nearest located present finding
+        of another key before it, in the same or the previous sentence."""
+        for index, m in enumerate(mentions):
+            if m.locations or m.outside or m.key in self.implicit or m.status not in (POSITIVE, UNCERTAIN):
+                continue
+            if m.sentence < 0:
+                continue
+            sentence = sentences[m.sentence]
+            near = folded[max(sentence.start, m.start - 30) : min(sentence.end, m.end + 80)]
+            if not self._referring.search(near):
+                continue
+            referent = next(
+                (
+                    o
+                    for o in reversed(mentions[:index])
+                    if o.key != m.key
+                    and o.locations
+                    and not o.outside
+                    and o.status in (POSITIVE, UNCERTAIN)
+                    and m.sentence - o.sentence <= 1
+                ),
+                None,
+            )
+            if referent is not None:
+                m.locations, m.link, m.weak = list(referent.locations), "referring", referent.weak
 
     def _inherit_outside(
         self,
@@ -390,18 +424,33 @@ class RuleEngine:
                 for m in clause_m[j]:
                     m.locations = list(dict.fromkeys(m.locations + extra))
                     m.link = m.link or "sentence"
-        # A bare list item ("Nodule, consolidation and atelectasis in the RLL") shares the
-        # locations of the list item that has them.
+
+        # A list item ("Nodule, consolidation and atelectasis in the RLL", "Consolidations
+        # with ground glass, septal thickening and nodular densities are observed in both
+        # lungs") shares the locations of the item that has them: a short item, or one with
+        # no verb of its own when the locations come after the shared verb.
+        def verbless(i: int) -> bool:
+            return not self._verbs.search(folded, spans[i].start, spans[i].end)
+
         for i in range(n):
             for m in clause_m[i]:
                 if m.locations:
                     continue
-                words = len(folded[spans[i].start : spans[i].end].split())
-                if words > 4:
-                    continue
                 source = next((j for j in range(i + 1, n) if clause_m[j] and clause_l[j]), None)
-                if source is not None:
+                if source is None:
+                    continue
+                words = len(folded[spans[i].start : spans[i].end].split())
+                shared = all(verbless(k) for k in range(i, source)) and self._predicate_located(
+                    folded, spans[source], clause_l[source]
+                )
+                if words <= 4 or shared:
                     m.locations, m.link = _keys_of(clause_l[source]), "list"
+
+    def _predicate_located(self, folded: str, span: Span, locations: Sequence[LocationMention]) -> bool:
+        """Whether a clause's locations follow its verb ("... are observed in both lungs"),
+        so that they belong to the whole subject list before it."""
+        verb = self._verbs.search(folded, span.start, span.end)
+        return verb is not None and all(loc.start >= verb.end() for loc in locations)
 
     def _is_outside(
         self, folded: str, clause: Span, locations: Sequence[LocationMention], m: FindingMention
@@ -470,7 +519,7 @@ class RuleEngine:
                     finding.link = ",".join(sorted(links))
                     if strong and all(m.weak for m in strong):
                         finding.flags.append(FLAG_WEAK_LOCATION)
-                    if links & {"next_sentence", "heading"}:
+                    if links & {"next_sentence", "heading", "referring"}:
                         finding.flags.append(FLAG_CROSS_SENTENCE)
             out.append(finding)
         return out

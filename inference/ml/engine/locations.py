@@ -261,7 +261,9 @@ class LocationGrammar:
         return sides if len(sides) == 1 and sides[0] != BOTH else []
 
     def _sides_in(self, folded: str, begin: int, end: int) -> list[str]:
-        named = (self._word_of.get(phrase_key(h.group())) for h in self._sides_rx.finditer(folded, begin, end))
+        named = (
+            self._word_of.get(phrase_key(h.group())) for h in self._sides_rx.finditer(folded, begin, end)
+        )
         return list(dict.fromkeys(s for s in named if s))
 
     def _combine(self, sides: Sequence[str], positions: Sequence[str]) -> tuple[str, ...]:
