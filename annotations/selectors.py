@@ -198,8 +198,9 @@ LIST_KINDS = {
 LOCATION_KEYS_GROUP = "keys"
 # Location word groups that map a phrase to a key (its `value`) rather than list words:
 # "keys" (what a side/position combination means), "parents" (a location key -> the
-# key it lies in, for inference.ml.text.location_keys).
-LOCATION_MAPPING_GROUPS = (LOCATION_KEYS_GROUP, "parents")
+# key it lies in, for inference.ml.text.location_keys), "only_for" (a location key -> the
+# lesion keys that may have it, comma-separated).
+LOCATION_MAPPING_GROUPS = (LOCATION_KEYS_GROUP, "parents", "only_for")
 
 
 def rules_data_from_db() -> dict[str, Any]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from inference.ml.defaults import default_ruleset
+
 from . import chest_templates as T
 from . import fillers as X
 from .chest_lexicon import LESIONS
@@ -43,6 +45,7 @@ NEGATION_WEIGHTS = (
     ("pleural thickening", 3),
     ("fibrosis", 2),
 )
+_TREE = default_ruleset().location_tree  # LABELLING.md section 4, as every mode applies it
 WHOLE_LUNG = frozenset({"right lung", "left lung", "both lungs"})
 _COMPARE = compile_all(X.COMPARE_SENTENCES)
 _COMPARE_KO = compile_all(X.COMPARE_SENTENCES_KO)
@@ -90,8 +93,11 @@ class ChestWriter:
         out: list[str] = []
         for _ in range(8):
             loc = rng.choice(lesion.locations)
-            # At most one whole-lung key: "both lungs and left lung" is not how reports read.
-            if loc not in out and not (loc in WHOLE_LUNG and any(o in WHOLE_LUNG for o in out)):
+            # At most one whole-lung key ("both lungs and left lung" is not how reports read),
+            # and gold as the one normalisation leaves it (no lung beside a lobe of its side).
+            if loc in out or (loc in WHOLE_LUNG and any(o in WHOLE_LUNG for o in out)):
+                continue
+            if _TREE.normalise([*out, loc]) == [*out, loc]:
                 out.append(loc)
             if len(out) == n:
                 break

@@ -235,10 +235,9 @@ LOCATIONS: dict[str, tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool],
         (
             ("both lungs", False),
             ("bilateral lungs", False),
-            ("both lower lobes", False),
-            ("both upper lobes", False),
         ),
-        (("both lung bases", False), ("both lung fields", False), ("bilateral lung bases", False)),
+        # Not "both lower lobes" or "both lung bases": those are the lobes of each side.
+        (("both lung fields", False), ("both lung zones", False)),
         ("양폐", "양측 폐", "both lungs"),
     ),
     PLEURA: (

@@ -24,7 +24,7 @@ from inference.ml.text.patterns import phrase_key
 RIGHT, LEFT, BOTH = "right", "left", "both"
 UPPER, MIDDLE, LOWER = "upper", "middle", "lower"
 _KOREAN = re.compile(r"[\uac00-\ud7a3]")
-_MAPPINGS = ("keys", "parents")  # groups that map phrases to keys, not word lists
+_MAPPINGS = ("keys", "parents", "only_for")  # groups that map phrases to keys, not word lists
 
 
 @dataclass(frozen=True, slots=True)
