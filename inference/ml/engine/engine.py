@@ -217,7 +217,9 @@ class RuleEngine:
         """Diagnoses and non-tumor details with assertions, and each malignant
         diagnosis's episode (episodes.py); no locations."""
         keys = keys or BrainKeys()
-        return cls(lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules, brain=keys)
+        return cls(
+            lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules, brain=keys
+        )
 
     # -- the pipeline ---------------------------------------------------------------------
 

@@ -183,9 +183,9 @@ class EpisodeReader:
             return
         earlier = [m for m in mentions if m.key in present and m.start < cue.start]
         later = [m for m in mentions if m.key in present and m.start > cue.start]
-        nearest = earlier[-1] if earlier else (later[0] if later else None)
-        if nearest is not None:
-            cue.diagnosis, cue.link = nearest.key, "nearest"
+        closest = earlier[-1] if earlier else (later[0] if later else None)
+        if closest is not None:
+            cue.diagnosis, cue.link = closest.key, "nearest"
 
 
 def episode_of(cues: Sequence[EpisodeCue], diagnosis: str) -> Episode:
