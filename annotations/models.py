@@ -386,6 +386,7 @@ class RuleEntry(models.Model):
         ANAPHOR = "anaphor", "Anaphor (continues the previous finding)"
         MODIFIED_HEAD = "modified_head", "Noun a finding adjective describes"
         EXTRAPULMONARY = "extrapulmonary", "Location key outside the lungs"
+        EPISODE_WORD = "episode_word", "Brain MRI episode reading word"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     group = models.CharField(max_length=32, blank=True)

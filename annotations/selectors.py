@@ -215,6 +215,8 @@ def rules_data_from_db() -> dict[str, Any]:
     for entry in RuleEntry.objects.filter(is_active=True).order_by("pk"):
         if entry.kind == RuleEntry.Kind.SECTION:
             data["sections"].append({"phrase": entry.text, "kind": entry.group})
+        elif entry.kind == RuleEntry.Kind.EPISODE_WORD:
+            data.setdefault("episode_words", {}).setdefault(entry.group, []).append(entry.text)
         elif entry.kind == RuleEntry.Kind.LOCATION_WORD:
             words = data["location_words"]
             if entry.group in LOCATION_MAPPING_GROUPS:

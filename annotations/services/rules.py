@@ -64,6 +64,8 @@ def _entries(data: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
             out.extend((RuleEntry.Kind.LOCATION_WORD, group, word, "") for word in words)
     for name, kind in LIST_KINDS.items():
         out.extend((kind, "", word, "") for word in data.get(name, ()))
+    for group, words in data.get("episode_words", {}).items():
+        out.extend((RuleEntry.Kind.EPISODE_WORD, group, word, "") for word in words)
     return out
 
 

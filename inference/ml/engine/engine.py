@@ -45,8 +45,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inference.ml.defaults import default_ruleset
+from inference.ml.engine.episodes import EpisodeCue, EpisodeReader, episode_of
 from inference.ml.engine.locations import LocationGrammar, LocationMention
-from inference.ml.llm.schemas import ChestKeys
+from inference.ml.llm.schemas import BrainKeys, ChestKeys
 from inference.ml.text.assertion import HISTORICAL, NEGATED, POSITIVE, UNCERTAIN, AssertionDetector
 from inference.ml.text.lexicon import Lexicon, lexicon_values
 from inference.ml.text.matcher import Matcher, Value
@@ -90,6 +91,9 @@ class EngineFinding:
     link: str = ""
     flags: list[str] = field(default_factory=list)
     mentions: int = 0
+    episode: str | None = None  # brain MRI, malignant diagnoses (episodes.py)
+    episode_evidence: str = ""
+    episode_evidence_span: tuple[int, int] | None = None
 
     @property
     def present(self) -> bool:
@@ -109,6 +113,8 @@ class EngineResult:
     parse_problems: list[str]
     seconds: float
     rules_version: str
+    cues: list[EpisodeCue] = field(default_factory=list)
+    brain: BrainKeys | None = None  # set for a brain MRI engine: the result's gold shape is brain's
 
     def by_key(self) -> dict[str, EngineFinding]:
         return {f.key: f for f in self.findings}
@@ -117,6 +123,8 @@ class EngineResult:
         return {f.key for f in self.findings if f.present}
 
     def as_gold(self) -> dict[str, Any]:
+        if self.brain is not None:
+            return self._brain_gold(self.brain)
         return {
             "lesions": {
                 f.key: {"status": f.stage2_status, "locations": list(f.locations)}
@@ -124,6 +132,27 @@ class EngineResult:
                 if f.present or f.status in (NEGATED, HISTORICAL)
             }
         }
+
+    def _brain_gold(self, keys: BrainKeys) -> dict[str, Any]:
+        """Diagnoses with status (and episode for the malignant ones); the detail keys
+        that are present; a detail makes "other non-tumor" at least as strong."""
+        details = set(keys.non_tumor)
+        diagnoses: dict[str, dict[str, Any]] = {}
+        for f in self.findings:
+            if f.key in details:
+                continue
+            entry: dict[str, Any] = {"status": f.stage2_status}
+            if f.key in keys.malignant:
+                entry["episode"] = f.episode if f.present else None
+            diagnoses[f.key] = entry
+        affirmed = [f for f in self.findings if f.key in details and f.present]
+        if affirmed:
+            strongest = min(affirmed, key=lambda f: _RANK[f.status]).stage2_status
+            current = diagnoses.get(keys.other_non_tumor, {}).get("status")
+            if current not in ("present", strongest):
+                diagnoses[keys.other_non_tumor] = {"status": strongest}
+        non_tumor = [f.key for f in affirmed if f.status == POSITIVE]
+        return {"diagnoses": diagnoses, "non_tumor": non_tumor}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,8 +176,10 @@ class RuleEngine:
         locations: Sequence[str],
         implicit: Mapping[str, str] | None = None,
         rules: RuleSet | None = None,
+        brain: BrainKeys | None = None,
     ) -> None:
         self.rules = rules or default_ruleset()
+        self.brain = brain
         self.finding_keys = tuple(findings)
         self.location_keys = tuple(locations)
         self.implicit = dict(implicit or {})
@@ -174,12 +205,34 @@ class RuleEngine:
         self._owned_inside = re.compile(
             rf"{self._outside.pattern}\s+(?:{self._inside.pattern})", re.IGNORECASE
         )
+        self.episodes = (
+            EpisodeReader(
+                lexicon,
+                episodes=brain.episodes,
+                malignant=brain.malignant,
+                triggers=self.rules.triggers,
+                words=self.rules.episode_words,
+            )
+            if brain is not None
+            else None
+        )
 
     @classmethod
     def for_chest_ct(cls, lexicon: Lexicon, *, rules: RuleSet | None = None) -> RuleEngine:
         keys = ChestKeys()
         return cls(
             lexicon, findings=keys.lesions, locations=keys.locations, implicit=keys.implicit, rules=rules
+        )
+
+    @classmethod
+    def for_brain_mri(
+        cls, lexicon: Lexicon, *, keys: BrainKeys | None = None, rules: RuleSet | None = None
+    ) -> RuleEngine:
+        """Diagnoses and non-tumor details with assertions, and each malignant
+        diagnosis's episode (episodes.py); no locations."""
+        keys = keys or BrainKeys()
+        return cls(
+            lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules, brain=keys
         )
 
     # -- the pipeline ---------------------------------------------------------------------
@@ -199,6 +252,10 @@ class RuleEngine:
         self._link(text, folded, sentences, mentions, location_hits)
         problems = self._parse_problems(text, sentences)
         findings = self._findings(text, mentions)
+        cues: list[EpisodeCue] = []
+        if self.episodes is not None and self.brain is not None:
+            cues = self.episodes.read(text, folded, sentences, [m for m in mentions if not m.outside])
+            _set_episodes(text, findings, cues, self.brain)
         return EngineResult(
             findings=findings,
             mentions=mentions,
@@ -207,6 +264,8 @@ class RuleEngine:
             parse_problems=problems,
             seconds=time.perf_counter() - started,
             rules_version=self.rules.version,
+            cues=cues,
+            brain=self.brain,
         )
 
     def _mentions(self, text: str, folded: str) -> tuple[list[tuple[int, int, str]], list[LocationMention]]:
@@ -540,6 +599,21 @@ class RuleEngine:
                 problems.append("run-on sentence")
                 break
         return problems
+
+
+def _set_episodes(
+    text: str, findings: Sequence[EngineFinding], cues: Sequence[EpisodeCue], keys: BrainKeys
+) -> None:
+    """Each affirmed malignant diagnosis's episode, its evidence and flags; a negated one has none."""
+    for f in findings:
+        if f.key not in keys.malignant or not f.present:
+            continue
+        episode = episode_of(cues, f.key)
+        f.episode = episode.key
+        f.flags += episode.flags
+        if episode.cue is not None:
+            f.episode_evidence_span = (episode.cue.start, episode.cue.end)
+            f.episode_evidence = text[episode.cue.start : episode.cue.end]
 
 
 def _plural_variants(values: Sequence[Value]) -> list[Value]:

@@ -1,5 +1,6 @@
 """The rules as data: assertion triggers, section headings, location words,
-outside-organ and inside words, anaphora, the heads an adjective form modifies.
+outside-organ and inside words, anaphora, the heads an adjective form modifies,
+the word groups that change how a brain MRI episode cue reads.
 The rule engine reads them (inference.ml.engine); the assertion detector and
 the segmenter are built from their triggers and sections.
 
@@ -30,6 +31,8 @@ class RuleSet:
     anaphora: tuple[str, ...] = ()
     extrapulmonary_locations: tuple[str, ...] = ()
     modified_heads: tuple[str, ...] = ()
+    # Brain MRI episode reading (engine/episodes.py): word group -> words.
+    episode_words: Mapping[str, Any] = field(default_factory=dict)
     label: str = "default"  # where the rules came from ("default", "db v3")
     version: str = field(default="", compare=False)
 
@@ -55,6 +58,7 @@ class RuleSet:
                 self.anaphora,
                 self.extrapulmonary_locations,
                 self.modified_heads,
+                self.episode_words,
             ],
             sort_keys=True,
             ensure_ascii=False,
@@ -74,6 +78,7 @@ class RuleSet:
             anaphora=tuple(data.get("anaphora", ())),
             extrapulmonary_locations=tuple(data.get("extrapulmonary_locations", ())),
             modified_heads=tuple(data.get("modified_heads", ())),
+            episode_words=data.get("episode_words", {}),
             label=label,
         )
 
@@ -93,4 +98,5 @@ class RuleSet:
             "anaphora": list(self.anaphora),
             "extrapulmonary_locations": list(self.extrapulmonary_locations),
             "modified_heads": list(self.modified_heads),
+            "episode_words": dict(self.episode_words),
         }

@@ -1,5 +1,6 @@
-"""The "combined" mode (chest CT only): the rule engine, stage 1 where the lexicon
-is silent, the LLM only for the findings that need it (inference.ml.combined).
+"""The "combined" mode: chest CT, the rule engine, stage 1 where the lexicon is
+silent, the LLM only for the findings that need it (inference.ml.combined);
+brain MRI, the rule engine's diagnoses and episodes alone (inference.ml.combined_brain).
 
     plan = combined_plan(modality=chest_ct, backend_for=..., llm_name=...)   # engine + stage 1 + LLM
     stage2_predict_report(report=report, mode="combined", run=plan)        # one report, stored
@@ -24,23 +25,22 @@ from typing import Any
 from annotations.models import Modality, Report
 from annotations.selectors import site_ruleset
 from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_f1
+from inference.ml.combined_brain import PROMPT_VERSION_BRAIN, BrainCombinedExtractor
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
-from inference.ml.llm.schemas import ChestKeys
+from inference.ml.llm.schemas import BrainKeys, ChestKeys
 from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
 from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
 from inference.services.stage2_modes.strategy import BackendFor, Stage2Mode, Stage2Plan, StoredFields
 
-COMBINED_MODALITIES = ("chest_ct",)
-COMBINED_CHEST_ONLY = (
-    "The combined mode is for chest CT only; map brain MRI reports with llm, llm_hint or rules."
-)
+COMBINED_MODALITIES = ("chest_ct", "brain_mri")
+COMBINED_CHEST_ONLY = "The combined mode is for chest CT and brain MRI reports."
 
 
 def engine_for(schema: ModalitySchema) -> RuleEngine:
     """The rule engine for a modality: chest CT lesions with locations; brain MRI
-    diagnoses and non-tumor details (assertions only, no episode linking)."""
+    diagnoses and non-tumor details with assertions, malignant ones with their episode."""
     rules = site_ruleset()
     keys = schema.keys
     if isinstance(keys, ChestKeys):
@@ -51,7 +51,7 @@ def engine_for(schema: ModalitySchema) -> RuleEngine:
             implicit=keys.implicit,
             rules=rules,
         )
-    return RuleEngine(schema.lexicon, findings=(*keys.diagnoses, *keys.non_tumor), locations=(), rules=rules)
+    return RuleEngine.for_brain_mri(schema.lexicon, keys=keys, rules=rules)
 
 
 class _PlanBackend:
@@ -87,7 +87,7 @@ class _PlanBackend:
 
 @dataclass(slots=True)
 class CombinedPlan(Stage2Plan):
-    extractor: CombinedExtractor | None = None
+    extractor: CombinedExtractor | BrainCombinedExtractor | None = None
 
 
 class CombinedMode(Stage2Mode[CombinedPlan]):
@@ -105,7 +105,9 @@ class CombinedMode(Stage2Mode[CombinedPlan]):
     def plan(self, modality: Modality, *, backend_for: BackendFor) -> CombinedPlan:
         """The backend is built now (a configuration error stops the request, as in the
         LLM modes) but not loaded: the plan's lazy backend first calls it for a report
-        the rules do not settle."""
+        the rules do not settle. Brain MRI: the rule engine alone (combined_brain.py)."""
+        if modality.code == "brain_mri":
+            return brain_combined_plan(modality=modality)
         backend = backend_for(TASKS["chest_ct"])
         info = backend.info()
         llm_name = str(info.get("name", ""))[:150]
@@ -169,6 +171,28 @@ def combined_plan(
     )
 
 
+def brain_combined_plan(*, modality: Modality) -> CombinedPlan:
+    """Brain MRI: diagnoses, details and episodes from the rule engine; no LLM."""
+    schema = modality_schema(modality)
+    engine = engine_for(schema)
+    assert isinstance(schema.keys, BrainKeys)
+    extractor = BrainCombinedExtractor(engine, keys=schema.keys)
+    run_key = (
+        f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}|{PROMPT_VERSION_BRAIN}"
+    )
+    return CombinedPlan(
+        "combined",
+        modality,
+        schema,
+        run_key=run_key[:300],
+        llm_name="none",
+        llm_info={},
+        prompt_version=PROMPT_VERSION_BRAIN,
+        stage1_version=None,
+        extractor=extractor,
+    )
+
+
 def stage1_of(report: Report, version: ModelVersion | None) -> Any | None:
     """The stored stage 1 prediction as the extractor wants it (probs, labels)."""
     if version is None:
@@ -188,7 +212,8 @@ def _fields(result: CombinedResult) -> dict[str, Any]:
     for f in result.findings:
         out = asdict(f)
         out["evidence_span"] = list(f.evidence_span) if f.evidence_span else None
-        out["episode_evidence_span"] = None
+        span = f.episode_evidence_span
+        out["episode_evidence_span"] = list(span) if span else None
         findings.append(out)
     return {
         "status": Stage2Prediction.Status.OK,

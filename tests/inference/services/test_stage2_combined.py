@@ -12,11 +12,9 @@ from inference.ml.llm.backends import LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
     Cohort,
-    Stage2Error,
     stage2_job_create,
     stage2_job_work,
 )
-from inference.services.stage2_modes.combined import COMBINED_CHEST_ONLY
 from jobs.models import Job
 from jobs.services import job_cancel, job_run
 from review.models import ReviewFinding
@@ -140,21 +138,20 @@ def test_stage1_disagreement_goes_to_the_llm_which_decides(monkeypatch, chest_ct
     assert nodule["sources"]["rules"]["status"] == "negated"
 
 
-def test_brain_mri_is_refused_by_service_form_and_api(client, admin_user, brain_mri):
-    ReportFactory(modality=brain_mri)
-    with pytest.raises(Stage2Error, match="chest CT only"):
-        stage2_job_create(cohort=Cohort(modality="brain_mri"), mode="combined")
-    client.force_login(admin_user)
-    response = client.post(reverse("inference:stage2_start"), {"modality": "brain_mri", "mode": "combined"})
-    assert response.status_code == 400
-    assert "The combined mode is for chest CT only" in response.content.decode()
-    response = client.post(
-        reverse("api_stage2_runs"),
-        {"modality": "brain_mri", "mode": "combined"},
-        content_type="application/json",
+def test_combined_maps_a_brain_mri_report_with_episodes_and_syncs_review(brain_mri):
+    text = (
+        "Known glioblastoma in the left frontal lobe. The enhancing component has increased in size "
+        "since the prior study. Old lacunar infarct in the right thalamus."
     )
-    assert response.status_code == 400 and response.json()["mode"] == [COMBINED_CHEST_ONLY]
-    assert not Job.objects.exists()
+    report = ReportFactory(modality=brain_mri, text=text)
+    job = stage2_job_create(cohort=Cohort(modality="brain_mri"), mode="combined")
+    _run(job)
+    prediction = Stage2Prediction.objects.get(report=report)
+    assert prediction.parsed["diagnoses"]["glioma"] == {"status": "present", "episode": "progression"}
+    assert prediction.parsed["non_tumor"] == ["stroke/infarction"]
+    glioma = _finding(prediction, "glioma")
+    assert text[slice(*glioma["episode_evidence_span"])] == "increased in size"
+    assert ReviewFinding.objects.filter(report=report, key="glioma").exists()
 
 
 def test_admin_starts_a_combined_run_from_the_form(monkeypatch, client, admin_user, reports):
