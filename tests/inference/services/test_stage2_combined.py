@@ -60,7 +60,10 @@ def test_combined_job_asks_the_llm_only_for_the_report_that_needs_it(monkeypatch
     settled = Stage2Prediction.objects.get(report=reports[0], job=job)
     assert settled.mode == "combined" and settled.messages == [] and settled.llm_name == "scripted-llm"
     assert _finding(settled, "atelectasis")["source"] == "rules"
-    assert settled.parsed["lesions"]["atelectasis"] == {"status": "present", "locations": ["both lungs"]}
+    assert settled.parsed["lesions"]["atelectasis"] == {
+        "status": "present",
+        "locations": ["right lower lobe", "left lower lobe"],
+    }
     asked = Stage2Prediction.objects.get(report=reports[1], job=job)
     nodule = _finding(asked, "nodule")
     assert (nodule["source"], nodule["locations"]) == ("rules+llm", ["right upper lobe"])
