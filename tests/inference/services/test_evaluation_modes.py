@@ -13,7 +13,7 @@ TEXT = "There is a nodule. No pleural effusion. Atelectasis in both lower lobes.
 GOLD = {
     "lesions": {
         "nodule": {"status": "present", "locations": ["right upper lobe"]},
-        "atelectasis": {"status": "present", "locations": ["both lungs"]},
+        "atelectasis": {"status": "present", "locations": ["right lower lobe", "left lower lobe"]},
     }
 }
 
@@ -45,7 +45,10 @@ def test_combined_is_stored_with_sources_flags_and_the_llm_step(chest_ct):
     nodule = next(f for f in prediction.findings if f["key"] == "nodule")
     assert nodule["source"] == "rules+llm" and "no_location" in nodule["flags"]
     atelectasis = next(f for f in prediction.findings if f["key"] == "atelectasis")
-    assert atelectasis["source"] == "rules" and atelectasis["locations"] == ["both lungs"]
+    assert atelectasis["source"] == "rules" and atelectasis["locations"] == [
+        "right lower lobe",
+        "left lower lobe",
+    ]
     assert prediction.timings["llm_reasons"] == {"nodule": ["no_location"]}
     assert len(prediction.messages) == 1 and prediction.run_key.startswith("combined|chest_ct|")
     again = stage2_predict_report(report=report, mode="combined", run=plan)  # idempotent per run key
