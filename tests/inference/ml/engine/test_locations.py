@@ -139,3 +139,70 @@ def test_a_lead_in_location_covers_every_finding_up_to_the_next_location(engine)
 )
 def test_lung_bases_and_lung_zones_mean_lobes(engine, text, expected):
     assert locations(engine, text, "atelectasis") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        # Both sides with a lobe: each side's lobe (LABELLING.md section 4).
+        (
+            "Bronchiectasis in the lower lobes of both lungs.",
+            "bronchiectasis",
+            ["left lower lobe", "right lower lobe"],
+        ),
+        (
+            "Ground-glass opacities in both upper lobes.",
+            "ground-glass opacity",
+            ["left upper lobe", "right upper lobe"],
+        ),
+        # Lingular segments are the lingula, not the left upper lobe.
+        (
+            "Plate atelectasis in the inferior lingular segment of the left upper lobe.",
+            "atelectasis",
+            ["lingula"],
+        ),
+        # Apex and base words.
+        ("Fibrotic bands at both lung apices.", "fibrosis", ["left upper lobe", "right upper lobe"]),
+        (
+            "Atelectasis in the basal parts of both lungs.",
+            "atelectasis",
+            ["left lower lobe", "right lower lobe"],
+        ),
+        # Zones are not lobes.
+        ("A nodule in the lower zone of the right lung.", "nodule", ["right lung"]),
+        # A lung beside a lobe of its side is dropped; both lungs beside one side's lobe stays.
+        (
+            "Several nodules in both lungs, the largest in the right upper lobe.",
+            "nodule",
+            ["both lungs", "right upper lobe"],
+        ),
+        # An unsided lobe in a sentence that names both sides gives no key (R9).
+        (
+            "Consolidation in the right lung and the left lung, and a nodule in the lower lobe.",
+            "nodule",
+            [],
+        ),
+        # A lung lesion by the pleura stays in its lobe.
+        ("A pleural-based nodule in the right lower lobe.", "nodule", ["right lower lobe"]),
+        # Coordinated findings share the location after their verb.
+        (
+            "Patchy consolidation, interlobular septal thickening and ground glass opacities"
+            " are seen in both lungs.",
+            "interstitial thickening",
+            ["both lungs"],
+        ),
+        # An unlocated finding that points at another takes its site.
+        (
+            "A 9 mm nodule in the left upper lobe with ground-glass opacity around it.",
+            "ground-glass opacity",
+            ["left upper lobe"],
+        ),
+    ],
+)
+def test_location_conventions(engine, text, key, expected):
+    assert locations(engine, text, key) == expected
+
+
+def test_a_definite_mention_after_an_organ_outside_the_lungs_stays_outside(engine):
+    text = "A 4 cm mass in the gastric antrum. The mass narrows the lumen. No pulmonary nodule."
+    assert "mass" not in engine.extract(text).by_key()
