@@ -21,6 +21,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from inference.ml.text.location_keys import LocationTree
 from inference.ml.text.matcher import Match, Matcher
 from inference.ml.text.segment import Segmenter, Sentence
 
@@ -84,13 +85,16 @@ def chest_ct_baseline(
     lesions: Sequence[str],
     locations: Sequence[str],
     implicit: Mapping[str, str],
+    tree: LocationTree | None = None,
 ) -> dict[str, Any]:
     """Gold-file-shaped prediction: every lesion found is "present" with the locations
-    that share a sentence with it; implicit-location lesions get their location."""
+    that share a sentence with it, through the one location normalisation when `tree`
+    is given (text.location_keys); implicit-location lesions get their location."""
     pairs = _pairs(text, matcher, lesions, locations)
     out = {}
     for key, paired in pairs.items():
-        out[key] = {"status": "present", "locations": [implicit[key]] if key in implicit else paired}
+        located = tree.normalise(paired) if tree is not None else paired
+        out[key] = {"status": "present", "locations": [implicit[key]] if key in implicit else located}
     return {"lesions": out}
 
 

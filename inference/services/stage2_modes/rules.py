@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from annotations.models import Modality, Report
+from annotations.selectors import site_ruleset
 from inference.ml.baseline import brain_mri_baseline, chest_ct_baseline
 from inference.ml.llm.schemas import ChestKeys
 from inference.ml.text.lexicon import lexicon_values
@@ -25,7 +26,8 @@ from inference.services.stage2_modes.strategy import (
 )
 
 # Bumped when the rule baseline's behaviour changes (part of the rules run key).
-RULES_VERSION = "same-sentence-2"  # 2: the text engine's matcher and segmentation
+# 3: locations through the one normalisation (text.location_keys)
+RULES_VERSION = "same-sentence-3"  # 2: the text engine's matcher and segmentation
 
 
 @dataclass(slots=True)
@@ -99,7 +101,12 @@ def rules_predict(text: str, schema: ModalitySchema, matcher: Matcher) -> dict[s
     keys = schema.keys
     if isinstance(keys, ChestKeys):
         return chest_ct_baseline(
-            text, matcher, lesions=keys.lesions, locations=keys.locations, implicit=keys.implicit
+            text,
+            matcher,
+            lesions=keys.lesions,
+            locations=keys.locations,
+            implicit=keys.implicit,
+            tree=site_ruleset().location_tree,
         )
     return brain_mri_baseline(
         text,

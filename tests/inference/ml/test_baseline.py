@@ -3,6 +3,7 @@
 import pytest
 
 from inference.ml.baseline import SEGMENTER, brain_mri_baseline, chest_ct_baseline, pair_same_sentence
+from inference.ml.defaults import default_lexicon, default_ruleset
 from inference.ml.text.lexicon import lexicon_values
 from inference.ml.text.matcher import Matcher
 from tests.inference.ml.lexicon import LEXICON
@@ -100,3 +101,17 @@ def test_brain_baseline_pairs_episodes_and_lifts_non_tumor_details():
         },
         "non_tumor": ["stroke/infarction"],
     }
+
+
+def test_chest_baseline_locations_go_through_the_one_normalisation():
+    lexicon = default_lexicon("chest_ct")
+    matcher = Matcher(lexicon_values(lexicon))
+    out = chest_ct_baseline(
+        "Atelectasis in the right lung, right lower lobe.",
+        matcher,
+        lesions=("atelectasis",),
+        locations=("right lung", "right lower lobe"),
+        implicit={},
+        tree=default_ruleset().location_tree,
+    )
+    assert out["lesions"]["atelectasis"]["locations"] == ["right lower lobe"]
