@@ -470,7 +470,6 @@ class RuleEngine:
             if not targets:
                 # A lead-in ("In the right lung, X and Y are seen") covers the findings after
                 # it up to the next clause that names its own location.
-                targets = []
                 for j in range(i + 1, n):
                     if clause_l[j]:
                         if clause_m[j] and not targets:
@@ -586,7 +585,7 @@ class RuleEngine:
     def _may_have(self, key: str, location: str) -> bool:
         """Some location keys belong to a few lesions only: the pleura to a pleural
         nodule or mass (a lung lesion by the pleura stays in its lobe), the
-        mediastinum/hilum to a mass or nodule there (LABELLING.md section 4)."""
+        mediastinum/hilum to a mass there: rules data "only_for" (LABELLING.md section 4)."""
         allowed = self._only_for.get(location)
         return allowed is None or key in allowed
 
