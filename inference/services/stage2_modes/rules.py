@@ -15,6 +15,7 @@ from annotations.selectors import site_ruleset
 from inference.ml.baseline import brain_mri_baseline, chest_ct_baseline
 from inference.ml.llm.schemas import ChestKeys
 from inference.ml.text.lexicon import lexicon_values
+from inference.ml.text.location_keys import LocationTree
 from inference.ml.text.matcher import Matcher
 from inference.models import Stage2Prediction
 from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
@@ -33,6 +34,7 @@ RULES_VERSION = "same-sentence-3"  # 2: the text engine's matcher and segmentati
 @dataclass(slots=True)
 class RulesPlan(Stage2Plan):
     matcher: Matcher | None = None
+    tree: LocationTree | None = None  # the site rules' location normalisation, read once per run
 
 
 class RulesMode(Stage2Mode[RulesPlan]):
@@ -47,6 +49,7 @@ class RulesMode(Stage2Mode[RulesPlan]):
         base = f"{self.name}|{modality.code}|schema{schema.version}"
         run = RulesPlan(self.name, modality, schema, run_key=f"{base}|{RULES_VERSION}")
         run.matcher = Matcher(lexicon_values(schema.lexicon))
+        run.tree = site_ruleset(modality=modality).location_tree
         run.prompt_version = RULES_VERSION
         return run
 
@@ -59,7 +62,7 @@ class RulesMode(Stage2Mode[RulesPlan]):
 def _rules_fields(text: str, run: RulesPlan) -> dict[str, Any]:
     started = time.perf_counter()
     assert run.matcher is not None
-    predicted = rules_predict(text, run.schema, run.matcher)
+    predicted = rules_predict(text, run.schema, run.matcher, tree=run.tree)
     first: dict[str, tuple[int, int]] = {}
     for match in run.matcher.find(text):
         for key in match.keys:
@@ -96,7 +99,9 @@ def _rules_fields(text: str, run: RulesPlan) -> dict[str, Any]:
     }
 
 
-def rules_predict(text: str, schema: ModalitySchema, matcher: Matcher) -> dict[str, Any]:
+def rules_predict(
+    text: str, schema: ModalitySchema, matcher: Matcher, *, tree: LocationTree | None = None
+) -> dict[str, Any]:
     """The same-sentence baseline in gold-file shape (docs/gold-files.md)."""
     keys = schema.keys
     if isinstance(keys, ChestKeys):
@@ -106,7 +111,7 @@ def rules_predict(text: str, schema: ModalitySchema, matcher: Matcher) -> dict[s
             lesions=keys.lesions,
             locations=keys.locations,
             implicit=keys.implicit,
-            tree=site_ruleset().location_tree,
+            tree=tree,
         )
     return brain_mri_baseline(
         text,
