@@ -24,7 +24,8 @@ Stored shape (`EvaluationRun.results`):
           "failed": 0, "errors": [],              # reports the method produced nothing for
           "correct": [true, false, ...],      # report-level correctness
           "f1": [1.0, 0.5, null, ...],        # per-report F1 (null: nothing on either side)
-          "seconds_per_report": 0.02
+          "seconds_per_report": 0.02,
+          "questions": {type: {asked, answered, changed, right, wrong, helps}}  # combined only
         },
         "llm": {...}, "llm_hint": {...}, "rules": {...}
       }
@@ -100,6 +101,8 @@ def normalize_results(raw: Mapping[str, Any]) -> dict[str, Any]:
             "f1": list(f1) if f1 is not None else None,
             "seconds_per_report": entry.get("seconds_per_report"),
         }
+        if entry.get("questions"):
+            out["modes"][mode]["questions"] = dict(entry["questions"])
     if out["negated"] and report_ids and len(out["negated"]) != len(report_ids):
         raise ResultsError("negated flags do not line up with report_ids")
     return out

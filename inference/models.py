@@ -167,3 +167,36 @@ class Stage2Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.report} {self.run_key}"
+
+
+class LLMQuestionType(models.Model):
+    """Whether the combined mode asks the LLM one type of question
+    (inference/ml/questions.py), and what asking it was last measured to be worth.
+
+    A type with no row is asked as the shipped default says (questions.DEFAULT_ASKED).
+    A measurement on the site's verified data (an evaluation run of the combined mode
+    on its held-out or gold set, or `evaluate --record-question-help`) sets `asked`
+    to whether the type changed more findings right than wrong, unless an admin
+    chose: an admin's choice stands until the admin hands it back to measurement."""
+
+    class SetBy(models.TextChoices):
+        DEFAULT = "default", "Shipped default"
+        MEASUREMENT = "measurement", "Measured on verified data"
+        ADMIN = "admin", "Chosen by an admin"
+
+    code = models.CharField(max_length=32, unique=True)
+    asked = models.BooleanField(default=False)
+    set_by = models.CharField(max_length=16, choices=SetBy.choices, default=SetBy.DEFAULT)
+    # {"asked", "answered", "changed", "right", "wrong", "helps", "gold", "reports"}
+    measured = models.JSONField(default=dict, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({'asked' if self.asked else 'not asked'})"

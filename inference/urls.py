@@ -17,4 +17,5 @@ urlpatterns: list = [
     path("stage2/", stage2_views.stage2_start, name="stage2_start"),
     path("stage2/runs/", stage2_views.stage2_runs_fragment, name="stage2_runs_fragment"),
     path("llm/", stage2_views.llm_status, name="llm_status"),
+    path("llm/questions/<slug:code>/", stage2_views.llm_question_choose, name="llm_question_choose"),
 ]

@@ -30,6 +30,7 @@ from annotations.models import Modality, Report
 from annotations.services.importing import import_upload_save, reports_import
 from inference.ml.gold import GoldFileError, gold_file_records
 from inference.services.evaluation import EvalItem, evaluate_modes, mode_labels
+from inference.services.questions import question_help_record
 from inference.services.stage1 import heldout_report_ids
 from jobs.models import Job
 from jobs.services import job_create, job_log, job_progress
@@ -148,6 +149,16 @@ def evaluation_execute(job: Job) -> dict[str, Any]:
     run.report_count = len(results["report_ids"])
     run.finished_at = timezone.now()
     run.save(update_fields=["results", "comparisons", "report_count", "finished_at"])
+    if run.gold_set != EvaluationRun.GoldSet.FILE:
+        # The site's verified data: what the LLM's questions were worth here decides which
+        # are asked (unless an admin chose); an uploaded file only reports it.
+        for entry in results["modes"].values():
+            if entry.get("questions"):
+                changed = question_help_record(
+                    help=entry["questions"], gold=run.gold_set, reports=run.report_count
+                )
+                if changed:
+                    job_log(job_id=job.pk, line=f"LLM question types now set by measurement: {changed}")
     summary = {
         mode: (entry.get("entity") or {}).get("report", {}).get("f1")
         for mode, entry in results["modes"].items()

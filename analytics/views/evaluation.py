@@ -19,6 +19,7 @@ from analytics.permissions import analytics_viewer_required
 from analytics.services.evaluation import evaluation_start
 from analytics.tasks import evaluation_task
 from analytics.views.assets import PLOTLY_VERSION
+from inference.ml.questions import QUESTION_LABELS
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
 
@@ -117,7 +118,19 @@ def dashboard_context(results: dict[str, Any], comparisons: dict[str, Any]) -> d
         if m in (comparisons.get("negation") or {})
     ]
     is_brain = results.get("modality") == "brain_mri"
+    questions = [
+        {
+            "label": label[m],
+            "rows": [
+                {"code": code, "label": QUESTION_LABELS.get(code, code), **figures}
+                for code, figures in results["modes"][m]["questions"].items()
+            ],
+        }
+        for m in modes
+        if results["modes"][m].get("questions")
+    ]
     return {
+        "questions": questions,
         "summary": summary,
         "relation_modes": [label[m] for m in relation_modes],
         "relation_rows": relation_rows,

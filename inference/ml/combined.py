@@ -11,15 +11,18 @@ Per lesion key of a chest CT report:
   decide (`source` "rules"); stage 1's probability is kept in `sources`;
 * the lexicon is silent but stage 1 is confident (over its threshold and
   0.5 + margin): present (`source` "stage1", flag "lexicon_silent"), no location;
-* the LLM is asked, once per report and only about the keys that need it, when
-  rules and stage 1 disagree beyond a margin ("rules_stage1_disagree"), a present
-  lesion has no linked location ("no_location"), stage 1 alone found a lesion
-  ("lexicon_silent"), or the report could not be segmented ("unparsed"); its
-  prompt carries the rule engine's evidence (status, sentence, locations found)
-  and only the sentences concerned, which keeps it short on long reports;
-  where it answers with a quote found in the report, it decides (`source`
-  "llm", or "rules+llm" when it only added locations); a key it leaves out or a
-  status change it cannot quote changes nothing and is kept as a flag.
+* a finding that needs deciding raises a question (inference/ml/questions.py):
+  rules and stage 1 disagree beyond a margin (`status_disagree`), stage 1 alone
+  found a lesion (`status_silent`), the report could not be segmented
+  (`status_unparsed`), or a present lesion has no linked location while the
+  sentences around it name some (`location`). The LLM is asked only the question
+  types of the policy (`QuestionPolicy`: the site's, measured on its verified
+  data), one short call per question with the sentences concerned and the
+  candidate answers as an enum; its answer counts only with a quote found in
+  those sentences (`source` "llm", or "rules+llm" for added locations, which go
+  through the site's location normalisation). Every question, asked or held back,
+  is kept in `questions` with the finding before and after, so the evaluate
+  command can measure per type what asking is worth.
 
 Every disagreement stays in `flags` and every source's verdict in `sources`;
 nothing is resolved silently. Plain Python, no Django: stage 1 is anything with
@@ -38,11 +41,23 @@ from typing import Any, Protocol
 from inference.ml.engine.engine import STAGE2_STATUS, EngineFinding, EngineResult, RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMError
 from inference.ml.llm.mapping import Finding, StepCall, locate_evidence
-from inference.ml.llm.schemas import ChestKeys, chest_ct_schema, conform, expand, validate
+from inference.ml.llm.schemas import ChestKeys
+from inference.ml.questions import (
+    LOCATION,
+    NOT_MENTIONED,
+    NOT_STATED,
+    STATUS_DISAGREE,
+    STATUS_SILENT,
+    STATUS_UNPARSED,
+    Question,
+    QuestionPolicy,
+    QuestionRecord,
+    status_candidates,
+)
 from inference.ml.text.matcher import Matcher
 
 MODE = "combined"
-PROMPT_VERSION = "combined-chest-v1"
+PROMPT_VERSION = "combined-chest-q2"
 
 SOURCE_RULES, SOURCE_STAGE1, SOURCE_LLM, SOURCE_RULES_LLM = "rules", "stage1", "llm", "rules+llm"
 
@@ -54,7 +69,16 @@ FLAG_LLM_DISAGREE = "llm_disagrees"
 FLAG_LLM_FAILED = "llm_failed"
 FLAG_UNCONFIRMED = "unconfirmed"
 FLAG_LLM_UNVERIFIED = "llm_quote_not_found"
-_MIN_QUOTE_CHARS = 8
+POSITIVE = ("present", "uncertain")
+ABSENT = "absent"  # a stage 1 finding the LLM, quoting, says the report does not mention
+# The question each flag raises (inference/ml/questions.py).
+FLAG_QUESTION = {
+    FLAG_DISAGREE: STATUS_DISAGREE,
+    FLAG_SILENT: STATUS_SILENT,
+    FLAG_UNPARSED: STATUS_UNPARSED,
+    FLAG_NO_LOCATION: LOCATION,
+}
+NOT_MENTIONED_STATUS = {NOT_MENTIONED: ABSENT}
 
 
 class Stage1Like(Protocol):
@@ -80,6 +104,7 @@ class CombinedResult:
     error: str | None = None
     seconds: float = 0.0
     brain_gold: dict[str, Any] | None = None  # the brain MRI path's gold-shaped answer (combined_brain.py)
+    questions: list[QuestionRecord] = field(default_factory=list)  # asked or held back by the policy
 
     @property
     def llm_used(self) -> bool:
@@ -108,9 +133,10 @@ class CombinedExtractor:
         llm: LLMBackend | None = None,
         keys: ChestKeys | None = None,
         disagree_margin: float = 0.35,
-        ask_llm_for: Sequence[str] = (FLAG_DISAGREE, FLAG_NO_LOCATION, FLAG_SILENT, FLAG_UNPARSED),
-        max_tokens: int = 200,
+        policy: QuestionPolicy | None = None,
+        max_tokens: int = 120,
         context_sentences: int = 1,
+        max_sentences: int = 6,
         max_excerpt_chars: int = 3000,
         stage1_key_f1: Mapping[str, float] | None = None,
         min_stage1_f1: float = 0.8,
@@ -122,9 +148,10 @@ class CombinedExtractor:
             lesions=tuple(engine.finding_keys), locations=tuple(engine.location_keys)
         )
         self.disagree_margin = disagree_margin
-        self.ask_llm_for = frozenset(ask_llm_for)
+        self.policy = policy or QuestionPolicy()
         self.max_tokens = max_tokens
         self.context_sentences = context_sentences
+        self.max_sentences = max_sentences
         self.max_excerpt_chars = max_excerpt_chars
         # Stage 1's measured F1 per key (its held-out or validation scores): a key it
         # does not predict well may neither add a finding alone nor send a disagreement
@@ -148,8 +175,9 @@ class CombinedExtractor:
             findings=findings,
             llm_reasons=reasons,
         )
-        if reasons and self.llm is not None:
+        if reasons:
             self._ask_llm(text, rules, result)
+            result.findings = [f for f in result.findings if f.status != ABSENT]
         for f in result.findings:
             if f.evidence and f.evidence_span is None:
                 f.evidence_span = locate_evidence(text, f.evidence)
@@ -220,7 +248,6 @@ class CombinedExtractor:
                 why = [FLAG_SILENT]
             else:
                 continue
-            why = [w for w in why if w in self.ask_llm_for]
             if why:
                 reasons[key] = why
         return out, reasons
@@ -246,158 +273,136 @@ class CombinedExtractor:
             return prob < 0.5 - self.disagree_margin
         return prob > 0.5 + self.disagree_margin
 
-    # -- the LLM, where needed ---------------------------------------------------------------
+    # -- the LLM, where it is measured to help -------------------------------------------
 
-    def messages(
-        self,
-        text: str,
-        rules: EngineResult,
-        findings: Sequence[CombinedFinding],
-        reasons: Mapping[str, list[str]],
-        *,
-        compact: bool = True,
-    ) -> list[dict[str, str]]:
-        """The prompt (`compact`: the schema wants findings as arrays): instructions,
-        the rule engine's evidence for the keys in question, and the sentences
-        concerned (the whole report when it could not be segmented)."""
-        asked = [k for k in self.keys.lesions if k in reasons]
-        by_key = {f.key: f for f in findings}
-        evidence_lines = []
-        for key in asked:
-            f = by_key.get(key)
-            rule = f.sources.get(SOURCE_RULES) if f else None
-            stage1 = f.sources.get(SOURCE_STAGE1) if f else None
-            parts = [f"- {key}:"]
-            if rule:
-                parts.append(f"rules say {rule['status']}")
-                parts.append(f"(locations found: {', '.join(rule['locations']) or 'none'})")
-                if rule.get("evidence"):
-                    parts.append(f'from "{rule["evidence"][:160]}"')
-            else:
-                parts.append("no keyword for it in the report")
-            if stage1:
-                parts.append(f"; a classifier gives probability {stage1['prob']:.2f}")
-            parts.append(f"; check: {', '.join(reasons[key])}")
-            evidence_lines.append(" ".join(parts))
-        excerpt = (
-            text if any(FLAG_UNPARSED in r for r in reasons.values()) else self._excerpt(text, rules, asked)
-        )
-        system = (
-            "You check a rule engine's reading of a chest CT report. For each lesion listed under "
-            '"Questions", answer from the report text only, as JSON '
-            + (
-                '{"<lesion>": [status, [locations], "quote"]} (pleural effusion and pleural thickening: '
-                '[status, "quote"]). '
-                if compact
-                else '{"<lesion>": {"s": status, "l": [locations], "e": "quote"}} (pleural effusion and '
-                'pleural thickening: no "l"). '
-            )
-            + 'Status is "present" if the report describes it, "negated" if it says it is absent or '
-            'resolved, "uncertain" if '
-            f"only suspected; locations only from: {', '.join(self.keys.locations)} "
-            '([] when none is stated; "both lungs" for bilateral); the quote is short and exact. '
-            "Leave out a lesion the report does not mention. The rule engine is usually right about "
-            "negation; it may miss a location stated in another sentence or an unusual wording."
-        )
-        user = "### Report excerpt:\n" + excerpt + "\n### Questions:\n" + "\n".join(evidence_lines)
-        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    def questions_for(
+        self, text: str, rules: EngineResult, finding: CombinedFinding, why: Sequence[str]
+    ) -> list[Question]:
+        """The questions a finding's flags raise, status first (a status answer may
+        make a location question moot), each with its sentences and candidates."""
+        out: list[Question] = []
+        for flag in why:
+            kind = FLAG_QUESTION.get(flag)
+            if kind is None or kind == LOCATION:
+                continue
+            spans = self._status_sentences(text, rules, finding.key, kind)
+            if spans:
+                out.append(Question(kind, finding.key, spans, status_candidates(kind), text))
+                break  # one status question per finding
+        if FLAG_NO_LOCATION in why:
+            located = self.location_question(text, rules, finding.key)
+            if located is not None:
+                out.append(located)
+        return out
 
-    def _excerpt(self, text: str, rules: EngineResult, keys: Sequence[str]) -> str:
-        """The sentences holding the asked keys' mentions, with their neighbours."""
-        sentences = self.engine.segmenter.sentences(text)
+    def location_question(self, text: str, rules: EngineResult, key: str) -> Question | None:
+        """Which of the location keys named in the mention's sentence and its neighbours
+        the lesion is in; None when they name none (there is nothing to choose)."""
+        spans = rules.sentence_spans
         wanted: set[int] = set()
         for m in rules.mentions:
-            if m.key in keys and m.sentence >= 0:
-                for i in range(m.sentence - self.context_sentences, m.sentence + self.context_sentences + 1):
-                    if 0 <= i < len(sentences):
-                        wanted.add(i)
-        if any(not any(m.key == key for m in rules.mentions) for key in keys):
-            # A key the lexicon never matched: the finding is somewhere the report speaks of
-            # the lungs or pleura, in words the lexicon lacks.
-            wanted |= {i for i, s in enumerate(sentences) if self.engine.about_lungs(text[s.start : s.end])}
-        if not wanted:
-            return text[: self.max_excerpt_chars]
-        excerpt = " ".join(text[sentences[i].start : sentences[i].end] for i in sorted(wanted))
-        return excerpt[: self.max_excerpt_chars]
+            if m.key == key and not m.outside and m.status in ("positive", "uncertain") and m.sentence >= 0:
+                wanted |= {
+                    i
+                    for i in range(
+                        m.sentence - self.context_sentences, m.sentence + self.context_sentences + 1
+                    )
+                    if 0 <= i < len(spans)
+                }
+        chosen = [spans[i] for i in sorted(wanted)]
+        candidates: list[str] = []
+        for loc in rules.location_mentions:
+            if any(s <= loc.start < e for s, e in chosen):
+                candidates += [k for k in loc.keys if k in self.keys.locations and k not in candidates]
+        candidates = [k for k in candidates if self.engine.may_have(key, k)]
+        if not candidates:
+            return None
+        return Question(LOCATION, key, chosen, [*candidates, NOT_STATED], text, multiple=True)
+
+    def _status_sentences(self, text: str, rules: EngineResult, key: str, kind: str) -> list[tuple[int, int]]:
+        if kind == STATUS_UNPARSED or not rules.sentence_spans:
+            return [(0, min(len(text), self.max_excerpt_chars))]
+        spans = rules.sentence_spans
+        if kind == STATUS_SILENT:
+            # The lexicon never matched the key: it is somewhere the report speaks of the
+            # lungs or pleura, in words the lexicon lacks.
+            about = [sp for sp in spans if self.engine.about_lungs(text[sp[0] : sp[1]])]
+            return about[: self.max_sentences]
+        mine = sorted({m.sentence for m in rules.mentions if m.key == key and m.sentence >= 0})
+        return [spans[i] for i in mine][: self.max_sentences]
 
     def _ask_llm(self, text: str, rules: EngineResult, result: CombinedResult) -> None:
+        by_key = {f.key: f for f in result.findings}
+        for key in [k for k in self.keys.lesions if k in result.llm_reasons]:
+            finding = by_key[key]
+            for question in self.questions_for(text, rules, finding, result.llm_reasons[key]):
+                if question.kind == LOCATION and (finding.status not in POSITIVE or finding.locations):
+                    continue  # a status answer settled it
+                before = {"status": finding.status, "locations": list(finding.locations)}
+                record = QuestionRecord(
+                    question.kind,
+                    key,
+                    self.policy.asks(question.kind),
+                    before,
+                    dict(before),
+                    candidates=list(question.candidates),
+                )
+                result.questions.append(record)
+                if not record.asked or self.llm is None:
+                    continue
+                self._ask(question, finding, record, result)
+                record.after = {"status": finding.status, "locations": list(finding.locations)}
+
+    def _ask(
+        self, question: Question, finding: CombinedFinding, record: QuestionRecord, result: CombinedResult
+    ) -> None:
         assert self.llm is not None
-        asked = [k for k in self.keys.lesions if k in result.llm_reasons]
-        schema = chest_ct_schema(
-            ChestKeys(
-                lesions=tuple(asked),
-                locations=self.keys.locations,
-                implicit={k: v for k, v in self.keys.implicit.items() if k in asked},
-                statuses=self.keys.statuses,
-                max_locations=self.keys.max_locations,
-            )
-        )
-        compact = any("prefixItems" in sub for sub in schema["properties"].values())
-        messages = self.messages(text, rules, result.findings, result.llm_reasons, compact=compact)
-        step = StepCall("chest_ct_combined", PROMPT_VERSION, messages)
+        messages, schema = question.prompt()
+        step = StepCall(f"chest_ct_question:{question.kind}", PROMPT_VERSION, messages)
+        result.steps.append(step)
         try:
             reply = self.llm.complete_json(messages, schema, self.max_tokens)
         except LLMError as exc:
-            step.errors = [str(exc)]
-            result.steps.append(step)
-            _flag_all(result, asked, FLAG_LLM_FAILED)
+            step.errors, record.error = [str(exc)], str(exc)
+            _add_flag(finding, FLAG_LLM_FAILED)
             return
         step.raw, step.parsed, step.seconds = reply.text, reply.parsed, reply.seconds
         step.prompt_tokens, step.completion_tokens = reply.prompt_tokens, reply.completion_tokens
-        parsed = reply.parsed
-        if isinstance(parsed, dict):
-            parsed = {k: _schema_form(v, schema["properties"].get(k, {})) for k, v in parsed.items()}
-        step.errors = ["output is not valid JSON"] if parsed is None else validate(parsed, schema)
-        step.ok = not step.errors
-        result.steps.append(step)
-        if not step.ok:
-            _flag_all(result, asked, FLAG_LLM_FAILED)
+        answer, quote = _answer_of(reply.parsed, question)
+        if answer is None:
+            step.errors = ["the answer is not one of the candidates"]
+            record.error = step.errors[0]
+            _add_flag(finding, FLAG_LLM_FAILED)
             return
-        self._apply(text, result, asked, expand(parsed, schema))
-
-    def _apply(
-        self, text: str, result: CombinedResult, asked: Sequence[str], parsed: Mapping[str, Any]
-    ) -> None:
-        """The LLM's answers, under two guards measured necessary on real reports with
-        the small CPU models: an omitted key changes nothing (the model leaves out what
-        it did not understand as often as what is absent, so a confident stage 1
-        finding stays, flagged unconfirmed), and a changed status needs a quote found
-        in the report (otherwise it is kept as a flag, not applied)."""
-        by_key = {f.key: f for f in result.findings}
-        for key in asked:
-            f = by_key[key]
-            answer = parsed.get(key)
-            why = result.llm_reasons[key]
-            if answer is None:
-                f.sources[SOURCE_LLM] = {"status": None}
-                if FLAG_SILENT in why:
-                    f.flags.append(FLAG_UNCONFIRMED)
-                continue
-            status = answer["s"]
-            locations = [loc for loc in answer.get("l", []) if loc in self.keys.locations]
-            if key in self.keys.implicit:
-                locations = [self.keys.implicit[key]]
-            quote = str(answer.get("e") or "")
-            # A word or two ("none", "no") fuzzily matches almost any sentence: no evidence.
-            span = locate_evidence(text, quote) if len(quote.strip()) >= _MIN_QUOTE_CHARS else None
-            f.sources[SOURCE_LLM] = {
-                "status": status,
-                "locations": locations,
-                "evidence": quote,
-                "quote_found": span is not None,
-            }
-            if status != f.status:
-                f.flags.append(FLAG_LLM_DISAGREE)
-            decides_status = bool({FLAG_DISAGREE, FLAG_SILENT, FLAG_UNPARSED} & set(why))
-            if decides_status and (status == f.status or span is not None):
-                f.status, f.source = status, SOURCE_LLM
-                f.locations = locations if status in ("present", "uncertain") else []
-                if span is not None:
-                    f.evidence, f.evidence_span = text[span[0] : span[1]], span
-            elif decides_status:
-                f.flags.append(FLAG_LLM_UNVERIFIED)
-            elif FLAG_NO_LOCATION in why and locations and f.status in ("present", "uncertain"):
-                f.locations, f.source = locations, SOURCE_RULES_LLM
+        step.ok = True
+        span = question.quote_span(quote, locate_evidence)
+        record.answer, record.quote, record.quote_found = answer, quote, span is not None
+        finding.sources.setdefault(SOURCE_LLM, {})[question.kind] = {
+            "answer": answer,
+            "evidence": quote,
+            "quote_found": span is not None,
+        }
+        if span is None:
+            _add_flag(finding, FLAG_LLM_UNVERIFIED)
+            if question.kind == STATUS_SILENT:
+                _add_flag(finding, FLAG_UNCONFIRMED)
+            return
+        evidence = question.text[span[0] : span[1]]
+        if question.kind == LOCATION:
+            chosen = [c for c in answer if c != NOT_STATED]
+            if chosen and NOT_STATED not in answer:
+                finding.locations = self.engine.location_tree.normalise(chosen)
+                finding.source = SOURCE_RULES_LLM
+                record.applied = True
+            return
+        status = NOT_MENTIONED_STATUS.get(answer, answer)
+        if status != finding.status:
+            _add_flag(finding, FLAG_LLM_DISAGREE)
+        finding.status, finding.source = status, SOURCE_LLM
+        finding.evidence, finding.evidence_span = evidence, span
+        if status not in POSITIVE:
+            finding.locations = []
+        record.applied = True
 
 
 def _rules_verdict(r: EngineFinding) -> dict[str, Any]:
@@ -410,21 +415,22 @@ def _rules_verdict(r: EngineFinding) -> dict[str, Any]:
     }
 
 
-def _schema_form(value: Any, sub: Mapping[str, Any]) -> Any:
-    """A finding in the form its schema wants, whichever of the two the model used:
-    readable ({"s": .., "l": .., "e": ..}) or compact ([status, locations, quote])."""
-    if isinstance(value, dict) and sub.get("prefixItems"):
-        return conform(value, sub)
-    properties = sub.get("properties")
-    if isinstance(value, list) and properties:
-        return dict(zip(properties, value, strict=False))
-    return value
+def _answer_of(parsed: Any, question: Question) -> tuple[Any, str]:
+    """The reply's answer when it is one of the candidates (a location answer: the
+    candidates it lists, at least one), and its quote; (None, "") otherwise."""
+    if not isinstance(parsed, dict):
+        return None, ""
+    answer, quote = parsed.get("answer"), str(parsed.get("quote") or "")
+    if question.multiple:
+        answers = answer if isinstance(answer, list) else [answer]
+        chosen = [a for a in dict.fromkeys(answers) if isinstance(a, str) and a in question.candidates]
+        return (chosen or None), quote
+    return (answer if answer in question.candidates else None), quote
 
 
-def _flag_all(result: CombinedResult, keys: Sequence[str], flag: str) -> None:
-    for f in result.findings:
-        if f.key in keys and flag not in f.flags:
-            f.flags.append(flag)
+def _add_flag(finding: CombinedFinding, flag: str) -> None:
+    if flag not in finding.flags:
+        finding.flags.append(flag)
 
 
 def result_json(result: CombinedResult) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 from annotations.models import Modality, Report
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
 from inference.ml.metrics import entity_key_metrics, report_scores
+from inference.ml.questions import question_help
 from inference.ml.relation_metrics import Scores, brain_pairs, chest_pairs, relation_metrics
 from inference.services.stage2_modes.schema import ModalitySchema, modality_schema
 
@@ -60,6 +61,8 @@ class ModeOutput:
     prediction: dict[str, Any] | None
     seconds: float = 0.0
     error: str = ""
+    # The combined mode's LLM questions for this report (QuestionRecord dicts), if any.
+    questions: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -137,6 +140,7 @@ def evaluate_modes(
                             "relation_exact": [bool|None], "relation_f1": [float|None],
                             "failed": [bool]},
              "failed": int, "errors": [str (first 5)],
+             "questions": {type: {asked, answered, changed, right, wrong, helps}} (combined only),
              "seconds_per_report": float, "seconds_total": float}}}
 
     Every list under "per_report" follows `report_ids`. Raises EvaluationError for
@@ -245,6 +249,9 @@ def _score_mode(
         "seconds_total": round(total_seconds, 3),
         "seconds_per_report": round(fmean(o.seconds for o in outputs), 4) if outputs else None,
     }
+    if any(o.questions is not None for o in outputs):
+        # What asking the LLM each type of question was worth on this gold set.
+        result["questions"] = question_help([o.questions or [] for o in outputs], [i.gold for i in items])
     if isinstance(schema.keys, BrainKeys):
         result["entity_non_tumor"] = entity_key_metrics(
             [_non_tumor_keys(item.gold) for item in items],

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
+from inference.ml.questions import QuestionPolicy
 from inference.ml.text.lexicon import lexicon_values
 from inference.ml.text.matcher import Matcher
 from inference.models import Stage1Prediction, Stage2Prediction
@@ -30,7 +31,7 @@ from inference.services.evaluation import (
 )
 from inference.services.stage1_inference import predictions_write, predictor_for
 from inference.services.stage2 import stage2_plan, stage2_predict_report
-from inference.services.stage2_modes.combined import engine_for
+from inference.services.stage2_modes.combined import CombinedPlan, asks_llm, engine_for, with_policy
 from inference.services.stage2_modes.registry import stage2_modes
 from inference.services.stage2_modes.strategy import Stage2Mode
 
@@ -66,6 +67,8 @@ def stage2_runner(mode: Stage2Mode[Any]) -> ModeRunner:
         if mode.uses_stage1:
             stage1_ensure(items, ctx)
         plan = stage2_plan(modality=ctx.modality, mode=mode.name, backend_for=ctx.options.get("backend_for"))
+        if ctx.options.get("ask_all_questions") and isinstance(plan, CombinedPlan):
+            plan = with_policy(plan, QuestionPolicy.everything())
         outputs = []
         for done, item in enumerate(items, start=1):
             prediction = stage2_predict_report(
@@ -76,9 +79,13 @@ def stage2_runner(mode: Stage2Mode[Any]) -> ModeRunner:
                 purpose=Stage2Prediction.Purpose.EVALUATION,
             )
             ok = prediction.status == Stage2Prediction.Status.OK
+            questions = (prediction.timings or {}).get("questions") if asks_llm(plan) else None
             outputs.append(
                 ModeOutput(
-                    prediction.parsed if ok else None, prediction.seconds, "" if ok else prediction.error
+                    prediction.parsed if ok else None,
+                    prediction.seconds,
+                    "" if ok else prediction.error,
+                    questions=list(questions or []) if asks_llm(plan) else None,
                 )
             )
             ctx.tick(mode.name, done, len(items))

@@ -8,12 +8,15 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations.models import Modality
 from inference.ml.llm.backends import LLMError
+from inference.ml.questions import QUESTION_LABELS
+from inference.services.questions import question_choose, question_rows
 from inference.services.stage2 import (
     Cohort,
     Stage2Error,
@@ -28,6 +31,8 @@ from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
 
 RUNS_TEMPLATE = "inference/stage2_runs.html"
+PERM_CHOOSE_QUESTIONS = "inference.change_llmquestiontype"  # admins (inference.*)
+_CHOICES: dict[str, bool | None] = {"ask": True, "skip": False, "measured": None}
 
 
 class Stage2RunForm(forms.Form):
@@ -129,4 +134,32 @@ def llm_status(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         # Loads the model on first use (seconds for the 1.5B default) and asks for {"ok": true}.
         test = llm_test_connection()
-    return render(request, "inference/llm_status.html", {"llm": llm_summary(), "test": test})
+    return render(
+        request,
+        "inference/llm_status.html",
+        {
+            "llm": llm_summary(),
+            "test": test,
+            "questions": question_rows(),
+            "can_choose": request.user.has_perm(PERM_CHOOSE_QUESTIONS),
+        },
+    )
+
+
+@require_POST
+@permission_required(PERM_CHOOSE_QUESTIONS, raise_exception=True)
+def llm_question_choose(request: HttpRequest, code: str) -> HttpResponse:
+    """An admin asks or stops asking one type of LLM question, or hands it back to the
+    measurement ("choice": ask | skip | measured)."""
+    choice = request.POST.get("choice", "")
+    if choice not in _CHOICES:
+        return HttpResponseBadRequest("choice must be ask, skip or measured")
+    try:
+        row = question_choose(code=code, asked=_CHOICES[choice], user=request.user)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    messages.success(
+        request,
+        f"{QUESTION_LABELS[code]}: {'asked' if row.asked else 'not asked'} ({row.get_set_by_display()}).",
+    )
+    return redirect(reverse("inference:llm_status") + "#llm-questions")

@@ -10,6 +10,7 @@ from analytics import evaluation
 from analytics.models import EvaluationRun
 from analytics.services import evaluation as evaluation_service
 from analytics.tasks import evaluation_task
+from inference.models import LLMQuestionType
 from jobs.models import Job
 from jobs.services import job_cancel, job_enqueue, job_run
 from tests.analytics.factories import fake_results
@@ -241,3 +242,30 @@ def test_plotly_js_is_served_from_the_plotly_package(client, clinician):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
     assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()
+
+
+def test_a_run_on_verified_data_sets_the_llm_questions_and_the_dashboard_shows_them(
+    monkeypatch, fake_evaluate, admin_user, client
+):
+    figures = {"asked": 8, "answered": 7, "changed": 5, "right": 1, "wrong": 3, "helps": False}
+    base = evaluation_service.run_evaluate_modes
+
+    def with_questions(**kwargs):
+        raw = base(**kwargs)
+        raw["modes"]["llm"]["questions"] = {"location": figures}
+        return raw
+
+    monkeypatch.setattr(evaluation_service, "run_evaluate_modes", with_questions)
+    LLMQuestionType.objects.create(code="location", asked=True)
+    run = _start(admin_user)
+    job_run(job_id=run.job.pk, work=evaluation_service.evaluation_execute)
+    row = LLMQuestionType.objects.get(code="location")
+    assert (row.asked, row.set_by, row.measured["wrong"], row.measured["gold"]) == (
+        False,
+        "measurement",
+        3,
+        "heldout",
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("analytics:evaluation_detail", args=[run.pk])).content.decode()
+    assert 'id="llm-questions"' in page and "Location of a present lesion the rules could not place" in page

@@ -1,6 +1,7 @@
 """Evaluate modes on a gold file and print the method's tables.
 
     python manage.py evaluate GOLD.jsonl --modes rules,llm,llm_hint,bert [--limit 50] [--json out.json]
+    python manage.py evaluate GOLD.jsonl --modes combined --ask-all-questions [--record-question-help]
     python manage.py demo_corpus --out var/demo.jsonl --n 40 && python manage.py evaluate var/demo.jsonl
 
 GOLD.jsonl is a gold file (docs/gold-files.md: one report per line with "id",
@@ -12,6 +13,10 @@ macro, micro), and writes every figure as JSON (default
 RADREVIEW_DATA_DIR/eval/<file stem>.json). Modes come from the registry in
 inference/services/evaluation.py (`--list-modes` shows them). Stage 2 predictions
 made here are stored as evaluation rows: they never stand for a report.
+The combined mode also prints what asking the LLM each type of question was worth
+(asked, answered, changed, right, wrong; --ask-all-questions asks every type, to
+measure those the site does not ask); --record-question-help stores that as the
+site's measurement, which sets the types asked by default (inference/services/questions.py).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from annotations.services.importing import reports_import
 from inference.ml.gold import GoldFileError, gold_file_records
 from inference.ml.llm.backends import LLMError
 from inference.services.evaluation import EvalItem, EvaluationError, evaluate_modes, registered_modes
+from inference.services.questions import question_help_record
 from inference.services.stage2 import Stage2Error
 
 
@@ -46,6 +52,16 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="first N lines per modality (0: all)")
         parser.add_argument("--timeout", type=float, default=None, help="LLM seconds per report")
         parser.add_argument("--json", type=Path, default=None, help="where to write the JSON summary")
+        parser.add_argument(
+            "--ask-all-questions",
+            action="store_true",
+            help="combined: ask the LLM every type of question, not only the site's policy (to measure them)",
+        )
+        parser.add_argument(
+            "--record-question-help",
+            action="store_true",
+            help="combined: store the measured help per question type as the site's (verified data)",
+        )
         parser.add_argument("--list-modes", action="store_true", help="list the registered modes and stop")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -90,7 +106,7 @@ class Command(BaseCommand):
                 raise CommandError(f"report {record['id']} was not imported (see the import problems above)")
             by_modality.setdefault(report.modality.code, []).append(EvalItem(report, record["gold"]))
         summary: dict[str, Any] = {"gold_file": str(path), "source": source, "modes": modes, "modalities": {}}
-        options_for_modes = {"timeout": options["timeout"]}
+        options_for_modes = {"timeout": options["timeout"], "ask_all_questions": options["ask_all_questions"]}
         for code, items in sorted(by_modality.items()):
             if options["limit"]:
                 items = items[: options["limit"]]
@@ -104,6 +120,13 @@ class Command(BaseCommand):
             summary["modalities"][code] = result
             for mode, scores in result["modes"].items():
                 self._print_mode(code, mode, scores)
+                if scores.get("questions") and options["record_question_help"]:
+                    changed = question_help_record(
+                        help=scores["questions"], gold=path.name, reports=len(items)
+                    )
+                    self.stdout.write(
+                        f"question help recorded as the site's; settings changed: {changed or 'none'}"
+                    )
         out = options["json"] or Path(settings.DATA_DIR) / "eval" / f"{path.stem}.json"
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +169,13 @@ class Command(BaseCommand):
         if "entity_non_tumor" in scores:
             w("Non-tumor detail keys")
             self._key_table(scores["entity_non_tumor"])
+        if scores.get("questions"):
+            w("LLM questions (asked, answered with a quote, changed, right, wrong)")
+            for kind, q in scores["questions"].items():
+                w(
+                    f"  {kind:28} {q['asked']:>5} {q['answered']:>5} {q['changed']:>5} {q['right']:>5} "
+                    f"{q['wrong']:>5}  {'helps' if q['helps'] else '-'}"
+                )
         relations = scores["relations"]
         if relations is None:
             w("Relations: not predicted by this mode")

@@ -115,6 +115,10 @@ class EngineResult:
     rules_version: str
     cues: list[EpisodeCue] = field(default_factory=list)
     brain: BrainKeys | None = None  # set for a brain MRI engine: the result's gold shape is brain's
+    # What the combined mode's questions are cut from: every location phrase read, and
+    # each sentence's [start, end) offsets.
+    location_mentions: list[LocationMention] = field(default_factory=list)
+    sentence_spans: list[tuple[int, int]] = field(default_factory=list)
 
     def by_key(self) -> dict[str, EngineFinding]:
         return {f.key: f for f in self.findings}
@@ -266,6 +270,8 @@ class RuleEngine:
             rules_version=self.rules.version,
             cues=cues,
             brain=self.brain,
+            location_mentions=list(location_hits),
+            sentence_spans=[(s.start, s.end) for s in sentences],
         )
 
     def _mentions(self, text: str, folded: str) -> tuple[list[tuple[int, int, str]], list[LocationMention]]:
@@ -571,7 +577,7 @@ class RuleEngine:
                         finding.flags.append(FLAG_NO_LOCATION)
                     strong = [m for m in located if not m.weak] or located
                     finding.locations = self.location_tree.normalise(
-                        loc for m in strong for loc in m.locations if self._may_have(key, loc)
+                        loc for m in strong for loc in m.locations if self.may_have(key, loc)
                     )
                     links = {m.link for m in strong}
                     finding.link = ",".join(sorted(links))
@@ -582,7 +588,7 @@ class RuleEngine:
             out.append(finding)
         return out
 
-    def _may_have(self, key: str, location: str) -> bool:
+    def may_have(self, key: str, location: str) -> bool:
         """Some location keys belong to a few lesions only: the pleura to a pleural
         nodule or mass (a lung lesion by the pleura stays in its lobe), the
         mediastinum/hilum to a mass there: rules data "only_for" (LABELLING.md section 4)."""

@@ -29,8 +29,10 @@ from inference.ml.combined_brain import PROMPT_VERSION_BRAIN, BrainCombinedExtra
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
+from inference.ml.questions import QuestionPolicy
 from inference.models import ModelVersion, Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
+from inference.services.questions import question_policy
 from inference.services.stage2_modes.schema import TASKS, ModalitySchema, Stage2Error, modality_schema
 from inference.services.stage2_modes.strategy import BackendFor, Stage2Mode, Stage2Plan, StoredFields
 
@@ -140,10 +142,12 @@ def combined_plan(
     backend_for: BackendFor,
     llm_name: str = "configured",
     llm_info: dict[str, Any] | None = None,
+    policy: QuestionPolicy | None = None,
 ) -> CombinedPlan:
     """The combined extractor's run for `modality`: rule engine from the site's rules,
     stage 1 trusted per key on its measured F1, the LLM from `backend_for` (called
-    on the first report the rules do not settle)."""
+    on the first question the policy asks), the site's question policy unless
+    `policy` is given (an evaluation asking every type)."""
     schema = modality_schema(modality)
     if not isinstance(schema.keys, ChestKeys):
         raise Stage2Error(COMBINED_CHEST_ONLY)
@@ -152,11 +156,12 @@ def combined_plan(
     version = model_version_active(modality=modality)
     # Stage 1 is trusted per key on its own measured F1 (held-out gold, else validation).
     quality = stage1_key_f1(version.metrics or {}) if version else None
-    extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys, stage1_key_f1=quality)
+    policy = policy or question_policy()
+    extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys, stage1_key_f1=quality, policy=policy)
     s1 = f"s1:{version.pk}" if version else "s1:none"
     run_key = (
         f"combined|{modality.code}|schema{schema.version}|rules:{engine.rules.version}"
-        f"|{llm_name}|{PROMPT_VERSION}|{s1}"
+        f"|{llm_name}|{PROMPT_VERSION}|{policy.key()}|{s1}"
     )
     return CombinedPlan(
         "combined",
@@ -169,6 +174,21 @@ def combined_plan(
         stage1_version=version,
         extractor=extractor,
     )
+
+
+def asks_llm(plan: Any) -> bool:
+    """Whether a plan is a chest CT combined run (the one that may ask the LLM questions)."""
+    return isinstance(plan, CombinedPlan) and isinstance(plan.extractor, CombinedExtractor)
+
+
+def with_policy(plan: CombinedPlan, policy: QuestionPolicy) -> CombinedPlan:
+    """The same run asking `policy`'s questions (its own run key: its predictions are others)."""
+    if not isinstance(plan.extractor, CombinedExtractor):
+        return plan
+    old = plan.extractor.policy.key()
+    plan.extractor.policy = policy
+    plan.run_key = plan.run_key.replace(f"|{old}|", f"|{policy.key()}|")[:300]
+    return plan
 
 
 def brain_combined_plan(*, modality: Modality) -> CombinedPlan:
@@ -228,8 +248,17 @@ def _fields(result: CombinedResult) -> dict[str, Any]:
         "completion_tokens": sum(s["completion_tokens"] for s in steps),
         "timings": {
             "total": round(result.seconds, 3),
-            "steps": {s["task"]: round(s["seconds"], 3) for s in steps},
+            "steps": _step_seconds(steps),
             "llm_reasons": result.llm_reasons,
+            "questions": [q.as_dict() for q in result.questions],
             "rules_version": result.rules_version,
         },
     }
+
+
+def _step_seconds(steps: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per kind of step (one call per question: several may share a kind)."""
+    out: dict[str, float] = {}
+    for s in steps:
+        out[s["task"]] = round(out.get(s["task"], 0.0) + s["seconds"], 3)
+    return out

@@ -24,6 +24,7 @@ from inference.ml.combined import (
 from inference.ml.defaults import default_lexicon
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import FakeBackend
+from inference.ml.questions import LOCATION, STATUS_DISAGREE, STATUS_SILENT, QuestionPolicy
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,9 @@ class FakeStage1:
         self.calls += len(texts)
         labels = {k: p >= 0.5 for k, p in self.probs.items()}
         return [SimpleNamespace(probs=dict(self.probs), labels=labels) for _ in texts]
+
+
+ALL = QuestionPolicy.everything()
 
 
 def by_key(result):
@@ -75,51 +79,6 @@ def test_stage1_fills_in_where_the_lexicon_is_silent(engine):
     assert (fibrosis.status, fibrosis.source, fibrosis.flags) == ("present", SOURCE_STAGE1, [FLAG_SILENT])
 
 
-def test_disagreement_goes_to_the_llm_with_the_rules_evidence_and_stays_flagged(engine):
-    def answer(messages, schema):
-        assert set(schema["properties"]) == {"pleural effusion"}  # only what needs deciding
-        return {"pleural effusion": {"s": "negated", "e": "Pleural effusion was not detected"}}
-
-    llm = FakeBackend(answer)
-    stage1 = FakeStage1({"pleural effusion": 0.97})
-    text = "Pleural effusion was not detected. Heart size is normal."
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(text)
-    effusion = by_key(result)["pleural effusion"]
-    assert effusion.status == "negated" and effusion.source == SOURCE_LLM
-    assert FLAG_DISAGREE in effusion.flags and FLAG_LLM_DISAGREE not in effusion.flags
-    assert effusion.sources["rules"]["status"] == "negated"
-    assert effusion.sources["stage1"]["present"] is True
-    assert effusion.sources["llm"]["status"] == "negated"
-    prompt = llm.calls[0][0][-1]["content"]
-    assert "rules say negated" in prompt and "Pleural effusion was not detected" in prompt
-    assert result.llm_reasons == {"pleural effusion": [FLAG_DISAGREE]}
-
-
-def test_llm_adds_a_location_the_rules_could_not_link(engine):
-    llm = FakeBackend(lambda m, s: {"nodule": {"s": "present", "l": ["left upper lobe"], "e": "nodule"}})
-    result = CombinedExtractor(engine, llm=llm).extract("Possible nodule, as on the prior study.")
-    nodule = by_key(result)["nodule"]
-    assert nodule.status == "uncertain"  # the rules' assertion stands
-    assert nodule.locations == ["left upper lobe"] and nodule.source == SOURCE_RULES_LLM
-    assert FLAG_NO_LOCATION in nodule.flags
-
-
-def test_llm_that_contradicts_a_location_question_is_kept_as_a_flag(engine):
-    llm = FakeBackend(lambda m, s: {"nodule": {"s": "negated", "l": [], "e": "nodule"}})
-    result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
-    nodule = by_key(result)["nodule"]
-    assert nodule.status == "present" and nodule.source == SOURCE_RULES
-    assert FLAG_LLM_DISAGREE in nodule.flags and nodule.sources["llm"]["status"] == "negated"
-
-
-def test_a_broken_llm_answer_keeps_the_rules_and_says_so(engine):
-    llm = FakeBackend({}, default="not json")
-    result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
-    nodule = by_key(result)["nodule"]
-    assert nodule.status == "present" and FLAG_LLM_FAILED in nodule.flags
-    assert result.steps[0].ok is False
-
-
 def test_a_weak_stage1_disagreement_is_not_a_disagreement(engine):
     stage1 = FakeStage1({"nodule": 0.3})
     result = CombinedExtractor(engine, stage1=stage1).extract("Nodule in the RUL.")
@@ -137,43 +96,12 @@ def test_result_is_gold_shaped_and_json_ready(engine):
     json.dumps(result.as_dict())
 
 
-def test_the_llm_answer_in_the_compact_schema_form_is_read(engine):
-    llm = FakeBackend(lambda m, s: {"nodule": ["present", ["right lower lobe"], "a nodule"]})
-    result = CombinedExtractor(engine, llm=llm).extract("There is a nodule.")
-    nodule = by_key(result)["nodule"]
-    assert nodule.locations == ["right lower lobe"] and nodule.source == SOURCE_RULES_LLM
-
-
 def test_a_hesitant_stage1_alone_does_not_add_a_finding(engine):
     stage1 = FakeStage1({"fibrosis": 0.6})
     result = CombinedExtractor(engine, stage1=stage1).extract(
         "Architectural distortion and volume loss in the lingula."
     )
     assert "fibrosis" not in by_key(result)
-
-
-def test_an_llm_that_leaves_out_a_confident_stage1_finding_does_not_drop_it(engine):
-    llm = FakeBackend(lambda m, s: {})
-    stage1 = FakeStage1({"fibrosis": 0.95})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
-        "Architectural distortion and volume loss in the lingula."
-    )
-    fibrosis = by_key(result)["fibrosis"]
-    assert (fibrosis.status, fibrosis.source) == ("present", SOURCE_STAGE1)
-    assert fibrosis.flags == [FLAG_SILENT, FLAG_UNCONFIRMED]
-    assert fibrosis.sources["llm"] == {"status": None}
-
-
-def test_an_llm_status_change_without_a_quote_from_the_report_is_only_a_flag(engine):
-    llm = FakeBackend(lambda m, s: {"pleural effusion": {"s": "present", "e": "moderate left effusion"}})
-    stage1 = FakeStage1({"pleural effusion": 0.97})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
-        "Pleural effusion was not detected. Heart size is normal."
-    )
-    effusion = by_key(result)["pleural effusion"]
-    assert (effusion.status, effusion.source) == ("negated", SOURCE_RULES)
-    assert {FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED} <= set(effusion.flags)
-    assert effusion.sources["llm"]["quote_found"] is False
 
 
 def test_a_stage1_key_below_its_f1_floor_adds_nothing_alone_and_asks_no_llm(engine):
@@ -210,11 +138,117 @@ def test_stage1_key_f1_prefers_the_heldout_scores():
     assert stage1_key_f1({}) is None
 
 
-def test_a_one_word_llm_quote_is_no_evidence(engine):
-    llm = FakeBackend(lambda m, s: {"pleural effusion": {"s": "present", "e": "none"}})
+def test_a_disagreement_is_one_status_question_with_its_sentence_and_the_statuses_to_choose(engine):
+    def answer(messages, schema):
+        assert schema["properties"]["answer"] == {"enum": ["present", "uncertain", "negated"]}
+        return {"answer": "negated", "quote": "Pleural effusion was not detected"}
+
+    llm = FakeBackend(answer)
     stage1 = FakeStage1({"pleural effusion": 0.97})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
-        "Pleural effusion was not detected. The nodule is nonspecific."
+    text = "Pleural effusion was not detected. Heart size is normal."
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(text)
+    effusion = by_key(result)["pleural effusion"]
+    assert (effusion.status, effusion.source) == ("negated", SOURCE_LLM)
+    assert FLAG_DISAGREE in effusion.flags and FLAG_LLM_DISAGREE not in effusion.flags
+    assert effusion.sources["llm"][STATUS_DISAGREE]["quote_found"] is True
+    prompt = llm.calls[0][0][-1]["content"]
+    assert "1. Pleural effusion was not detected." in prompt and "Heart size" not in prompt
+    [record] = result.questions
+    assert (record.kind, record.asked, record.applied, record.changed) == (STATUS_DISAGREE, True, True, False)
+
+
+def test_a_location_question_offers_the_locations_named_around_the_mention(engine):
+    def answer(messages, schema):
+        assert schema["properties"]["answer"]["items"]["enum"] == ["left upper lobe", "not stated"]
+        return {"answer": ["left upper lobe"], "quote": "in the left upper lobe"}
+
+    llm = FakeBackend(answer)
+    text = "Scarring is seen in the left upper lobe. A 5 mm nodule is present there."
+    result = CombinedExtractor(engine, llm=llm, policy=ALL).extract(text)
+    nodule = by_key(result)["nodule"]
+    assert (nodule.locations, nodule.source) == (["left upper lobe"], SOURCE_RULES_LLM)
+    [record] = [q for q in result.questions if q.key == "nodule"]
+    assert record.kind == LOCATION and record.changed
+    assert record.before == {"status": "present", "locations": []}
+    assert record.after == {"status": "present", "locations": ["left upper lobe"]}
+
+
+def test_no_location_question_when_the_sentences_around_name_no_location(engine):
+    llm = FakeBackend({}, default="{}")
+    result = CombinedExtractor(engine, llm=llm, policy=ALL).extract("Possible nodule, as on the prior study.")
+    nodule = by_key(result)["nodule"]
+    assert FLAG_NO_LOCATION in nodule.flags and nodule.locations == []
+    assert llm.calls == [] and result.questions == []
+
+
+def test_a_question_type_the_policy_does_not_ask_is_recorded_not_asked(engine):
+    llm = FakeBackend({}, default="{}")
+    text = "Scarring is seen in the left upper lobe. A 5 mm nodule is present there."
+    result = CombinedExtractor(engine, llm=llm, policy=QuestionPolicy.of([])).extract(text)
+    assert llm.calls == [] and by_key(result)["nodule"].locations == []
+    [record] = result.questions
+    assert (record.kind, record.asked, record.changed) == (LOCATION, False, False)
+
+
+def test_a_location_answer_quoting_outside_its_sentences_changes_nothing(engine):
+    llm = FakeBackend(lambda m, s: {"answer": ["left upper lobe"], "quote": "Heart size is normal"})
+    text = (
+        "Heart size is normal. Mediastinum unremarkable. Scarring in the left upper lobe. A nodule is seen."
+    )
+    result = CombinedExtractor(engine, llm=llm, policy=ALL).extract(text)
+    nodule = by_key(result)["nodule"]
+    assert nodule.locations == [] and FLAG_LLM_UNVERIFIED in nodule.flags
+    assert result.questions[0].quote_found is False and not result.questions[0].changed
+
+
+def test_an_answer_outside_the_candidates_keeps_the_rules_and_says_so(engine):
+    llm = FakeBackend({}, default='{"answer": ["liver"], "quote": "in the left upper lobe"}')
+    text = "Scarring is seen in the left upper lobe. A 5 mm nodule is present there."
+    result = CombinedExtractor(engine, llm=llm, policy=ALL).extract(text)
+    nodule = by_key(result)["nodule"]
+    assert nodule.locations == [] and FLAG_LLM_FAILED in nodule.flags
+    assert result.steps[0].ok is False and result.questions[0].error
+
+
+def test_the_llm_locations_go_through_the_location_normalisation(engine):
+    llm = FakeBackend(
+        lambda m, s: {"answer": ["both lungs", "right upper lobe", "left lower lobe"], "quote": "both lungs"}
+    )
+    text = (
+        "Emphysema in both lungs, worst in the right upper lobe and the left lower lobe. "
+        "A few nodules are noted."
+    )
+    result = CombinedExtractor(engine, llm=llm, policy=ALL).extract(text)
+    assert by_key(result)["nodule"].locations == ["right upper lobe", "left lower lobe"]
+
+
+def test_stage1_alone_found_lesion_the_llm_says_is_not_mentioned_is_dropped(engine):
+    llm = FakeBackend(lambda m, s: {"answer": "not mentioned", "quote": "Architectural distortion"})
+    stage1 = FakeStage1({"fibrosis": 0.95})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(
+        "Architectural distortion and volume loss in the lingula."
+    )
+    assert "fibrosis" not in by_key(result)
+    [record] = result.questions
+    assert record.kind == STATUS_SILENT and record.after["status"] == "absent" and record.changed
+
+
+def test_stage1_alone_found_lesion_stays_unconfirmed_without_a_quote(engine):
+    llm = FakeBackend(lambda m, s: {"answer": "not mentioned", "quote": "none"})
+    stage1 = FakeStage1({"fibrosis": 0.95})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(
+        "Architectural distortion and volume loss in the lingula."
+    )
+    fibrosis = by_key(result)["fibrosis"]
+    assert (fibrosis.status, fibrosis.source) == ("present", SOURCE_STAGE1)
+    assert fibrosis.flags == [FLAG_SILENT, FLAG_LLM_UNVERIFIED, FLAG_UNCONFIRMED]
+
+
+def test_a_broken_llm_reply_keeps_the_rules(engine):
+    llm = FakeBackend({}, default="not json")
+    stage1 = FakeStage1({"pleural effusion": 0.97})
+    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(
+        "Pleural effusion was not detected."
     )
     effusion = by_key(result)["pleural effusion"]
-    assert effusion.status == "negated" and FLAG_LLM_UNVERIFIED in effusion.flags
+    assert effusion.status == "negated" and FLAG_LLM_FAILED in effusion.flags

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 
 from inference.ml.llm.backends import LLMUnavailable
-from inference.models import Stage2Prediction
+from inference.ml.questions import QUESTION_TYPES
+from inference.models import LLMQuestionType, Stage2Prediction
 from inference.services.stage2 import (
     Cohort,
     stage2_job_create,
@@ -24,8 +25,16 @@ from tests.inference.factories import ModelVersionFactory, ScriptedLLM, Stage1Pr
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
 
 SETTLED = "Atelectasis in both lower lobes. No pleural effusion."  # the rules decide everything
-UNLOCATED = "There is a nodule. No pleural effusion."  # a present lesion without a location
-NODULE_ANSWER = {"nodule": {"s": "present", "l": ["right upper lobe"], "e": "a nodule"}}
+# A present lesion the rules leave unlocated, next to a sentence that names a lobe.
+UNLOCATED = "The right upper lobe shows volume loss. There is a nodule. No pleural effusion."
+NODULE_ANSWER = {"answer": ["right upper lobe"], "quote": "The right upper lobe shows"}
+
+
+@pytest.fixture(autouse=True)
+def asks_every_question(db):
+    """The site asks the LLM every type of question (the shipped default asks none)."""
+    for code in QUESTION_TYPES:
+        LLMQuestionType.objects.create(code=code, asked=True, set_by="admin")
 
 
 @pytest.fixture
@@ -67,7 +76,7 @@ def test_combined_job_asks_the_llm_only_for_the_report_that_needs_it(monkeypatch
     asked = Stage2Prediction.objects.get(report=reports[1], job=job)
     nodule = _finding(asked, "nodule")
     assert (nodule["source"], nodule["locations"]) == ("rules+llm", ["right upper lobe"])
-    assert "no_location" in nodule["flags"] and nodule["sources"]["llm"]["status"] == "present"
+    assert "no_location" in nodule["flags"] and nodule["sources"]["llm"]["location"]["quote_found"]
     assert asked.timings["llm_reasons"] == {"nodule": ["no_location"]}
     # Each report went into the review queue with its deciding source.
     row = ReviewFinding.objects.get(report=reports[1], key="nodule")
@@ -114,7 +123,7 @@ def test_unreachable_server_is_retried_then_the_report_is_stored_failed(monkeypa
 
 
 def test_a_broken_llm_answer_keeps_the_rules_and_flags_the_finding(monkeypatch, reports):
-    install(monkeypatch, ScriptedLLM({"There is a nodule": '{"nodule": ['}))
+    install(monkeypatch, ScriptedLLM({"There is a nodule": '{"answer": ['}))
     job = _run(
         stage2_job_create(cohort=Cohort(modality="chest_ct", report_ids=(reports[1].pk,)), mode="combined")
     )
@@ -131,7 +140,7 @@ def test_stage1_disagreement_goes_to_the_llm_which_decides(monkeypatch, chest_ct
     Stage1PredictionFactory(
         report=report, model_version=version, probabilities={"nodule": 0.97}, predicted_keys=["nodule"]
     )
-    install(monkeypatch, ScriptedLLM({"No nodule": {"nodule": {"s": "negated", "l": [], "e": "No nodule"}}}))
+    install(monkeypatch, ScriptedLLM({"No nodule": {"answer": "negated", "quote": "No nodule is seen"}}))
     job = _run(stage2_job_create(cohort=Cohort(modality="chest_ct"), mode="combined"))
     assert job.params["run_key"].endswith(f"|s1:{version.pk}")
     nodule = _finding(Stage2Prediction.objects.get(job=job), "nodule")
