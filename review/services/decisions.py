@@ -10,7 +10,10 @@ Concurrency, two layers:
 Refusals raise ReviewConflict with a message for the person; nothing is saved.
 
 Rules: only users holding PERM_REVIEW decide; reject needs a reason code
-("other" also needs a comment); edits are checked against the schema.
+("other" also needs a comment); edits are checked against the schema. A saved
+location list goes through the site's one location normalisation
+(inference.ml.text.location_keys, LABELLING.md section 4), as every mode's
+output does; a location just ticked in the grid is never the key it drops.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType
+from annotations.selectors import site_ruleset
 from radreview.roles import PERM_REVIEW
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
 from review.services.sync import finding_kinds, review_refresh
@@ -127,6 +131,15 @@ def _clean_changes(
         raise ValidationError(f"Unknown detail: {', '.join(bad)}.")
 
 
+def _normalised_locations(review: ReviewReport, locations: list[str], ticked: str | None) -> list[str]:
+    """The clinician's list under the site's location tree; `ticked` (a key just
+    added in the grid) wins over the listed keys that would make it redundant."""
+    tree = site_ruleset(modality=review.report.modality).location_tree
+    if ticked:
+        return tree.normalise_keeping(locations, ticked)
+    return tree.normalise(locations)
+
+
 def _lock(review_id: int, user: Any) -> ReviewReport:
     review = ReviewReport.objects.select_for_update().select_related("report__modality").get(pk=review_id)
     holder = lease_holder(review, user)
@@ -193,8 +206,11 @@ def finding_decide(
     locations: list[str] | None = None,
     episode: str | None = None,
     details: list[str] | None = None,
+    ticked_location: str | None = None,
 ) -> ReviewFinding:
-    """Approve, reject or edit one finding made on `version`; returns it updated."""
+    """Approve, reject or edit one finding made on `version`; returns it updated.
+    An edit's locations are normalised; `ticked_location` (the grid's last click)
+    is kept, the listed keys it replaces are dropped."""
     _check_can_review(user)
     review_id = ReviewFinding.objects.values_list("review_id", flat=True).get(pk=finding_id)
     review = _lock(review_id, user)
@@ -227,6 +243,8 @@ def finding_decide(
         new_episode = finding.episode if episode is None else episode.strip()
         new_details = list(dict.fromkeys(finding.details if details is None else details))
         _clean_changes(review, finding.kind, new_key, new_locations, new_episode, new_details)
+        if locations is not None:
+            new_locations = _normalised_locations(review, new_locations, ticked_location)
         if (new_key, new_locations, new_episode, new_details) == (
             finding.key,
             finding.locations,
@@ -269,6 +287,7 @@ def finding_add(
     key, locations, details = key.strip(), list(dict.fromkeys(locations or [])), list(details or [])
     kind = finding_kinds(review.report.modality).get(key, "")
     _clean_changes(review, kind, key, locations, episode, details)  # a key with no kind raises
+    locations = _normalised_locations(review, locations, None)
     has_span = start is not None or end is not None
     if has_span and (start is None or end is None or not 0 <= start < end <= len(text)):
         raise ValidationError("The selected text is outside the report; select it again.")
@@ -301,7 +320,10 @@ def grid_toggle(
     *, review_id: int, user: Any, lesion: str, location: str, version: int | None
 ) -> ReviewFinding:
     """Tick or untick one lesion x location cell: an edit of the lesion's finding,
-    or, when the models did not report that lesion, an added finding."""
+    or, when the models did not report that lesion, an added finding. A tick is
+    the last click and wins: ticking "right lung" where "right upper lobe" is
+    listed replaces the lobe, ticking the lobe where its lung is listed replaces
+    the lung. An untick is a plain removal."""
     live = (
         ReviewFinding.objects.filter(review_id=review_id, superseded=False, key=lesion)
         .exclude(status=ReviewFinding.Status.REJECTED)
@@ -311,13 +333,15 @@ def grid_toggle(
     if live is None:
         return finding_add(review_id=review_id, user=user, key=lesion, locations=[location])
     locations = list(live.locations or [])
-    locations = [x for x in locations if x != location] if location in locations else [*locations, location]
+    ticked = location not in locations
+    locations = [*locations, location] if ticked else [x for x in locations if x != location]
     return finding_decide(
         finding_id=live.pk,
         user=user,
         action=Action.EDIT,
         version=live.version if version is None else version,
         locations=locations,
+        ticked_location=location if ticked else None,
     )
 
 

@@ -142,6 +142,53 @@ def test_grid_toggle_edits_the_lesion_or_adds_it(review, clinician):
     assert (_f(review, "mass").status, _f(review, "mass").locations) == ("added", ["left upper lobe"])
 
 
+def test_grid_tick_of_a_lung_next_to_its_lobe_replaces_the_lobe(review, clinician):
+    grid_toggle(review_id=review.pk, user=clinician, lesion="nodule", location="right lung", version=None)
+    assert _f(review, "nodule").locations == ["right lung"]
+
+
+def test_grid_tick_of_a_lobe_next_to_its_lung_replaces_the_lung(review, clinician):
+    cons = _f(review, "consolidation")
+    finding_decide(finding_id=cons.pk, user=clinician, action="edit", version=1, locations=["left lung"])
+    grid_toggle(review_id=review.pk, user=clinician, lesion="consolidation", location="lingula", version=None)
+    assert _f(review, "consolidation").locations == ["lingula"]
+
+
+def test_edited_and_added_locations_are_normalised(review, clinician):
+    bron = _f(review, "bronchiectasis")
+    finding_decide(
+        finding_id=bron.pk,
+        user=clinician,
+        action="edit",
+        version=1,
+        locations=["both lungs", "right upper lobe", "left lower lobe"],
+    )
+    assert _f(review, "bronchiectasis").locations == ["right upper lobe", "left lower lobe"]
+    added = finding_add(
+        review_id=review.pk, user=clinician, key="mass", locations=["right lung", "right upper lobe"]
+    )
+    assert added.locations == ["right upper lobe"]
+
+
+def test_grid_untick_is_a_plain_removal(review, clinician):
+    grid_toggle(
+        review_id=review.pk,
+        user=clinician,
+        lesion="bronchiectasis",
+        location="right upper lobe",
+        version=None,
+    )
+    assert _f(review, "bronchiectasis").locations == ["both lungs", "right upper lobe"]
+    grid_toggle(
+        review_id=review.pk,
+        user=clinician,
+        lesion="bronchiectasis",
+        location="right upper lobe",
+        version=None,
+    )
+    assert _f(review, "bronchiectasis").locations == ["both lungs"]
+
+
 def test_confirm_no_findings_verifies_an_empty_failed_report(clinician):
     report = ReportFactory()
     Stage2PredictionFactory(report=report, status="failed", findings=[])

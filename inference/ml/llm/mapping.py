@@ -5,7 +5,10 @@
     json.dumps(asdict(result))
 
 Chest CT: one call; each mentioned lesion is present / uncertain / negated with
-its locations; pleural effusion and thickening get "pleura" without asking.
+its locations; pleural effusion and thickening get "pleura" without asking. With
+the site's location tree (`tree`, text.location_keys), the model's locations go
+through the one normalisation every mode uses ("both lungs" beside a lobe of
+each side -> the lobes).
 Brain MRI: step 1 (which of the five diagnosis groups), then step 2 only for
 what step 1 found: the episode of each malignant diagnosis, and, for "other
 non-tumor", which of the four detail keys (a separate, targeted prompt).
@@ -53,6 +56,7 @@ from inference.ml.llm.schemas import (
 from inference.ml.preprocess import NormalizedText, normalize
 from inference.ml.text.assertion import AssertionDetector
 from inference.ml.text.lexicon import Lexicon, lexicon_values
+from inference.ml.text.location_keys import LocationTree
 from inference.ml.text.matcher import Matcher
 from inference.ml.text.patterns import fold
 
@@ -209,9 +213,11 @@ class ChestCtMapper:
         keys: ChestKeys | None = None,
         lexicon: Lexicon | None = None,
         detector: AssertionDetector | None = None,
+        tree: LocationTree | None = None,
         max_tokens: int = 320,
     ) -> None:
         self.keys = keys or ChestKeys()
+        self.tree = tree  # the site's location normalisation; None: locations as the model gave them
         self.evidence = _EvidenceCheck(lexicon, detector)
         self.schema = chest_ct_schema(self.keys)
         values = {
@@ -252,7 +258,12 @@ class ChestCtMapper:
         findings = []
         for key, value in parsed.items():
             implicit = self.keys.implicit.get(key)
-            locations = [implicit] if implicit else list(dict.fromkeys(value.get("l", [])))
+            if implicit:
+                locations = [implicit]
+            elif self.tree is not None:
+                locations = self.tree.normalise(value.get("l", []))
+            else:
+                locations = list(dict.fromkeys(value.get("l", [])))
             findings.append(Finding(key, value["s"], "lesion", locations=locations, evidence=value["e"]))
         return findings
 

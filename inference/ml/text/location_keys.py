@@ -19,6 +19,10 @@ locations:
   "right lung" beside "both lungs" adds nothing;
 - unknown keys pass through; order follows the input, duplicates go.
 
+A clinician's click in the review grid goes through `normalise_keeping`: the key
+just ticked is never the one dropped (the listed keys under it go instead, or,
+failing that, the listed keys above it), so the last click wins.
+
 Plain Python, no Django.
 """
 
@@ -49,6 +53,9 @@ class LocationTree:
             out.append(key)
         return out
 
+    def descendants(self, key: str) -> list[str]:
+        return [c for c in self.parent if key in self.ancestors(c)]
+
     def normalise(self, keys: Iterable[str]) -> list[str]:
         listed = list(dict.fromkeys(k for k in keys if k))
         if not self.parent:
@@ -77,6 +84,23 @@ class LocationTree:
             ):
                 drop.add(key)
         return [k for k in listed if k not in drop]
+
+    def normalise_keeping(self, keys: Iterable[str], keep: str) -> list[str]:
+        """`normalise(keys)`, except that `keep` (the key a clinician just ticked)
+        survives: when normalisation would drop it, the listed keys under it are
+        dropped instead ("right lung" ticked beside "right upper lobe" -> "right
+        lung"), and if it would still go, the listed keys above it ("right lung"
+        ticked beside "both lungs" -> "right lung")."""
+        listed = list(dict.fromkeys(k for k in keys if k))
+        out = self.normalise(listed)
+        if keep not in listed or keep in out:
+            return out
+        below = set(self.descendants(keep))
+        out = self.normalise([k for k in listed if k not in below])
+        if keep in out:
+            return out
+        above = set(self.ancestors(keep))
+        return self.normalise([k for k in listed if k not in below and k not in above])
 
 
 def normalise_locations(keys: Iterable[str], parents: Mapping[str, str] | None) -> list[str]:

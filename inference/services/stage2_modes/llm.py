@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from annotations.models import Modality, Report
-from annotations.selectors import site_detector
+from annotations.selectors import site_detector, site_ruleset
 from inference.ml.llm.backends import LLMBackend
 from inference.ml.llm.mapping import BrainMriMapper, ChestCtMapper, Finding, MappingResult
 from inference.ml.llm.schemas import ChestKeys
@@ -52,7 +52,7 @@ class LLMMode(Stage2Mode[LLMPlan]):
     def plan(self, modality: Modality, *, backend_for: BackendFor) -> LLMPlan:
         schema = modality_schema(modality)
         base = f"{self.name}|{modality.code}|schema{schema.version}"
-        mapper = _mapper(schema, backend_for)
+        mapper = _mapper(schema, backend_for, modality)
         info = _first_backend(mapper).info()
         stage1 = model_version_active(modality=modality) if self.with_hint else None
         s1 = f"s1:{stage1.pk}" if stage1 else "s1:none"
@@ -82,17 +82,20 @@ class LLMMode(Stage2Mode[LLMPlan]):
         return fields
 
 
-def _mapper(schema: ModalitySchema, backend_for: BackendFor) -> Mapper:
+def _mapper(schema: ModalitySchema, backend_for: BackendFor, modality: Modality) -> Mapper:
     lexicon = schema.lexicon or None
+    detector = site_detector(modality=modality)
     if isinstance(schema.keys, ChestKeys):
         return ChestCtMapper(
             backend_for(ChestCtMapper.template_name),
             keys=schema.keys,
             lexicon=lexicon,
-            detector=site_detector(),
+            detector=detector,
+            # The site rules' location tree, read once per plan (LABELLING.md section 4).
+            tree=site_ruleset(modality=modality).location_tree,
         )
     backends = {name: backend_for(name) for name in BrainMriMapper.templates}
-    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon, detector=site_detector())
+    return BrainMriMapper(backends, keys=schema.keys, lexicon=lexicon, detector=detector)
 
 
 def _first_backend(mapper: Mapper) -> LLMBackend:

@@ -53,6 +53,14 @@ def test_llm_result_is_stored_with_prompt_raw_output_and_evidence_offsets(monkey
     assert prediction.timings["steps"].keys() == {"chest_ct_relations"}
 
 
+def test_llm_mode_stores_locations_normalised_by_the_site_tree(monkeypatch, report):
+    answer = {"nodule": {"s": "present", "l": ["right lung", "right upper lobe"], "e": "8 mm nodule"}}
+    install(monkeypatch, ScriptedLLM({"8 mm nodule": answer}))
+    prediction = stage2_predict_report(report=report, mode="llm")
+    assert prediction.parsed["lesions"]["nodule"]["locations"] == ["right upper lobe"]
+    assert next(f for f in prediction.findings if f["key"] == "nodule")["locations"] == ["right upper lobe"]
+
+
 def test_running_again_replaces_the_row_of_the_same_run_key(monkeypatch, report):
     llm = install(monkeypatch, ScriptedLLM({"8 mm nodule": CHEST_OUTPUT}))
     first = stage2_predict_report(report=report, mode="llm")

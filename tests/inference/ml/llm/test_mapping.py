@@ -1,7 +1,7 @@
 import json
 from dataclasses import asdict
 
-from inference.ml.defaults import default_triggers
+from inference.ml.defaults import default_ruleset, default_triggers
 from inference.ml.llm.backends import FakeBackend, LLMContextOverflow
 from inference.ml.llm.mapping import (
     FLAG_HINT_LEAK,
@@ -44,6 +44,28 @@ def test_valid_output_becomes_findings_with_evidence_offsets():
     assert finding.flags == []
     assert result.mode == "no_hint"
     assert result.model["backend"] == "fake"
+
+
+def test_locations_go_through_the_site_tree_and_pleural_lesions_keep_the_pleura():
+    text = "Consolidation in both lungs, RUL and LLL. Small pleural effusion."
+    output = {
+        "consolidation": {
+            "s": "present",
+            "l": ["both lungs", "right upper lobe", "left lower lobe"],
+            "e": "Consolidation in both lungs",
+        },
+        "pleural effusion": {"s": "present", "e": "Small pleural effusion"},
+    }
+    tree = default_ruleset().location_tree
+    result = ChestCtMapper(FakeBackend({"### Report": output}), tree=tree).map(text)
+    assert [(f.key, f.locations) for f in result.findings] == [
+        ("consolidation", ["right upper lobe", "left lower lobe"]),
+        ("pleural effusion", ["pleura"]),
+    ]
+    assert result.as_gold()["lesions"]["consolidation"]["locations"] == [
+        "right upper lobe",
+        "left lower lobe",
+    ]
 
 
 def test_pleural_effusion_gets_the_pleura_without_being_asked():

@@ -43,3 +43,21 @@ def test_an_empty_tree_only_removes_duplicates():
 def test_a_cycle_in_admin_data_does_not_loop():
     tree = LocationTree.from_parents({"a": "b", "b": "a", "c": "a"})
     assert set(tree.normalise(["a", "b", "c"])) <= {"a", "b", "c"}
+
+
+@pytest.mark.parametrize(
+    ("keys", "ticked", "expected"),
+    [
+        # The ticked lung replaces the lobes under it.
+        (["right upper lobe", "right lung"], "right lung", ["right lung"]),
+        (["right upper lobe", "left lower lobe", "both lungs"], "both lungs", ["both lungs"]),
+        # The ticked lobe: plain normalisation already drops its lung.
+        (["left lung", "lingula"], "lingula", ["lingula"]),
+        # A side ticked beside "both lungs" replaces it.
+        (["both lungs", "left lower lobe", "right lung"], "right lung", ["left lower lobe", "right lung"]),
+        # A tick that normalisation keeps changes nothing else.
+        (["both lungs", "right upper lobe"], "right upper lobe", ["both lungs", "right upper lobe"]),
+    ],
+)
+def test_the_ticked_key_survives_normalisation(keys, ticked, expected):
+    assert TREE.normalise_keeping(keys, ticked) == expected
