@@ -27,6 +27,12 @@ llm_hint runs the method's stage 2 (two-shot prompt, stage 1 hint) on the first
 load); its figures are over those reports. --quick: 30 reports, llm_hint on 1,
 the combined mode's LLM on the first 8. The combined mode calls the LLM only for the keys that
 need it (see inference/ml/combined.py) and reports `combined_llm_report_share`.
+Lesion locations (../shared/data/ctrate_train150_gold.jsonl when present, --gold150):
+per mode (rules: the same-sentence baseline; rules_engine; combined: no stage 1, the
+shipped question policy; combined_llm: every question type asked)
+`<mode>_relation_macro_f1`, `_relation_micro_f1`, `_entity11_macro_f1`,
+`_seconds_per_report`, and `combined_llm_changed_findings`, `_right`, `_wrong`
+(--quick: combined_llm on the first 15 reports).
 Demo gold (generated reports with locations): `demo_<mode>_entity_macro_f1`
 over the 11 lesion keys and `demo_<mode>_relation_macro_f1` for keyword, rules,
 combined (no stage 1, no LLM) and, with an LLM, combined_llm (the LLM asked
@@ -52,12 +58,14 @@ sys.path.insert(0, str(ROOT))
 from inference.ml.combined import CombinedExtractor  # noqa: E402
 from inference.ml.defaults import default_keys, default_lexicon  # noqa: E402
 from inference.ml.engine import RuleEngine  # noqa: E402
+from inference.ml.llm.schemas import ChestKeys  # noqa: E402
 from inference.ml.metrics import entity_key_metrics  # noqa: E402
 from inference.ml.relation_metrics import chest_pairs, relation_metrics  # noqa: E402
 from inference.ml.text.lexicon import Lexicon, lexicon_values  # noqa: E402
 from inference.ml.text.matcher import Matcher  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ctrate_train.jsonl"
+GOLD150 = ROOT.parent / "shared" / "data" / "ctrate_train150_gold.jsonl"
 KEYS = (
     "nodule",
     "consolidation",
@@ -326,11 +334,86 @@ def llm_hint(
     report("llm_hint", gold[:n], pred, mentioned[:n], time.perf_counter() - started)
 
 
+# -- the 150 reports with hand-made locations ----------------------------------------------------
+
+
+def gold_locations(args: argparse.Namespace, backend: Any | None) -> None:
+    """Per mode on ctrate_train150_gold.jsonl (LABELLING.md conventions): relation
+    macro and micro F1 (lesion -> locations), entity macro F1 over the 11 lesion
+    keys, seconds per report; for combined_llm (every question type asked, to see
+    what asking is worth) the findings its answers changed and how many of those
+    moved toward gold (right) or away (wrong)."""
+    from inference.ml.baseline import chest_ct_baseline
+    from inference.ml.questions import QuestionPolicy, question_help
+
+    rows = load_rows(args.gold150)
+    if rows is None:
+        line("gold150_skipped", f"{args.gold150} not found (development data is not part of the project)")
+        return
+    lexicon = chest_lexicon()
+    engine = RuleEngine.for_chest_ct(lexicon)
+    keys = ChestKeys()
+    lesions, implicit = list(keys.lesions), dict(keys.implicit)
+    relation_keys = [k for k in lesions if k not in implicit]
+    matcher = Matcher(lexicon_values(lexicon))
+    plain = CombinedExtractor(engine)
+    asking = CombinedExtractor(engine, llm=backend, policy=QuestionPolicy.everything())
+    modes: dict[str, Callable[[str], Any]] = {
+        "rules": lambda t: chest_ct_baseline(
+            t,
+            matcher,
+            lesions=lesions,
+            locations=keys.locations,
+            implicit=implicit,
+            tree=engine.location_tree,
+        ),
+        "rules_engine": lambda t: engine.extract(t).as_gold(),
+        "combined": lambda t: plain.extract(t),
+    }
+    if backend is not None:
+        modes["combined_llm"] = asking.extract
+    line("gold150_reports", len(rows))
+    gold = [r["gold"] for r in rows]
+    gold_keys = [{k for k, v in g["lesions"].items() if v["status"] in PRESENT} for g in gold]
+    gold_pairs = [chest_pairs(g, exclude=tuple(implicit)) for g in gold]
+    for mode, run in modes.items():
+        n = min(len(rows), args.quick_llm_gold) if args.quick and mode == "combined_llm" else len(rows)
+        started = time.perf_counter()
+        outputs = [run(r["text"]) for r in rows[:n]]
+        seconds = time.perf_counter() - started
+        pred = [o if isinstance(o, dict) else o.as_gold() for o in outputs]
+        pred_keys = [{k for k, v in p["lesions"].items() if v.get("status") in PRESENT} for p in pred]
+        rel = relation_metrics(
+            gold_pairs[:n], [chest_pairs(p, exclude=tuple(implicit)) for p in pred], keys=relation_keys
+        )
+        line(f"{mode}_relation_macro_f1", rel.macro.f1)
+        line(f"{mode}_relation_micro_f1", rel.micro.f1)
+        line(
+            f"{mode}_entity11_macro_f1", entity_key_metrics(gold_keys[:n], pred_keys, lesions).macro.f1 or 0.0
+        )
+        line(f"{mode}_seconds_per_report", seconds / max(n, 1))
+        if mode == "combined_llm":
+            if n < len(rows):
+                line("combined_llm_reports", n)
+            records = [[q.as_dict() for q in o.questions] for o in outputs]
+            help = question_help(records, gold[:n])
+            line("combined_llm_questions_asked", sum(h["asked"] for h in help.values()))
+            line("combined_llm_changed_findings", sum(h["changed"] for h in help.values()))
+            line("combined_llm_right", sum(h["right"] for h in help.values()))
+            line("combined_llm_wrong", sum(h["wrong"] for h in help.values()))
+            for kind, h in help.items():
+                if h["asked"]:
+                    line(
+                        f"combined_llm_{kind}_right_wrong", f"{h['right']}/{h['wrong']} of {h['asked']} asked"
+                    )
+
+
 # -- the demo gold -------------------------------------------------------------------------------
 
 
 def demo_gold(args: argparse.Namespace, backend: Any | None) -> None:
     from demo.generator.corpus import generate_reports
+    from inference.ml.questions import QuestionPolicy
 
     records = list(generate_reports(n=60 if args.quick else 400, seed=11, modalities=["chest_ct"]))
     lesions = list(default_keys("chest_ct", "Lesion"))
@@ -347,8 +430,8 @@ def demo_gold(args: argparse.Namespace, backend: Any | None) -> None:
     }
     if backend is not None:
         # The LLM adds what the demo gold can score and the real labels cannot: locations the
-        # rules did not link. --quick: the first 20 reports only.
-        with_llm = CombinedExtractor(engine, llm=backend)
+        # rules did not link (every question type asked). --quick: the first 20 reports only.
+        with_llm = CombinedExtractor(engine, llm=backend, policy=QuestionPolicy.everything())
         modes["combined_llm"] = lambda t: with_llm.extract(t).as_gold()
     line("demo_reports", len(records))
     for mode, run in modes.items():
@@ -393,12 +476,19 @@ def main() -> None:
         "--quick-llm-combined", type=int, default=8, help="--quick: reports combined may ask the LLM"
     )
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument(
+        "--gold150", type=Path, default=GOLD150, help="the gold file with hand-made lesion locations"
+    )
+    parser.add_argument(
+        "--quick-llm-gold", type=int, default=15, help="--quick: gold150 reports combined_llm runs on"
+    )
     args = parser.parse_args()
     if args.llm_reports is None:
         args.llm_reports = 1 if args.quick else 10
     line("load_average_1min", os.getloadavg()[0])
     backend = None if args.no_llm else llm_backend(args.model or default_model())
     real_reports(args, backend)
+    gold_locations(args, backend)
     if not args.no_demo:
         demo_gold(args, backend)
 

@@ -78,8 +78,8 @@ REPORTS: list[tuple[str, dict[str, tuple[str, list[str]]]]] = [
         "Honeycombing in RLL.\nPatchy GGO in both lungs.\nNo pleural effusion.\n\n"
         "Impression:\nUIP pattern fibrosis, slightly progressed.",
         {
-            "interstitial thickening": (P, ["both lungs"]),
-            "bronchiectasis": (P, ["both lungs"]),
+            "interstitial thickening": (P, ["right lower lobe", "left lower lobe"]),
+            "bronchiectasis": (P, ["right lower lobe", "left lower lobe"]),
             "fibrosis": (P, ["right lower lobe"]),
             "ground-glass opacity": (P, ["both lungs"]),
             "pleural effusion": (N, []),
@@ -93,7 +93,7 @@ REPORTS: list[tuple[str, dict[str, tuple[str, list[str]]]]] = [
         {
             "mass": (P, ["right upper lobe"]),
             "atelectasis": (P, ["right upper lobe"]),
-            "bronchial wall thickening": (P, ["both lungs"]),
+            "bronchial wall thickening": (P, ["right lower lobe", "left lower lobe"]),
             "pleural effusion": (N, []),
         },
     ),
