@@ -33,6 +33,7 @@ def statuses(text: str) -> dict[str, str]:
         ("Apical pleuroparenchymal scarring on the right.", "fibrosis"),
         ("A consolidated area with air bronchograms in the right lower lobe.", "consolidation"),
         ("Consolidative density in the superior segment of the left lower lobe.", "consolidation"),
+        ("Patchy consolidating infiltrates in the right middle lobe.", "consolidation"),
         ("좌하엽에 반흔성 변화가 있음.", "fibrosis"),
         ("A 6 mm pleural nodule along the right major fissure.", "pleural thickening"),
     ],
