@@ -1,10 +1,12 @@
 """The stage 2 run page and the LLM settings page in a real browser: an admin starts
-a rule-baseline run and sees the configured model with its configuration error."""
+a rule-baseline run, sees the configured model with its configuration error, and
+chooses which question types the combined mode asks the LLM."""
 
 import os
 
 import pytest
 
+from inference.models import LLMQuestionType
 from inference.services import stage2_backend
 from tests.annotations.factories import ReportFactory, modality
 from tests.browser.support import ARTIFACTS, CHROMIUM, log_in
@@ -40,4 +42,15 @@ def test_admin_starts_a_run_and_sees_the_llm_settings(live_server, chromium, set
     page.wait_for_selector("#llm-test-result")
     assert page.inner_text("#llm-test-result").startswith("Failed:")
     page.screenshot(path=str(ARTIFACTS / "llm-status.png"), full_page=True)
+    # The question types the combined mode asks: the shipped default asks none; the
+    # admin asks one, then hands it back to the measurement.
+    row = "#question-location"
+    assert "Shipped default" in page.inner_text(row)
+    page.click(f"{row} button[value=ask]")
+    page.wait_for_selector(f"{row}:has-text('Chosen by an admin')")
+    assert page.inner_text(f"{row} td:nth-child(2)") == "yes"
+    page.click(f"{row} button[value=measured]")
+    page.wait_for_selector(f"{row}:has-text('Shipped default')")
+    assert LLMQuestionType.objects.get(code="location").asked is False
+    page.screenshot(path=str(ARTIFACTS / "llm-questions.png"), full_page=True)
     stage2_backend.llm_backend_reset()
