@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from inference.ml.defaults import default_ruleset
 from inference.ml.text.assertion import AssertionDetector
 from inference.ml.text.matcher import LayeredMatcher, Matcher
 from inference.ml.text.matcher import Value as LexiconValue
-from inference.ml.text.rules import RuleSet
+from inference.ml.text.rules import RuleSet, pinned_ruleset
 from jobs.models import Job
 from radreview.roles import PERM_ANNOTATE
 
@@ -267,7 +268,11 @@ def _current_site_rules(modality: Modality | None) -> _SiteRules:
 def site_ruleset(*, modality: Modality | None = None) -> RuleSet:
     """The rules admins maintain, as the rule engine reads them: cached per
     process, rebuilt when the rules' version moves. Pass the modality at hand
-    (loaded, with its schema_version) to spare the query that reads the version."""
+    (loaded, with its schema_version) to spare the query that reads the version.
+    Inside a pinned run (a resumed job), the rules it started with."""
+    pinned = pinned_ruleset()
+    if pinned is not None:
+        return pinned
     return _current_site_rules(modality).ruleset
 
 
@@ -277,8 +282,17 @@ def site_detector(*, modality: Modality | None = None) -> AssertionDetector:
     (weak labels, consistency checks, the review page, review sync, stage 2's
     evidence check). Cached per process, rebuilt when the rules' version moves,
     so an edited trigger applies on the next request without a restart. Pass the
-    modality at hand (loaded, with its schema_version) to spare the version query."""
+    modality at hand (loaded, with its schema_version) to spare the version query.
+    Inside a pinned run, over the triggers it started with."""
+    pinned = pinned_ruleset()
+    if pinned is not None:
+        return _pinned_detector(pinned.triggers)
     return _current_site_rules(modality).detector
+
+
+@functools.lru_cache(maxsize=4)
+def _pinned_detector(triggers: tuple[Any, ...]) -> AssertionDetector:
+    return AssertionDetector(triggers)
 
 
 def site_rules_forget() -> None:

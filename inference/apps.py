@@ -12,6 +12,8 @@ class InferenceConfig(AppConfig):
         from inference.services.evaluation_modes import register_evaluation_modes
         from inference.services.stage1_registry import stage1_uncertainty
         from inference.services.stage2_modes.builtin import register_builtin_modes
+        from inference.signals import training_version_follows_its_job
+        from jobs.services import job_finished
 
         # The annotation queue's "most uncertain first" order reads stage 1's stored
         # probabilities; this import stays light (no torch) so start-up stays fast.
@@ -19,3 +21,4 @@ class InferenceConfig(AppConfig):
         # The stage 2 modes first: the evaluation registry takes its stage 2 modes from them.
         register_builtin_modes()
         register_evaluation_modes()
+        job_finished.connect(training_version_follows_its_job, dispatch_uid="training-version-follows-job")

@@ -12,7 +12,9 @@ that asks it (review, export, analytics, the demo, inference's own services).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db.models import QuerySet
 
@@ -25,9 +27,17 @@ from inference.services.stage2_modes.registry import pipeline_mode_names
 HEAVY_FIELDS = ("messages", "raw_output", "parsed", "llm_info")
 
 
+# A resumed job plans with the stage 1 version it started with (stage2_modes.pinning).
+_PINNED_STAGE1: ContextVar[tuple[int | None] | None] = ContextVar("pinned_stage1", default=None)
+
+
 def model_version_active(*, modality: Modality | int | str) -> ModelVersion | None:
     """The active stage 1 model of a modality (given as row, id or code), or None.
-    A database constraint allows at most one per modality."""
+    A database constraint allows at most one per modality. Inside a pinned run, the
+    version the run started with (None if it started without one)."""
+    pinned = _PINNED_STAGE1.get()
+    if pinned is not None:
+        return ModelVersion.objects.filter(pk=pinned[0]).first() if pinned[0] is not None else None
     lookup: dict[str, Modality | int | str]
     if isinstance(modality, Modality):
         lookup = {"modality": modality}
@@ -134,3 +144,13 @@ def stage2_latest_pipeline_attempt(*, report: Report | int) -> Stage2Prediction 
     """The newest row the pipeline stored for the report with a pipeline mode, OK or
     failed: whether the pipeline's last try on the report failed (review's signal)."""
     return stage2_pipeline_predictions(report_ids=[_report_id(report)]).defer(*HEAVY_FIELDS).first()
+
+
+@contextmanager
+def stage1_version_pinned(version_id: int | None) -> Iterator[None]:
+    """Within the block, model_version_active answers `version_id`'s version."""
+    token = _PINNED_STAGE1.set((version_id,))
+    try:
+        yield
+    finally:
+        _PINNED_STAGE1.reset(token)

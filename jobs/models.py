@@ -40,6 +40,11 @@ class Job(models.Model):
     progress_message = models.CharField(max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    # The Celery queue it was sent to (jobs.queues): interactive work never waits behind heavy.
+    queue = models.CharField(max_length=32, blank=True)
+    # Written every few seconds by the worker running it (jobs.services.job_run): a
+    # running job whose heartbeat stopped lost its worker and is re-sent.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The registered Celery task name, so a job whose message was lost can be re-sent.
     task_name = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(

@@ -75,3 +75,46 @@ def format_duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes}m {seconds:02d}s"
     return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class QueueStanding:
+    """Where a queued job stands on its queue: the jobs running there and queued
+    before it, and when it may start if they go at their rate so far."""
+
+    queue: str
+    running: list[Job]
+    ahead: list[Job]
+    eta: timedelta | None  # None: a job ahead has no rate yet
+
+    @property
+    def eta_display(self) -> str:
+        return format_duration(self.eta)
+
+    @property
+    def summary(self) -> str:
+        if not self.running and not self.ahead:
+            return f"Next on the {self.queue} queue: waiting for its worker to take it."
+        parts = []
+        if self.running:
+            parts.append(f"{len(self.running)} running")
+        if self.ahead:
+            parts.append(f"{len(self.ahead)} queued before it")
+        text = f"On the {self.queue} queue behind {', '.join(parts)}"
+        return text + (f"; it may start in about {self.eta_display}." if self.eta is not None else ".")
+
+
+def queue_standing(*, job: Job, now: datetime) -> QueueStanding | None:
+    """None unless the job is queued. A queued job ahead counts with its own earlier
+    runtime unknown: the estimate covers the running jobs' remaining time only when
+    nothing is queued ahead, and stays None otherwise."""
+    if job.status != Job.Status.QUEUED:
+        return None
+    same = Job.objects.filter(queue=job.queue).defer(*_DETAIL_ONLY_FIELDS)
+    running = list(same.filter(status=Job.Status.RUNNING).order_by("started_at"))
+    ahead = list(same.filter(status=Job.Status.QUEUED, created_at__lt=job.created_at).order_by("created_at"))
+    etas = [job_timing(job=r, now=now).eta for r in running]
+    eta: timedelta | None = None
+    if not ahead and all(e is not None for e in etas):
+        eta = max((e for e in etas if e is not None), default=timedelta(0))
+    return QueueStanding(job.queue or "default", running, ahead, eta)

@@ -2,10 +2,22 @@
 
 import time
 
-from celery import shared_task
+from celery import current_app, shared_task
 
 from jobs.models import Job
-from jobs.services import job_progress, job_run
+from jobs.services import job_progress, job_run, jobs_requeue_stale
+
+
+@shared_task(name="jobs.requeue_stale", ignore_result=True)
+def requeue_stale_task() -> list[int]:
+    """The periodic check (Celery beat, every 30 s): re-send running jobs whose
+    heartbeat stopped, so a dead worker's jobs move on within about 75 s."""
+    return jobs_requeue_stale(send=send_job)
+
+
+def send_job(task_name: str, job_id: int, queue: str = "") -> None:
+    """Send a job's task by name to its queue (the default queue for rows without one)."""
+    current_app.send_task(task_name, args=[job_id], queue=queue or None)
 
 
 @shared_task(name="jobs.selftest")

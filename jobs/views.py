@@ -96,6 +96,7 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         "job": job,
         "timing": selectors.job_timing(job=job, now=timezone.now()),
+        "standing": selectors.queue_standing(job=job, now=timezone.now()),
         "params_json": _pretty(job.params),
         "result_json": _pretty(job.result),
     }

@@ -1,7 +1,6 @@
 """The Celery application; tasks are discovered in each app's tasks.py."""
 
 import os
-from datetime import timedelta
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -21,11 +20,9 @@ def ping(value: str = "pong") -> str:
 
 @worker_ready.connect
 def requeue_stale_jobs(sender: object = None, **kwargs: object) -> None:
-    """A worker that starts picks up jobs a dead worker left behind."""
+    """A worker that starts picks up jobs a dead worker left behind (the periodic
+    check, jobs.requeue_stale on beat, does the same every minute)."""
     from jobs.services import jobs_requeue_stale
+    from jobs.tasks import send_job
 
-    minutes = int(os.environ.get("RADREVIEW_JOB_STALE_MINUTES", "10"))
-    jobs_requeue_stale(
-        stale_after=timedelta(minutes=minutes),
-        send=lambda task_name, job_id: app.send_task(task_name, args=[job_id]),
-    )
+    jobs_requeue_stale(send=send_job)

@@ -44,10 +44,18 @@ if [ "${RADREVIEW_DEMO_PIPELINE:-1}" = "1" ]; then
   $PY manage.py demo_pipeline
 fi
 
-echo "==> starting a Celery worker (log: var/log/worker.log)"
-.venv/bin/celery -A radreview worker --pool=solo --loglevel=INFO >var/log/worker.log 2>&1 &
-WORKER_PID=$!
-trap 'kill $WORKER_PID 2>/dev/null || true; wait $WORKER_PID 2>/dev/null || true' EXIT INT TERM
+# Two worker processes, one per queue (jobs/queues.py): imports and small runs never
+# wait behind a training or a cohort batch. Beat runs the one-minute check that re-sends
+# a dead worker's jobs (docs/decisions.md, "Issue 16").
+echo "==> starting Celery: an interactive worker, a heavy worker, beat (logs: var/log/)"
+.venv/bin/celery -A radreview worker --pool=solo -Q interactive -n interactive@%h --loglevel=INFO >var/log/worker-interactive.log 2>&1 &
+PIDS="$!"
+.venv/bin/celery -A radreview worker --pool=solo -Q heavy,celery -n heavy@%h --loglevel=INFO >var/log/worker-heavy.log 2>&1 &
+PIDS="$PIDS $!"
+.venv/bin/celery -A radreview beat --loglevel=INFO >var/log/beat.log 2>&1 &
+PIDS="$PIDS $!"
+# shellcheck disable=SC2086
+trap 'kill $PIDS 2>/dev/null || true; wait $PIDS 2>/dev/null || true' EXIT INT TERM
 
 echo
 echo "    RadReview is running at http://$HOST:$PORT/   (Ctrl-C to stop)"

@@ -23,8 +23,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
+from jobs.queues import QUEUES
 from radreview.celery import app
 
 READY_TIMEOUT_S = 60
@@ -75,22 +77,29 @@ def worker_running(*, root: Path, log_dir: Path) -> Iterator[Worker]:
         "DJANGO_SETTINGS_MODULE": "radreview.settings.test",
         "DATABASE_URL": _database_url(connection.settings_dict),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "JOBS_QUEUE_PREFIX": f"{queue}-",
+        "JOBS_HEARTBEAT": "1",  # the worker runs jobs outside any test transaction
         "PYTHONUNBUFFERED": "1",
     }
+    queues = ",".join([queue, *(f"{queue}-{q}" for q in QUEUES)])
     command = [sys.executable, "-m", "celery", "-A", "radreview", "worker", "--pool=solo"]
-    command += ["--concurrency=1", "--loglevel=INFO", "-Q", queue, "--hostname", f"{queue}@%h"]
+    command += ["--concurrency=1", "--loglevel=INFO", "-Q", queues, "--hostname", f"{queue}@%h"]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     running = Worker(process, log_path, queue)
     previous_queue = app.conf.task_default_queue
+    previous_prefix = settings.JOBS_QUEUE_PREFIX
     app.conf.task_default_queue = queue  # .delay() in this process sends to the worker's queue
+    settings.JOBS_QUEUE_PREFIX = f"{queue}-"  # and job_enqueue to the worker's two job queues
     try:
         _wait_until_ready(running)
         yield running
     finally:
         app.conf.task_default_queue = previous_queue
+        settings.JOBS_QUEUE_PREFIX = previous_prefix
         _stop(process)
-        _purge(queue)
+        for name in queues.split(","):
+            _purge(name)
 
 
 def _purge(queue: str) -> None:

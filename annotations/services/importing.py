@@ -47,7 +47,7 @@ from annotations.importing.validation import (
 from annotations.importing.writer import ContentDuplicate, batch_write
 from annotations.models import Modality
 from jobs.models import Job
-from jobs.services import JobCancelled, job_create, job_progress
+from jobs.services import JobCancelled, job_cancel_requested, job_create, job_progress
 
 __all__ = ["ContentDuplicate", "ImportProblem", "ImportResult", "import_job_create", "reports_import"]
 
@@ -294,7 +294,7 @@ class _WriteProgress:
     def step(self, *, done: int, total: int, message: str) -> None:
         if self.job_id is None:
             return
-        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+        if job_cancel_requested(job_id=self.job_id):
             raise JobCancelled
         if self._pool is not None:
             self._pool.submit(_progress_quietly, self.job_id, done, total, message)

@@ -8,12 +8,14 @@ Report text is never shown here.
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.forms import ImportUploadForm
 from annotations.services.importing import import_job_create
 from annotations.tasks import import_reports_task
 from jobs.models import Job
+from jobs.selectors import queue_standing
 from jobs.services import job_cancel, job_enqueue
 from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_IMPORT
@@ -45,7 +47,8 @@ def import_status(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
     """The page, or (to htmx polling) the status panel alone."""
     job = get_object_or_404(Job, pk=job_id, kind=Job.Kind.IMPORT)
     template = "annotations/import_status.html"
-    return render(request, f"{template}#import-status" if request.htmx else template, {"job": job})
+    context = {"job": job, "standing": queue_standing(job=job, now=timezone.now())}
+    return render(request, f"{template}#import-status" if request.htmx else template, context)
 
 
 @require_POST

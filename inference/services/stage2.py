@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
@@ -42,6 +42,7 @@ from inference import hooks
 from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services import stage2_backend
+from inference.services.stage2_modes.pinning import pinned, plan_inputs
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
 from inference.services.stage2_modes.schema import Stage2Error
 from inference.services.stage2_modes.strategy import (
@@ -77,6 +78,7 @@ UNREACHABLE_PREFIX = "LLM server unreachable: "
 # A batch stops when this many reports in a row found the server unreachable:
 # the server is down, and the job is better failed (and resumed later) than
 # filled with failures.
+BATCH_REPORTS = 200  # reports read per query by a batch job
 MAX_CONSECUTIVE_UNAVAILABLE = 3
 
 
@@ -290,25 +292,40 @@ def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
         raise Stage2Error(f"unknown modality {cohort.modality!r}")
     if cohort.date_from and cohort.date_to and cohort.date_from > cohort.date_to:
         raise Stage2Error("the start date is after the end date")
-    run = stage2_plan(modality=modality, mode=mode)
+    inputs = plan_inputs(modality)
+    with pinned(inputs):
+        run = stage2_plan(modality=modality, mode=mode)
     total = cohort_reports(cohort, run_key=run.run_key).count()
     if total == 0:
         raise Stage2Error("no reports match this selection")
     params = {"mode": mode, "run_key": run.run_key, "cohort": cohort.as_params(), "planned_reports": total}
+    params["pinned"] = inputs  # what a resumed job reads (stage2_modes.pinning)
     title = f"Stage 2 ({mode}) on {total} {modality.code} report(s)"
     return job_create(kind=Job.Kind.INFER, title=title, params=params, user=user)
 
 
 def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[str, Any]:
-    """Run the job's cohort; resumable: reports this job already stored are skipped."""
+    """Run the job's cohort; resumable: reports this job already stored are skipped.
+    The schema, rules and stage 1 version are those the job started with (pinned),
+    so a resumed job writes the same rows; only an LLM change moves its run key,
+    which is recorded on the job, not a failure."""
+    with pinned(job.params.get("pinned")):
+        return _stage2_job_work(job, backend_for=backend_for)
+
+
+def _stage2_job_work(job: Job, *, backend_for: BackendFor | None) -> dict[str, Any]:
     params = job.params
     cohort = Cohort.from_params(params["cohort"])
     modality = Modality.objects.get(code=cohort.modality)
     run = stage2_plan(modality=modality, mode=params["mode"], backend_for=backend_for)
+    changed: list[str] = []
     if run.run_key != params["run_key"]:
-        raise Stage2Error(
-            "the LLM configuration, prompt, schema or stage 1 model changed since this job was created "
-            f"(run key now {run.run_key!r}); start a new run"
+        # Only what cannot be pinned: the configured LLM or a prompt shipped with the code.
+        changed = [f"run key {params['run_key']!r} -> {run.run_key!r}"]
+        job_log(
+            job_id=job.pk,
+            line="the LLM or prompt changed since this job started; the remaining reports use "
+            f"the new configuration (run key {run.run_key!r})",
         )
 
     config = stage2_backend.llm_settings()
@@ -317,7 +334,8 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
     total = reports.count()
     # A subquery, not a list of ids: a resumed cohort may be larger than SQLite's
     # limit on query parameters.
-    mine = Stage2Prediction.objects.filter(run_key=run.run_key, job=job).values("report_id")
+    # This job's rows under any of its run keys (an LLM change moves the key mid-job).
+    mine = Stage2Prediction.objects.filter(job=job).values("report_id")
     resumed = reports.filter(pk__in=mine).count()
     counts = {"ok": 0, "failed": 0, "resumed": resumed}
     seconds: list[float] = []
@@ -326,7 +344,7 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
     done = resumed
     unavailable_streak = 0
     job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
-    for report in reports.exclude(pk__in=mine).select_related("modality").iterator(chunk_size=200):
+    for report in _batches(reports.exclude(pk__in=mine).select_related("modality")):
         prediction = stage2_predict_report(
             report=report, mode=run.mode, run=run, job=job, timeout=config.report_timeout, retry=retry
         )
@@ -350,8 +368,24 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
         "modality": modality.code,
         "reports": total,
         **counts,
+        **({"version_changes": changed} if changed else {}),
         "seconds_per_report": round(sum(seconds) / len(seconds), 3) if seconds else None,
     }
+
+
+def _batches(reports: QuerySet[Report], size: int = BATCH_REPORTS) -> Iterator[Report]:
+    """The reports in id order, a batch at a time by keyset (id > the last one seen):
+    no read cursor stays open while each report's prediction is written. On SQLite
+    (WAL) a connection whose read snapshot is older than another connection's write
+    cannot write at all ("database is locked" at once, whatever the busy timeout),
+    which is how an annotator's save used to kill a long batch."""
+    last = 0
+    while True:
+        batch = list(reports.filter(pk__gt=last).order_by("pk")[:size])
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1].pk
 
 
 def stage2_predictions(*, report: Report) -> QuerySet[Stage2Prediction]:

@@ -137,7 +137,7 @@ _default_backend = (
     else f"db+sqlite:///{DATA_DIR / 'celery-results.sqlite3'}"
 )
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=_default_backend)
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="heavy")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -149,6 +149,22 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600 + 30
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXTENDED = True
+# Two queues (jobs.queues): interactive work has its own worker process, so an import
+# never waits behind a training. The periodic check of dead workers' jobs runs on beat.
+CELERY_TASK_ROUTES = {"jobs.requeue_stale": {"queue": "interactive"}}
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-jobs": {
+        "task": "jobs.requeue_stale",
+        "schedule": env.float("JOBS_REQUEUE_EVERY_SECONDS", default=30.0),
+        "options": {"expires": 25},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Liveness of running jobs (jobs.services): a beat every 10 s, re-sent after 60 s of silence.
+JOBS_QUEUE_PREFIX = env.str("JOBS_QUEUE_PREFIX", default="")
+JOBS_HEARTBEAT = True
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
+JOBS_STALE_SECONDS = env.float("JOBS_STALE_SECONDS", default=60.0)
 
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {

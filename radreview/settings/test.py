@@ -12,7 +12,7 @@ os.environ.setdefault(
 )
 
 from radreview.settings.base import *
-from radreview.settings.base import DATA_DIR, DATABASES
+from radreview.settings.base import DATA_DIR, DATABASES, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -27,3 +27,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Developers' concurrent runs against one server must not share test_<name>.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# Tests run jobs synchronously inside a test transaction: a second connection beating
+# for the job would wait on that transaction's lock. The heartbeat has its own tests.
+JOBS_HEARTBEAT = env.bool("JOBS_HEARTBEAT", default=False)

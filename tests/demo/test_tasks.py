@@ -41,7 +41,7 @@ def test_a_stale_job_with_the_old_task_name_is_resent_and_runs_the_pipeline(
 
     resent = jobs_requeue_stale(
         stale_after=timedelta(minutes=10),
-        send=lambda task_name, job_id: app.tasks[task_name].apply(args=[job_id]),
+        send=lambda task_name, job_id, queue: app.tasks[task_name].apply(args=[job_id]),
     )
 
     job.refresh_from_db()

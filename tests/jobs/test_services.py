@@ -111,7 +111,9 @@ def test_stale_running_and_unsent_jobs_are_requeued_once_a_worker_starts(db):
         updated_at=long_ago, created_at=long_ago
     )
     calls: list[tuple[str, int]] = []
-    requeued = jobs_requeue_stale(stale_after=timedelta(minutes=10), send=lambda n, i: calls.append((n, i)))
+    requeued = jobs_requeue_stale(
+        stale_after=timedelta(minutes=10), send=lambda n, i, q: calls.append((n, i))
+    )
     assert sorted(requeued) == sorted([stale.pk, unsent.pk])
     assert sorted(calls) == sorted([("jobs.selftest", stale.pk), ("jobs.selftest", unsent.pk)])
     assert fresh.pk not in requeued

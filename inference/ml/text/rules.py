@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inference.ml.text.location_keys import LocationTree
@@ -100,3 +102,38 @@ class RuleSet:
             "modified_heads": list(self.modified_heads),
             "episode_words": dict(self.episode_words),
         }
+
+
+# A job that resumes reads the rules it started with (a pinned run), not the site's
+# current ones: annotations.selectors.site_ruleset answers this while it is set.
+_PINNED: ContextVar[RuleSet | None] = ContextVar("pinned_ruleset", default=None)
+
+
+def ruleset_to_json(rules: RuleSet) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(json.dumps(asdict(rules), ensure_ascii=False, default=list))
+    return data
+
+
+def ruleset_from_json(data: Mapping[str, Any]) -> RuleSet:
+    """The inverse of ruleset_to_json; the version is recomputed and equals the original's."""
+    fields = dict(data)
+    fields["triggers"] = tuple(tuple(t) for t in fields.get("triggers", ()))
+    fields["sections"] = tuple(tuple(s) for s in fields.get("sections", ()))
+    for name in ("outside_organs", "inside_words", "anaphora", "extrapulmonary_locations", "modified_heads"):
+        fields[name] = tuple(fields.get(name, ()))
+    fields.pop("version", None)
+    return RuleSet(**fields)
+
+
+def pinned_ruleset() -> RuleSet | None:
+    return _PINNED.get()
+
+
+@contextmanager
+def ruleset_pinned(rules: RuleSet | None) -> Iterator[None]:
+    """Within the block, the site's rules are `rules` (None: the site's current ones)."""
+    token = _PINNED.set(rules)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)

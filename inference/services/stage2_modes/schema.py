@@ -8,7 +8,12 @@ run key names, so a schema edit starts new rows instead of mixing with old ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from annotations.models import EntityKey, EntityType, EntityValue, Modality
 from inference.ml.llm.schemas import BrainKeys, ChestKeys
@@ -36,9 +41,17 @@ class ModalitySchema:
         return (*self.keys.diagnoses, *self.keys.non_tumor)
 
 
+# A resumed job reads the schema it started with (stage2_modes.pinning).
+_PINNED: ContextVar[ModalitySchema | None] = ContextVar("pinned_schema", default=None)
+
+
 def modality_schema(modality: Modality) -> ModalitySchema:
     """Keys and entity values of the modality from the database schema. A schema
-    that lacks a part the task needs falls back to the default key list for it."""
+    that lacks a part the task needs falls back to the default key list for it.
+    Inside a pinned run of this modality, the schema the run started with."""
+    pinned = _PINNED.get()
+    if pinned is not None and pinned.code == modality.code:
+        return pinned
     if modality.code not in TASKS:
         raise Stage2Error(f"no stage 2 task for modality {modality.code!r}; known: {', '.join(TASKS)}")
     keys = list(
@@ -87,3 +100,30 @@ def _brain_keys(by_role: dict[str, list[EntityKey]]) -> BrainKeys:
         non_tumor=tuple(d.name for d in details),
         episodes=episodes,
     )
+
+
+def schema_to_json(schema: ModalitySchema) -> dict[str, Any]:
+    keys = asdict(schema.keys)
+    return {
+        "code": schema.code,
+        "version": schema.version,
+        "keys": json.loads(json.dumps(keys, default=list)),
+        "lexicon": {k: [list(v) for v in values] for k, values in schema.lexicon.items()},
+    }
+
+
+def schema_from_json(data: Mapping[str, Any]) -> ModalitySchema:
+    keys_type = ChestKeys if data["code"] == "chest_ct" else BrainKeys
+    raw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data["keys"].items()}
+    keys = keys_type(**raw)
+    lexicon = {k: [tuple(v) for v in values] for k, values in data["lexicon"].items()}
+    return ModalitySchema(data["code"], int(data["version"]), keys, lexicon)
+
+
+@contextmanager
+def schema_pinned(schema: ModalitySchema | None) -> Iterator[None]:
+    token = _PINNED.set(schema)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)

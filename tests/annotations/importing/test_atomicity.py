@@ -179,3 +179,33 @@ def test_import_on_postgresql_shows_progress_and_can_be_cancelled_while_it_write
 
     assert Report.objects.count() == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("import-progress")]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite path: one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_import_on_sqlite_can_be_cancelled_while_it_writes(tmp_path, settings, monkeypatch):
+    """The import's write pass holds SQLite's only write lock: the cancel request's
+    UPDATE waits for it, but its marker file is seen before the next batch, so the
+    import rolls back at once and the cancel then goes through."""
+    Modality.objects.get_or_create(code="chest_ct", defaults={"name": "Chest CT"})
+    settings.IMPORT_BATCH_SIZE = 2
+    job = JobFactory(kind=Job.Kind.IMPORT, status=Job.Status.RUNNING)
+    path = write_csv(tmp_path / "r.csv", [row(n) for n in range(9)])
+    cancel = threading.Thread(target=lambda: _in_another_connection(lambda: job_cancel(job=job)))
+
+    def cancel_after_the_first_batch(n):
+        if n == 1:
+            cancel.start()  # the admin presses cancel; its UPDATE waits for the write lock
+            deadline = time.monotonic() + 5
+            while not (settings.DATA_DIR / "jobs" / f"cancel-{job.pk}").exists():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+
+    _after_batch(monkeypatch, cancel_after_the_first_batch)
+    started = time.monotonic()
+    with pytest.raises(JobCancelled):
+        reports_import(path=path, source="s", job_id=job.pk)
+    cancel.join(timeout=10)
+    assert Report.objects.count() == 0
+    assert Job.objects.get(pk=job.pk).cancel_requested is True
+    assert time.monotonic() - started < 5  # not the 30 s busy timeout

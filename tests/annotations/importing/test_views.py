@@ -40,11 +40,12 @@ def sent(monkeypatch):
     class Result:
         id = "task-1"
 
-    def delay(job_id):
-        ids.append(job_id)
+    def apply_async(args, queue):
+        assert queue == "interactive"  # an import never waits behind heavy work
+        ids.append(args[0])
         return Result()
 
-    monkeypatch.setattr(import_reports_task, "delay", delay)
+    monkeypatch.setattr(import_reports_task, "apply_async", apply_async)
     return ids
 
 

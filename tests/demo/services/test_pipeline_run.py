@@ -2,9 +2,11 @@
 orchestrator resuming from the step jobs it recorded."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from demo.services.pipeline import run
 from demo.services.pipeline.records import step_job_record, step_job_run
@@ -73,6 +75,8 @@ def test_a_redelivered_pipeline_keeps_finished_step_jobs_and_resumes_the_running
     job_start(job_id=running.pk)
     step_job_record(pipeline=pipeline, name="s1", step_job=done)
     step_job_record(pipeline=pipeline, name="s2", step_job=running)
+    dead = timezone.now() - timedelta(minutes=5)  # the worker's last heartbeat
+    Job.objects.filter(pk__in=[pipeline.pk, running.pk]).update(heartbeat_at=dead)
 
     demo_pipeline_task(pipeline.pk)  # the broker redelivers the orchestrator
 

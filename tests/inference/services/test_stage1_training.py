@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 import torch
+from django.utils import timezone
 
 from inference.models import ModelVersion, Stage1Prediction
 from inference.services import stage1_training
@@ -20,6 +22,7 @@ from inference.services.stage1 import (
 )
 from inference.tasks.stage1 import stage1_train_task
 from jobs.models import Job
+from jobs.services import job_cancel
 from tests.inference.factories import gold_corpus, unlabelled_corpus
 
 
@@ -91,7 +94,8 @@ def test_a_redelivered_training_job_resumes_from_what_is_already_saved(chest_ct,
     job, version = _train(admin_user)
     sha, first_metrics = version.data_snapshot_sha256, version.metrics
     # The worker died after saving: the job row still says running; the message comes again.
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, finished_at=None)
+    dead = timezone.now() - timedelta(minutes=5)  # its last heartbeat
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, finished_at=None, heartbeat_at=dead)
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.TRAINING)
     monkeypatch.setattr(
         "inference.ml.bert.finetune", lambda *a, **k: pytest.fail("the saved classifier must be reused")
@@ -120,6 +124,15 @@ def test_cancelling_a_running_training_job_leaves_no_model(chest_ct, admin_user,
     assert job.status == Job.Status.CANCELLED
     assert version.status == ModelVersion.Status.CANCELLED
     assert not (storage / "chest_ct" / f"v{version.pk}" / "model").exists()
+
+
+def test_cancelling_a_queued_training_job_leaves_no_version_training(chest_ct, admin_user):
+    job, version = training_job_create(
+        modality="chest_ct", preset="tiny", label_sources="gold", user=admin_user
+    )
+    assert job_cancel(job=job)
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.CANCELLED
 
 
 def test_a_failed_run_records_the_reason_on_the_job_and_marks_the_version(chest_ct, admin_user):

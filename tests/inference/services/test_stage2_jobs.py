@@ -5,7 +5,10 @@ that is down."""
 from datetime import UTC, date, datetime
 
 import pytest
+from django.db.models import F
 
+from annotations.models import EntityValue, Modality
+from annotations.selectors import site_rules_forget
 from inference.ml.llm.backends import LLMUnavailable
 from inference.models import Stage2Prediction
 from inference.services.stage2 import Cohort, Stage2Error, stage2_job_create, stage2_job_work
@@ -13,7 +16,7 @@ from inference.tasks.stage2 import stage2_batch_task
 from jobs.models import Job
 from jobs.services import job_cancel, job_run
 from review.models import ReviewFinding, ReviewReport
-from tests.annotations.factories import ReportFactory
+from tests.annotations.factories import ReportFactory, entity_key
 from tests.inference.factories import CHEST_OUTPUT, ScriptedLLM, install
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
@@ -135,12 +138,29 @@ def test_cancelled_job_stops_before_the_next_report(monkeypatch, reports):
     assert llm.calls == []
 
 
-def test_changed_configuration_refuses_to_resume_under_the_old_run_key(monkeypatch, reports):
+def test_a_job_resumes_with_the_schema_and_rules_it_started_with(monkeypatch, reports, chest_ct):
+    install(monkeypatch, ScriptedLLM({GOOD: CHEST_OUTPUT}))
+    job = stage2_job_create(cohort=Cohort(modality="chest_ct"), mode="rules")
+    # An annotator's "learn" adds an entity value after the job was created.
+    EntityValue.objects.create(key=entity_key("nodule"), text="nodulette", kind="keyword")
+    Modality.objects.filter(pk=chest_ct.pk).update(schema_version=F("schema_version") + 1)
+    site_rules_forget()
+    job = _run(job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert set(Stage2Prediction.objects.filter(job=job).values_list("run_key", flat=True)) == {
+        job.params["run_key"]
+    }
+    assert "version_changes" not in job.result
+
+
+def test_an_llm_change_after_the_start_is_recorded_not_a_failure(monkeypatch, reports):
     install(monkeypatch, ScriptedLLM({GOOD: CHEST_OUTPUT}))
     job = stage2_job_create(cohort=Cohort(modality="chest_ct"), mode="llm")
     Job.objects.filter(pk=job.pk).update(params={**job.params, "run_key": "llm|chest_ct|old"})
     job = _run(job)
-    assert job.status == Job.Status.FAILED and "changed since this job was created" in job.error
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["version_changes"][0].startswith("run key 'llm|chest_ct|old' -> ")
+    assert "the LLM or prompt changed since this job started" in job.log
 
 
 def test_empty_cohort_and_bad_dates_are_refused(reports):
