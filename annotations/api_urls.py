@@ -17,31 +17,31 @@ urlpatterns = [
         assignments.AssignmentTakeBackApi.as_view(),
         name="api_assignments_take_back",
     ),
-    path("assignments/<int:pk>/", assignments.AssignmentDetailApi.as_view(), name="api_assignment"),
+    path("assignments/<id:pk>/", assignments.AssignmentDetailApi.as_view(), name="api_assignment"),
     path(
-        "assignments/<int:pk>/submit/",
+        "assignments/<id:pk>/submit/",
         assignments.AssignmentSubmitApi.as_view(),
         name="api_assignment_submit",
     ),
     path(
-        "assignments/<int:pk>/reopen/",
+        "assignments/<id:pk>/reopen/",
         assignments.AssignmentReopenApi.as_view(),
         name="api_assignment_reopen",
     ),
-    path("assignments/<int:pk>/mentions/", assignments.MentionCreateApi.as_view(), name="api_mentions"),
+    path("assignments/<id:pk>/mentions/", assignments.MentionCreateApi.as_view(), name="api_mentions"),
     path(
-        "assignments/<int:pk>/mentions/<int:mention_id>/",
+        "assignments/<id:pk>/mentions/<id:mention_id>/",
         assignments.MentionDetailApi.as_view(),
         name="api_mention",
     ),
     path(
-        "assignments/<int:pk>/suggestions/accept/",
+        "assignments/<id:pk>/suggestions/accept/",
         assignments.SuggestionsAcceptApi.as_view(),
         name="api_suggestions_accept",
     ),
-    path("assignments/<int:pk>/relations/", assignments.RelationCreateApi.as_view(), name="api_relations"),
+    path("assignments/<id:pk>/relations/", assignments.RelationCreateApi.as_view(), name="api_relations"),
     path(
-        "assignments/<int:pk>/relations/<int:relation_id>/",
+        "assignments/<id:pk>/relations/<id:relation_id>/",
         assignments.RelationDeleteApi.as_view(),
         name="api_relation",
     ),
@@ -50,16 +50,12 @@ urlpatterns = [
     # entity values
     path("entity-values/", values.EntityValueListApi.as_view(), name="api_entity_values"),
     path("entity-values/preview/", values.EntityValuePreviewApi.as_view(), name="api_entity_value_preview"),
-    path("entity-values/<int:pk>/", values.EntityValueDetailApi.as_view(), name="api_entity_value"),
-    path(
-        "entity-values/<int:pk>/count/", values.EntityValueCountApi.as_view(), name="api_entity_value_count"
-    ),
+    path("entity-values/<id:pk>/", values.EntityValueDetailApi.as_view(), name="api_entity_value"),
+    path("entity-values/<id:pk>/count/", values.EntityValueCountApi.as_view(), name="api_entity_value_count"),
     # agreement and adjudication
     path("agreement/", agreement.AgreementApi.as_view(), name="api_agreement"),
     path("adjudications/", agreement.AdjudicationApi.as_view(), name="api_adjudications"),
-    path(
-        "adjudications/<int:report_id>/", agreement.AdjudicationDetailApi.as_view(), name="api_adjudication"
-    ),
+    path("adjudications/<id:report_id>/", agreement.AdjudicationDetailApi.as_view(), name="api_adjudication"),
     # weak labels
     path("weak-labels/runs/", weak_labels.WeakLabelRunApi.as_view(), name="api_weak_label_runs"),
     path(
@@ -68,17 +64,17 @@ urlpatterns = [
         name="api_weak_label_evaluation",
     ),
     path(
-        "reports/<int:pk>/weak-labels/",
+        "reports/<id:pk>/weak-labels/",
         weak_labels.ReportWeakLabelsApi.as_view(),
         name="api_report_weak_labels",
     ),
     # read-only: reports, their gold mentions and pairs, the schema
     path("reports/", reports_api.ReportListApi.as_view(), name="api_reports"),
-    path("reports/<int:pk>/", reports_api.ReportDetailApi.as_view(), name="api_report"),
+    path("reports/<id:pk>/", reports_api.ReportDetailApi.as_view(), name="api_report"),
     path(
-        "reports/<int:pk>/mentions/", reports_api.ReportGoldMentionsApi.as_view(), name="api_report_mentions"
+        "reports/<id:pk>/mentions/", reports_api.ReportGoldMentionsApi.as_view(), name="api_report_mentions"
     ),
-    path("reports/<int:pk>/pairs/", reports_api.ReportGoldPairsApi.as_view(), name="api_report_pairs"),
+    path("reports/<id:pk>/pairs/", reports_api.ReportGoldPairsApi.as_view(), name="api_report_pairs"),
     path("modalities/", schema_api.ModalityListApi.as_view(), name="api_modalities"),
     path("modalities/<slug:code>/", schema_api.ModalityDetailApi.as_view(), name="api_modality"),
     path("entity-keys/", schema_api.EntityKeyListApi.as_view(), name="api_entity_keys"),

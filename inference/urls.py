@@ -10,8 +10,8 @@ urlpatterns: list = [
     path("runs/", model_views.model_runs, name="model_runs"),
     path("train/", model_views.train_start, name="train_start"),
     path("infer/", model_views.infer_start, name="infer_start"),
-    path("<int:pk>/", model_views.model_detail, name="model_detail"),
-    path("<int:pk>/promote/", model_views.model_promote_view, name="model_promote"),
+    path("<id:pk>/", model_views.model_detail, name="model_detail"),
+    path("<id:pk>/promote/", model_views.model_promote_view, name="model_promote"),
     path("rollback/<slug:code>/", model_views.model_rollback_view, name="model_rollback"),
     # Stage 2 (admins): runs and the LLM configuration
     path("stage2/", stage2_views.stage2_start, name="stage2_start"),

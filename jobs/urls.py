@@ -5,7 +5,7 @@ from jobs import views
 app_name = "jobs"
 urlpatterns = [
     path("", views.job_list, name="job_list"),
-    path("<int:pk>/", views.job_detail, name="job_detail"),
-    path("<int:pk>/progress/", views.job_progress, name="job_progress"),
-    path("<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
+    path("<id:pk>/", views.job_detail, name="job_detail"),
+    path("<id:pk>/progress/", views.job_progress, name="job_progress"),
+    path("<id:pk>/cancel/", views.job_cancel, name="job_cancel"),
 ]

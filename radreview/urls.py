@@ -1,8 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from radreview import views
+from radreview.bounds import IdConverter
+
+# Before the apps' urls are included: their paths name ids as <id:...>, never
+# <int:...>, which matches numbers no database column holds (radreview.bounds).
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("", views.home, name="home"),

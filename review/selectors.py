@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from annotations.models import Modality, Report
 from inference.models import ModelVersion
+from radreview.bounds import bounded_int
 from review import models as review_models
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
 
@@ -52,10 +53,10 @@ class QueueFilters:
             f.sort = "priority"
         mv = query.get("model_version", "").strip()
         if mv:
-            if mv.isdigit():
-                f.model_version = int(mv)
-            else:
-                errors.append("Model version must be a number.")
+            try:
+                f.model_version = bounded_int(mv, name="Model version")
+            except ValueError as exc:
+                errors.append(str(exc))
         for name in ("date_from", "date_to"):
             raw = query.get(name, "").strip()
             if raw:

@@ -23,6 +23,7 @@ from annotations.services.adjudication import (
     adjudication_versions,
 )
 from annotations.services.agreement import agreement_for
+from radreview.bounds import IdField
 
 
 class AgreementApi(APIView):
@@ -109,9 +110,9 @@ class AdjudicationApi(APIView):
 
     class Input(serializers.Serializer):
         report = serializers.PrimaryKeyRelatedField(queryset=Report.objects.all())
-        pick = serializers.IntegerField(required=False, allow_null=True, default=None)
-        mentions = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-        relations = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+        pick = IdField(required=False, allow_null=True, default=None)
+        mentions = serializers.ListField(child=IdField(), required=False, default=list)
+        relations = serializers.ListField(child=IdField(), required=False, default=list)
         no_findings = serializers.BooleanField(required=False, default=False)
 
     def post(self, request: Request) -> Response:

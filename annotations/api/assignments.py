@@ -32,6 +32,7 @@ from annotations.services.assignments import (
     assignments_take_back,
 )
 from annotations.workspace import workspace_build
+from radreview.bounds import IdField, OffsetField
 from radreview.roles import PERM_ANNOTATE
 
 
@@ -150,9 +151,9 @@ class MentionCreateApi(APIView):
     """POST {"key": id, "start", "end", "text"?, "negated"?, "uncertain"?, "learn"?}: code-point offsets."""
 
     class Input(serializers.Serializer):
-        key = serializers.IntegerField()
-        start = serializers.IntegerField()
-        end = serializers.IntegerField()
+        key = IdField()
+        start = OffsetField()
+        end = OffsetField()
         text = serializers.CharField(required=False, trim_whitespace=False, allow_null=True, default=None)
         negated = serializers.BooleanField(required=False, default=False)
         uncertain = serializers.BooleanField(required=False, default=False)
@@ -175,9 +176,9 @@ class MentionDetailApi(APIView):
     class Input(serializers.Serializer):
         negated = serializers.BooleanField(required=False)
         uncertain = serializers.BooleanField(required=False)
-        key = serializers.IntegerField(required=False)
-        start = serializers.IntegerField(required=False)
-        end = serializers.IntegerField(required=False)
+        key = IdField(required=False)
+        start = OffsetField(required=False)
+        end = OffsetField(required=False)
         text = serializers.CharField(required=False, trim_whitespace=False, allow_null=True)
 
     def patch(self, request: Request, pk: int, mention_id: int) -> Response:
@@ -204,9 +205,9 @@ class RelationCreateApi(APIView):
     """POST {"source_mention": id, "target_mention": id} or {"source_mention", "target_key": id}."""
 
     class Input(serializers.Serializer):
-        source_mention = serializers.IntegerField()
-        target_mention = serializers.IntegerField(required=False, allow_null=True, default=None)
-        target_key = serializers.IntegerField(required=False, allow_null=True, default=None)
+        source_mention = IdField()
+        target_mention = IdField(required=False, allow_null=True, default=None)
+        target_key = IdField(required=False, allow_null=True, default=None)
 
     def post(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)

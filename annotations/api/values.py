@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from annotations.api.common import perm, service_call, value_out
 from annotations.models import EntityKey, EntityValue, Modality
 from annotations.services import values as value_services
+from radreview.bounds import IdField
 from radreview.roles import PERM_MANAGE_SCHEMA
 
 
@@ -33,7 +34,7 @@ class EntityValueListApi(APIView):
         """The query: a key that is not an id is a 400 naming it (it was a server error)."""
 
         modality = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-        key = serializers.IntegerField(required=False)
+        key = IdField(required=False)
 
     def get(self, request: Request) -> Response:
         params = self.Filter(data=request.query_params)

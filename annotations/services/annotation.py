@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from annotations.models import Assignment, EntityKey, Mention, Relation
@@ -161,6 +162,31 @@ def mention_update(
             )
     mention.save(update_fields=["negated", "uncertain", "key", "start", "end"])
     _touch(assignment)
+    return mention
+
+
+FLAGS = ("negated", "uncertain")
+
+
+@transaction.atomic
+def mention_flag_toggle(*, mention: Mention, user: Any, flag: str) -> Mention:
+    """Flip `flag` (negated or uncertain) of a mention in one UPDATE that reads the
+    row's current value, not `mention`'s copy: two tabs toggling at once both count
+    (from their stale copies each would write the same value, and one toggle was
+    lost). Setting one flag clears the other, as in mention_update."""
+    if flag not in FLAGS:
+        raise ValidationError("Nothing to change.")
+    assignment_check_editable(assignment=mention.assignment, user=user)
+    other = "uncertain" if flag == "negated" else "negated"
+    # Both right-hand sides see the row before the UPDATE (SQL semantics).
+    Mention.objects.filter(pk=mention.pk).update(
+        **{
+            flag: Case(When(**{flag: True}, then=Value(False)), default=Value(True)),
+            other: Case(When(**{flag: True}, then=F(other)), default=Value(False)),
+        }
+    )
+    mention.refresh_from_db(fields=list(FLAGS))
+    _touch(mention.assignment)
     return mention
 
 

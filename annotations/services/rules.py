@@ -25,6 +25,7 @@ from annotations.models import AssertionTrigger, Modality, RuleEntry
 from annotations.selectors import LIST_KINDS, LOCATION_MAPPING_GROUPS
 from inference.ml.defaults import default_rules
 from inference.ml.text.assertion import AssertionDetector
+from inference.ml.text.regex_safety import backtracking_problem
 from inference.ml.text.triggers import CATEGORIES, DIRECTIONS
 
 
@@ -87,6 +88,9 @@ def trigger_validate(*, phrase: str, category: str, direction: str, window: int 
             raise ValidationError({"phrase": f"Not a valid regular expression: {exc}"}) from exc
         if compiled.match(""):
             raise ValidationError({"phrase": "This expression matches empty text."})
+        problem = backtracking_problem(phrase[3:])
+        if problem:
+            raise ValidationError({"phrase": f"Not a usable regular expression: {problem}"})
     row = (phrase, category, direction, window) if window else (phrase, category, direction)
     try:
         AssertionDetector([row])

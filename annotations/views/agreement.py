@@ -23,6 +23,7 @@ from annotations.services.adjudication import (
 )
 from annotations.services.agreement import agreement_for
 from annotations.workspace import workspace_build
+from radreview.bounds import bounded_int
 
 
 @require_GET
@@ -65,8 +66,10 @@ def _busiest_modality() -> Modality | None:
 
 
 def _int(value: str | None) -> int | None:
+    """An id from the query or a form; one that no row can have (malformed, or past
+    the id columns' range, which the database cannot even compare) is None."""
     try:
-        return int(value) if value else None
+        return bounded_int(value, name="id") if value else None
     except ValueError:
         return None
 
@@ -111,7 +114,12 @@ def _adjudicate(request: HttpRequest, report: Report, versions: list[Any]) -> No
     adjudication_create(
         report=report,
         user=request.user,
-        mention_ids=[int(i) for i in request.POST.getlist("mention") if i.isdigit()],
-        relation_ids=[int(i) for i in request.POST.getlist("relation") if i.isdigit()],
+        mention_ids=_ids(request.POST.getlist("mention")),
+        relation_ids=_ids(request.POST.getlist("relation")),
         no_findings=request.POST.get("no_findings") == "on",
     )
+
+
+def _ids(values: list[str]) -> list[int]:
+    """The ticked ids; one that names no row is left out, as an unknown id would be."""
+    return [i for i in map(_int, values) if i is not None]

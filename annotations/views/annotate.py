@@ -104,10 +104,8 @@ def mention_update(request: HtmxHttpRequest, assignment_id: int, mention_id: int
             Mention.objects.select_related("key"), pk=mention_id, assignment=assignment
         )
         field = data.get("field")
-        if field == "negated":
-            annotation.mention_update(mention=mention, user=request.user, negated=not mention.negated)
-        elif field == "uncertain":
-            annotation.mention_update(mention=mention, user=request.user, uncertain=not mention.uncertain)
+        if field in annotation.FLAGS:
+            annotation.mention_flag_toggle(mention=mention, user=request.user, flag=field)
         elif field == "key":
             annotation.mention_update(mention=mention, user=request.user, key_id=data.get("key"))
         elif field == "span":

@@ -31,6 +31,7 @@ from inference.services.stage1_training import PRESET_CHOICES, training_job_crea
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from jobs.services import job_enqueue
 from radreview.api_permissions import perm
+from radreview.bounds import INT_MAX
 from radreview.roles import PERM_PROMOTE, PERM_REVIEW, PERM_RUN_JOBS
 
 TAGS = ["stage1"]
@@ -121,7 +122,7 @@ class TrainingRunApi(APIView):
         morphemes = serializers.BooleanField(default=False)
         epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
         mlm_epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
-        max_steps = serializers.IntegerField(required=False, min_value=0, default=0)
+        max_steps = serializers.IntegerField(required=False, min_value=0, max_value=INT_MAX, default=0)
 
     @extend_schema(request=Input, responses=ACCEPTED, tags=TAGS)
     def post(self, request: Request) -> Response:

@@ -31,6 +31,7 @@ from inference.services.stage2_backend import llm_summary, llm_test_connection
 from inference.tasks.stage2 import stage2_batch_task
 from jobs.services import job_enqueue
 from radreview.api_permissions import perm
+from radreview.bounds import IdField
 from radreview.roles import PERM_REVIEW, PERM_RUN_JOBS
 
 
@@ -86,7 +87,7 @@ class Stage2RunApi(APIView):
         date_from = serializers.DateField(required=False, allow_null=True, default=None)
         date_to = serializers.DateField(required=False, allow_null=True, default=None)
         patient_ids = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
-        report_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list)
+        report_ids = serializers.ListField(child=IdField(min_value=1), default=list)
         only_missing = serializers.BooleanField(default=False)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

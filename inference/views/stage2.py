@@ -28,6 +28,7 @@ from inference.services.stage2 import (
 from inference.services.stage2_backend import llm_summary, llm_test_connection
 from inference.tasks.stage2 import stage2_batch_task
 from jobs.services import job_enqueue
+from radreview.bounds import ID_MAX
 from radreview.roles import PERM_RUN_JOBS
 
 RUNS_TEMPLATE = "inference/stage2_runs.html"
@@ -66,7 +67,7 @@ class Stage2RunForm(forms.Form):
 
     def clean_report_ids(self) -> list[int]:
         values = _split(self.cleaned_data["report_ids"])
-        bad = [v for v in values if not v.isdigit()]
+        bad = [v for v in values if not v.isdigit() or int(v) > ID_MAX]
         if bad:
             raise forms.ValidationError(f"not report ids: {', '.join(bad[:5])}")
         return [int(v) for v in values]

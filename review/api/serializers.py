@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from radreview.bounds import OffsetField
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
 
 
@@ -75,7 +76,7 @@ def decision_data(d: ReviewDecision) -> dict[str, Any]:
 
 class DecisionIn(serializers.Serializer):
     action = serializers.ChoiceField(choices=["approve", "reject", "edit"])
-    version = serializers.IntegerField(min_value=0)
+    version = OffsetField()
     reason_code = serializers.CharField(required=False, allow_blank=True, default="")
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     key = serializers.CharField(required=False, max_length=100)
@@ -91,6 +92,6 @@ class AddIn(serializers.Serializer):
     )
     episode = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
     details = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
-    start = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
-    end = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    start = OffsetField(required=False, allow_null=True, default=None)
+    end = OffsetField(required=False, allow_null=True, default=None)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

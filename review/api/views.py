@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from radreview.bounds import bounded_int
 from radreview.roles import PERM_REVIEW
 from review import selectors, services
 from review.api.serializers import AddIn, DecisionIn, decision_data, finding_data, review_row
@@ -50,9 +51,9 @@ class QueueApi(APIView):
         if errors:
             return Response({"detail": errors}, status=status.HTTP_400_BAD_REQUEST)
         try:
-            offset = max(0, int(request.query_params.get("offset", 0)))
-        except ValueError:
-            return Response({"detail": ["offset must be a number"]}, status=status.HTTP_400_BAD_REQUEST)
+            offset = bounded_int(request.query_params.get("offset", 0), name="offset")
+        except ValueError as exc:
+            return Response({"detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         rows, has_next = selectors.review_queue(filters=filters, offset=offset, limit=PAGE_SIZE)
         counts = {value: n for value, _, n in selectors.review_status_counts(filters=filters)}
         return Response(

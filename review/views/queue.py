@@ -1,10 +1,11 @@
 """The clinicians' review queue: filters, priority order, counts per status."""
 
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from radreview.bounds import bounded_int
 from radreview.http import HtmxHttpRequest
 from radreview.roles import PERM_REVIEW
 from review import selectors
@@ -14,6 +15,7 @@ TEMPLATE = "review/queue.html"
 
 
 def _offset(raw: str | None) -> int:
+    """The offset of a link: a negative or malformed one is the first page."""
     try:
         return max(0, int(raw or 0))
     except ValueError:
@@ -24,7 +26,10 @@ def _offset(raw: str | None) -> int:
 @permission_required(PERM_REVIEW, raise_exception=True)
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = selectors.QueueFilters.from_query(request.GET)
-    offset = _offset(request.GET.get("offset"))
+    try:
+        offset = bounded_int(_offset(request.GET.get("offset")), name="offset")
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     rows, has_next = selectors.review_queue(filters=filters, offset=offset, limit=PAGE_SIZE)
     query = request.GET.copy()
     query.pop("offset", None)

@@ -18,10 +18,11 @@ Every alternative of the shared pass starts with a literal character, which lets
 `re` skip the positions where no value can start; a regex value joins it after
 patterns.lift_regex rewrites it into that shape (it handles `\\bnodul\\w*` and
 `\\b(?:rt|right)\\.?\\s*upper`). A regex of another shape, one marked
-case-sensitive, or one that cannot be embedded in a larger pattern (global inline
-flags, backreferences, named groups) gets a pass of its own instead: one such
-value would otherwise slow every report down by a factor of three (measured on
-the demo corpus). Case-sensitive keywords ride in the shared pass and are checked
+case-sensitive, one that cannot be embedded in a larger pattern (global inline
+flags, backreferences, named groups), or one `re` could backtrack on for long
+(regex_safety) gets a pass of its own instead, on the `regex` module under a time
+limit: one such value would otherwise slow every report down by a factor of three
+(measured on the demo corpus). Case-sensitive keywords ride in the shared pass and are checked
 against the original text afterwards.
 
 The one matcher of the project: weak labels, the annotation workspace's
@@ -34,8 +35,10 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from inference.ml.text.patterns import fold, lift_regex, phrase_key, trie_branches
+from inference.ml.text.regex_safety import backtracking_problem, bounded_compile, bounded_spans
 
 KEYWORD = "keyword"
 REGEX = "regex"
@@ -65,8 +68,13 @@ class Match:
 
 
 def regex_error(pattern: str) -> str | None:
-    """Why `pattern` is not a usable regex value, or None. Used by forms so that a
-    bad pattern is a message, never an exception."""
+    """Why `pattern` is not a regex value to save, or None. Used by forms and
+    services so that a bad pattern is a message, never an exception or a hang."""
+    return _unusable(pattern) or backtracking_problem(pattern)
+
+
+def _unusable(pattern: str) -> str | None:
+    """Why `pattern` cannot be matched at all, or None."""
     try:
         compiled = re.compile(pattern)
     except (re.error, OverflowError, RecursionError) as exc:
@@ -84,7 +92,7 @@ class Matcher:
         self._keywords: dict[str, list[Value]] = {}
         self._checked: set[str] = set()  # phrase keys with a case-sensitive value
         self._embedded: list[tuple[re.Pattern[str], Value]] = []
-        self._separate: list[tuple[re.Pattern[str], Value]] = []
+        self._separate: list[tuple[Any, Value]] = []  # `regex` patterns, run with a timeout
         regex_branches: list[str] = []
         for value in self.values:
             if value.kind == KEYWORD:
@@ -101,14 +109,21 @@ class Matcher:
         self._regex = re.compile("|".join(branches) if branches else "(?!x)x")
 
     def _regex_branches(self, value: Value) -> list[str]:
-        if regex_error(value.text):
+        if _unusable(value.text):
             return []  # forms refuse these; a bad row in the database must not stop a run
         flags = 0 if value.case_sensitive else re.IGNORECASE
         compiled = re.compile(value.text, flags)
-        embeddable = not value.case_sensitive and not compiled.groupindex and not _BACKREF.search(value.text)
+        embeddable = (
+            not value.case_sensitive
+            and not compiled.groupindex
+            and not _BACKREF.search(value.text)
+            and backtracking_problem(value.text) is None  # the shared pass has no time limit
+        )
         lifted = lift_regex(value.text) if embeddable else None
         if lifted is None:
-            self._separate.append((compiled, value))
+            bounded = bounded_compile(value.text, case_sensitive=value.case_sensitive)
+            if bounded is not None:
+                self._separate.append((bounded, value))
             return []
         self._embedded.append((compiled, value))
         return lifted
@@ -134,12 +149,8 @@ class Matcher:
             if regex_values:
                 out.append(Match(start, end, regex_values))
         if self._separate:
-            for compiled, value in self._separate:
-                out.extend(
-                    Match(m.start(), m.end(), (value,))
-                    for m in compiled.finditer(text)
-                    if m.end() > m.start()
-                )
+            for bounded, value in self._separate:
+                out.extend(Match(start, end, (value,)) for start, end in bounded_spans(bounded, text))
             out.sort(key=lambda m: (m.start, -m.end))
         return out
 

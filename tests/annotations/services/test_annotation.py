@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from annotations.models import Assignment, EntityValue, Mention, Relation
 from annotations.services import annotation
-from tests.annotations.factories import AssignmentFactory, ReportFactory, entity_key
+from tests.annotations.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key
 
 MIXED = "🫁 CT: 우상엽에 5 mm nodule 있음. GGO in RUL. 흉수 없음."
 
@@ -259,3 +259,27 @@ def test_a_key_that_is_not_a_number_is_a_validation_error(mine, annotator):
     nodule = create(mine, annotator, "nodule", "nodule")
     with pytest.raises(ValidationError, match="Choose a key"):
         annotation.mention_update(mention=nodule, user=annotator, key_id="abc")
+
+
+def test_two_toggles_from_stale_copies_both_count(annotator):
+    """Two tabs read the mention, then each toggles it: negated flips twice, back to
+    where it was; each copy's write from its stale value would have lost one."""
+    mention = MentionFactory(assignment__annotator=annotator, uncertain=True)
+    tab_a, tab_b = Mention.objects.get(pk=mention.pk), Mention.objects.get(pk=mention.pk)
+    after_a = annotation.mention_flag_toggle(mention=tab_a, user=annotator, flag="negated")
+    assert (after_a.negated, after_a.uncertain) == (True, False)  # one flag clears the other
+    after_b = annotation.mention_flag_toggle(mention=tab_b, user=annotator, flag="negated")
+    assert (after_b.negated, after_b.uncertain) == (False, False)
+    mention.refresh_from_db()
+    assert (mention.negated, mention.uncertain) == (False, False)
+    annotation.mention_flag_toggle(mention=tab_a, user=annotator, flag="uncertain")
+    annotation.mention_flag_toggle(mention=tab_b, user=annotator, flag="uncertain")
+    annotation.mention_flag_toggle(mention=tab_a, user=annotator, flag="uncertain")
+    mention.refresh_from_db()
+    assert (mention.negated, mention.uncertain) == (False, True)
+
+
+def test_toggle_of_an_unknown_flag_is_refused(annotator):
+    mention = MentionFactory(assignment__annotator=annotator)
+    with pytest.raises(ValidationError, match="Nothing to change"):
+        annotation.mention_flag_toggle(mention=mention, user=annotator, flag="key")

@@ -128,3 +128,20 @@ def test_count_all_values_of_a_key_from_the_manager(client, admin_user, annotato
     response = client.post(url, **HTMX)
     assert response.status_code == 200 and "not counted" not in response.content.decode()
     assert not EntityValue.objects.filter(key=key, report_count=None).exists()
+
+
+def test_a_catastrophic_regex_is_refused_with_a_clear_message_everywhere(client, admin_user, corpus):
+    client.force_login(admin_user)
+    key = entity_key("nodule")
+    before = EntityValue.objects.count()
+    form = client.post(reverse("annotations:value_add", args=[key.pk]), {"text": "(a+)+$", "kind": "regex"})
+    assert form.status_code == 400 and "exponentially long" in form.content.decode()
+    api = client.post(
+        "/api/entity-values/",
+        {"key": key.pk, "text": r"(\w+\s?)+$", "kind": "regex"},
+        content_type="application/json",
+    )
+    assert api.status_code == 400 and "exponentially long" in str(api.json())
+    with pytest.raises(ValidationError, match="exponentially long"):
+        value_services.entity_value_create(key=key, text="(a|ab)*c", kind="regex")
+    assert EntityValue.objects.count() == before
