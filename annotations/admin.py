@@ -103,12 +103,32 @@ class EntityValueAdmin(admin.ModelAdmin):
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    # Report text is PHI-bearing and long: shown on the change page only.
-    list_display = ("external_id", "source", "modality", "patient_id", "study_datetime", "created_at")
+    # Report text is PHI-bearing and long: shown on the change page only. It is
+    # fixed at import (mentions are offsets into it): a correction is a new
+    # revision, made on the report page (services.revisions), never an edit here.
+    list_display = (
+        "external_id",
+        "source",
+        "modality",
+        "patient_id",
+        "study_datetime",
+        "superseded_at",
+        "created_at",
+    )
     list_filter = ("modality", "source")
     search_fields = ("external_id", "patient_id")
     date_hierarchy = "study_datetime"
-    readonly_fields = ("content_hash", "import_job", "created_at", "updated_at")
+    readonly_fields = (
+        "text",
+        "content_hash",
+        "import_job",
+        "revision_of",
+        "revised_by",
+        "revision_reason",
+        "superseded_at",
+        "created_at",
+        "updated_at",
+    )
     list_select_related = ("modality",)
     show_full_result_count = False  # COUNT(*) over 100k+ rows on every page is wasted work
 

@@ -186,3 +186,13 @@ class WeakLabelRunForm(forms.Form):
     prune_older = forms.BooleanField(
         required=False, label="Also delete these modes' labels of older schema versions", initial=True
     )
+
+
+class ReviseForm(forms.Form):
+    """A corrected report text (services.revisions.report_revise)."""
+
+    # Not stripped: the text is stored byte-exact, as an import stores it.
+    text = forms.CharField(
+        strip=False, max_length=settings.REPORT_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 12})
+    )
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))

@@ -4,9 +4,20 @@ reports, and annotators' work on them (assignments, mentions, pairs).
 Invariants live in database constraints; business rules live in services.py.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Self, TypeVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+
+from radreview.records import AppendOnlyError
+
+# What a report says, fixed at import: mentions are offsets into `text`.
+REPORT_CONTENT = frozenset({"text", "content_hash"})
+TEXT_FIXED = "A report's text cannot be changed: store a corrected revision (services.revisions)."
 
 
 class Modality(models.Model):
@@ -113,9 +124,35 @@ class EntityValue(models.Model):
         return self.text
 
 
+_R = TypeVar("_R", bound="Report")
+
+
+class ReportQuerySet(models.QuerySet[_R]):
+    def current(self) -> Self:
+        """The latest revision of each report (superseded ones left out)."""
+        return self.filter(superseded_at__isnull=True)
+
+    def update(self, **kwargs: Any) -> int:
+        if REPORT_CONTENT & kwargs.keys():
+            raise AppendOnlyError(TEXT_FIXED)
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Iterable[_R], fields: Iterable[str], batch_size: int | None = None) -> int:
+        # Refused before bulk_update's own transaction, which would break the caller's.
+        fields = list(fields)
+        if REPORT_CONTENT & set(fields):
+            raise AppendOnlyError(TEXT_FIXED)
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class Report(models.Model):
     """One radiology report. `text` is the original, byte-exact; models see a
-    normalized copy computed on the fly (inference.ml.preprocess)."""
+    normalized copy computed on the fly (inference.ml.preprocess).
+
+    The text never changes after import (save() and the queryset refuse): a
+    corrected report is a new row, its `revision_of` the old one, which is kept
+    with its mentions and marked `superseded_at` (services.revisions.report_revise).
+    Only one revision per (source, external id) is current."""
 
     source = models.CharField(max_length=100)  # the system or file it came from
     external_id = models.CharField(max_length=200)
@@ -128,13 +165,29 @@ class Report(models.Model):
     import_job = models.ForeignKey(
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Revisions: the report this one corrects, who corrected it and why; the old
+    # one's superseded_at says when it stopped being current.
+    revision_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="next_revision"
+    )
+    revised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revision_reason = models.TextField(blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReportQuerySet["Report"].as_manager()
 
     class Meta:
         ordering = ["-study_datetime", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["source", "external_id"], name="report_unique_external_id"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=Q(superseded_at__isnull=True),
+                name="report_unique_external_id",
+            ),
             models.CheckConstraint(condition=~Q(text=""), name="report_text_not_empty"),
         ]
         indexes = [
@@ -152,6 +205,20 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuses a changed text or hash of a stored report (one extra query when
+        those fields are written)."""
+        fields = kwargs.get("update_fields")
+        if not self._state.adding and (fields is None or REPORT_CONTENT & set(fields)):
+            stored = Report.objects.filter(pk=self.pk).values_list("text", "content_hash").first()
+            if stored is not None and stored != (self.text, self.content_hash):
+                raise AppendOnlyError(TEXT_FIXED)
+        super().save(*args, **kwargs)
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.superseded_at is not None
 
 
 class Assignment(models.Model):

@@ -75,9 +75,14 @@ def report_gold_assignment(*, report: Report) -> Assignment | None:
 
 
 def gold_assignment_ids(*, report_ids: Iterable[int]) -> dict[int, int]:
-    """report id -> its gold assignment id, for the reports that have gold (one query)."""
+    """report id -> its gold assignment id, for the reports that have gold (one query).
+    A superseded report has none: its mentions point into a text that was corrected."""
     rows = (
-        Assignment.objects.filter(report_id__in=list(report_ids), status=Assignment.Status.SUBMITTED)
+        Assignment.objects.filter(
+            report_id__in=list(report_ids),
+            status=Assignment.Status.SUBMITTED,
+            report__superseded_at__isnull=True,
+        )
         .order_by("report_id", "created_at", "id")
         .values_list("report_id", "id", "kind")
     )
@@ -319,9 +324,11 @@ def modality_key_summaries(*, modality: Modality) -> QuerySet[EntityKey]:
 
 def assignment_queue(*, user: Any, status: str = "", modality: str = "") -> QuerySet[Assignment]:
     """My assignments: open ones first (in progress, then to do), each group in
-    queue rank order; submitted last, newest first."""
+    queue rank order; submitted last, newest first. An open assignment of a
+    superseded report is left out: its work moved to the new revision."""
     rows = (
         Assignment.objects.filter(annotator=user, kind=Assignment.Kind.ANNOTATION)
+        .exclude(~Q(status=Assignment.Status.SUBMITTED), report__superseded_at__isnull=False)
         .select_related("report__modality")
         .defer("report__text")
         .annotate(mention_count=Count("mentions"))
@@ -349,6 +356,7 @@ def assignment_next(*, user: Any, after: Assignment | None = None) -> Assignment
         annotator=user,
         kind=Assignment.Kind.ANNOTATION,
         status__in=[Assignment.Status.TODO, Assignment.Status.IN_PROGRESS],
+        report__superseded_at__isnull=True,
     )
     if after is not None:
         rows = rows.exclude(pk=after.pk)

@@ -6,6 +6,7 @@ app_name = "annotations"
 urlpatterns: list = [
     path("reports/", reports.report_list, name="report_list"),
     path("reports/<id:report_id>/", reports.report_detail, name="report_detail"),
+    path("reports/<id:report_id>/revise/", reports.report_revise_view, name="report_revise"),
 ]
 
 urlpatterns += [

@@ -134,7 +134,11 @@ def workspace_build(
     keys = selectors.modality_keys(modality=report.modality)
     mentions = list(selectors.assignment_mentions(assignment=assignment))
     relations = list(selectors.assignment_relations(assignment=assignment))
-    editable = can_edit_assignment(user, assignment) and assignment.status != Assignment.Status.SUBMITTED
+    editable = (
+        can_edit_assignment(user, assignment)
+        and assignment.status != Assignment.Status.SUBMITTED
+        and assignment.report.superseded_at is None  # a corrected report's old revision is read-only
+    )
     suggestions = _suggestions(assignment, keys, mentions) if with_suggestions and editable else []
     return Workspace(
         assignment=assignment,

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from radreview.records import AppendOnlyModel
+
 
 class ModelVersion(models.Model):
     """One training run of the stage 1 entity-key classifier and its artefact."""
@@ -20,7 +22,10 @@ class ModelVersion(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
-        ARCHIVED = "archived", "Archived"
+        # Out of service for good (services.stage1_registry.model_version_retire): never
+        # active again, its predictions kept. A version with predictions is retired,
+        # never deleted (Stage1Prediction.model_version is PROTECT).
+        RETIRED = "retired", "Retired"
 
     modality = models.ForeignKey(
         "annotations.Modality", on_delete=models.PROTECT, related_name="model_versions"
@@ -62,12 +67,14 @@ class ModelVersion(models.Model):
         return self.name
 
 
-class ModelPromotion(models.Model):
-    """Append-only history of which version was made active, by whom and why."""
+class ModelPromotion(AppendOnlyModel):
+    """Append-only history of which version was made active or retired, by whom
+    and why (radreview.records: rows are never changed or deleted)."""
 
     class Action(models.TextChoices):
         PROMOTE = "promote", "Promote"
         ROLLBACK = "rollback", "Roll back"
+        RETIRE = "retire", "Retire"
 
     modality = models.ForeignKey("annotations.Modality", on_delete=models.PROTECT, related_name="+")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotions")
@@ -90,7 +97,8 @@ class Stage1Prediction(models.Model):
     report = models.ForeignKey(
         "annotations.Report", on_delete=models.CASCADE, related_name="stage1_predictions"
     )
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    # PROTECT: a version that predicted is retired, never deleted with its predictions.
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     probabilities = models.JSONField()  # {key name: probability}
     predicted_keys = models.JSONField()  # key names at or above their threshold
     truncated = models.BooleanField(default=False)

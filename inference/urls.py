@@ -12,6 +12,7 @@ urlpatterns: list = [
     path("infer/", model_views.infer_start, name="infer_start"),
     path("<id:pk>/", model_views.model_detail, name="model_detail"),
     path("<id:pk>/promote/", model_views.model_promote_view, name="model_promote"),
+    path("<id:pk>/retire/", model_views.model_retire_view, name="model_retire"),
     path("rollback/<slug:code>/", model_views.model_rollback_view, name="model_rollback"),
     # Stage 2 (admins): runs and the LLM configuration
     path("stage2/", stage2_views.stage2_start, name="stage2_start"),

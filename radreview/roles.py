@@ -30,6 +30,16 @@ PERM_VIEW_REPORTS = "annotations.view_report"
 PERM_ASSIGN = "annotations.assign_reports"
 PERM_ADJUDICATE = "annotations.adjudicate_assignment"
 
+# Change and delete of the records that are never changed or deleted (issue 16).
+APPEND_ONLY_PERMISSIONS = (
+    "inference.change_modelpromotion",
+    "inference.delete_modelpromotion",
+    "inference.change_modelversion",
+    "inference.delete_modelversion",
+    "inference.change_stage1prediction",
+    "inference.delete_stage1prediction",
+)
+
 # "app.*" grants every permission of that app, including those of models that
 # later migrations add (sync_role_groups runs again after every migrate).
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -54,6 +64,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         # an admin who should do either gets that group as well.
         "-" + PERM_REVIEW,
         "-" + PERM_ANNOTATE,
+        # Append-only records (issue 16): no one changes or deletes them, and the
+        # models refuse it too (radreview.records); a version is retired instead.
+        *("-" + p for p in APPEND_ONLY_PERMISSIONS),
     ),
 }
 

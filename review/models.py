@@ -10,8 +10,8 @@ Invariants:
 * a decided finding (approved / rejected / edited / added) is never changed by
   a later inference run; new predictions become new pending findings
   (services.sync_report_findings);
-* ReviewDecision rows are only ever inserted (no service updates or deletes
-  them; the admin is read-only);
+* ReviewDecision rows are only ever inserted: the model refuses to change or
+  delete one (radreview.records), and the admin is read-only;
 * `ReviewFinding.version` is bumped by every decision: a decision names the
   version it was made on, so two clinicians never overwrite each other.
 """
@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from radreview.records import AppendOnlyModel
 
 OPEN = ("pending", "in_progress")  # the queue's default filter (same order everywhere: index predicate)
 
@@ -172,7 +174,7 @@ class ReviewFinding(models.Model):
         return self.status != self.Status.PENDING
 
 
-class ReviewDecision(models.Model):
+class ReviewDecision(AppendOnlyModel):
     """Append-only audit row: one clinician's decision on one finding."""
 
     class Action(models.TextChoices):

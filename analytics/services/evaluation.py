@@ -93,8 +93,10 @@ def gold_file_documents(*, run: EvaluationRun) -> dict[int, dict[str, Any]]:
         # Problems name lines and fields, never report text (annotations.importing.problems).
         first = "; ".join(str(p) for p in result.problems[:3])
         raise ResultsError(f"import of {info['name']} failed: {result.summary()}: {first}")
-    reports = Report.objects.filter(source=source, external_id__in=list(mine)).values_list(
-        "pk", "external_id"
+    reports = (
+        Report.objects.current()
+        .filter(source=source, external_id__in=list(mine))
+        .values_list("pk", "external_id")
     )
     return {pk: mine[external_id] for pk, external_id in reports}
 

@@ -3,6 +3,10 @@ database. The caller holds the transaction (one for the whole file).
 
 Per batch: one query for the reports that already have these ids, one for the
 reports that already have these texts, then bulk_create / bulk_update.
+
+A report's text is never changed in place (issue 16): under on_duplicate="update"
+a row whose text differs from the stored report's is stored as a new revision of
+it (services.revisions), which supersedes the old one and keeps its mentions.
 """
 
 from __future__ import annotations
@@ -14,19 +18,12 @@ from django.utils import timezone
 
 from annotations.importing.validation import ValidRow
 from annotations.models import Report
+from annotations.services.revisions import report_revisions_store, revision_build
 
 # Fields compared for on_duplicate="update", and written when they differ.
 COMPARED = ("patient_id", "study_datetime", "modality_id", "title", "content_hash")
-UPDATED = [
-    "patient_id",
-    "study_datetime",
-    "modality",
-    "title",
-    "text",
-    "content_hash",
-    "import_job",
-    "updated_at",
-]
+# Written in place when only these differ (the text never is: a new text is a revision).
+UPDATED = ["patient_id", "study_datetime", "modality", "title", "import_job", "updated_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +55,7 @@ def batch_write(
     outcome = BatchOutcome()
     new: list[Report] = []
     changed: list[Report] = []
+    revised: list[tuple[Report, Report]] = []  # (stored report, its new revision)
     written: list[tuple[ValidRow, int | None]] = []  # (row, pk of the report it updates)
     for row in batch:
         old = existing.get(row.external_id)
@@ -68,20 +66,24 @@ def batch_write(
             outcome.skipped += 1
         elif all(getattr(old, name) == getattr(row, name) for name in COMPARED):
             outcome.unchanged += 1
+        elif old.content_hash != row.content_hash:
+            revised.append((old, _revision_new(old, row, job_id=job_id)))
+            written.append((row, old.pk))
         else:
             changed.append(_report_assign(old, row, job_id=job_id))
             written.append((row, old.pk))
     Report.objects.bulk_create(new)
     Report.objects.bulk_update(changed, UPDATED)
-    outcome.created, outcome.updated = len(new), len(changed)
+    report_revisions_store(revised)
+    outcome.created, outcome.updated = len(new), len(changed) + len(revised)
     _note_content_duplicates(written, holders, outcome, list_room=list_room)
     return outcome
 
 
 def _existing(source: str, batch: list[ValidRow]) -> dict[str, Report]:
     ids = [row.external_id for row in batch]
-    reports = Report.objects.filter(source=source, external_id__in=ids).order_by()
-    return {r.external_id: r for r in reports.only("external_id", *COMPARED)}
+    reports = Report.objects.current().filter(source=source, external_id__in=ids).order_by()
+    return {r.external_id: r for r in reports.only("source", "external_id", *COMPARED)}
 
 
 def _hash_holders(hashes: set[str]) -> dict[str, tuple[int, int]]:
@@ -145,13 +147,27 @@ def _report_new(row: ValidRow, *, source: str, job_id: int | None) -> Report:
     )
 
 
+def _revision_new(old: Report, row: ValidRow, *, job_id: int | None) -> Report:
+    reason = (
+        f"re-imported with a changed text (job #{job_id})" if job_id else "re-imported with a changed text"
+    )
+    return revision_build(
+        old,
+        text=row.text,
+        reason=reason,
+        patient_id=row.patient_id,
+        study_datetime=row.study_datetime,
+        modality_id=row.modality_id,
+        title=row.title,
+        import_job_id=job_id,
+    )
+
+
 def _report_assign(report: Report, row: ValidRow, *, job_id: int | None) -> Report:
     report.patient_id = row.patient_id
     report.study_datetime = row.study_datetime
     report.modality_id = row.modality_id
     report.title = row.title
-    report.text = row.text
-    report.content_hash = row.content_hash
     report.import_job_id = job_id
     report.updated_at = timezone.now()  # bulk_update does not apply auto_now
     return report

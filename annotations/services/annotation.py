@@ -25,12 +25,17 @@ from annotations.permissions import can_edit_assignment
 from annotations.services.consistency import Issue, assignment_issues
 from annotations.services.values import entity_value_learn
 
+# Its mentions are offsets into the old text: kept as they were, never changed (issue 16).
+SUPERSEDED = "This report was corrected: its new revision replaces it, and this version is read-only."
+
 
 def assignment_check_editable(*, assignment: Assignment, user: Any) -> None:
     if not can_edit_assignment(user, assignment):
         raise PermissionDenied("You cannot edit this assignment.")
     if assignment.status == Assignment.Status.SUBMITTED:
         raise ValidationError("This report is submitted. Reopen it to change it.")
+    if assignment.report.superseded_at is not None:
+        raise ValidationError(SUPERSEDED)
 
 
 def _touch(assignment: Assignment) -> None:

@@ -44,7 +44,7 @@ def assignment_report_ids(
     seed: int | None = None,
 ) -> list[int]:
     """The reports an assign request means, as ids. ValidationError names what is wrong."""
-    reports = Report.objects.filter(modality=modality)
+    reports = Report.objects.current().filter(modality=modality)  # never a superseded revision
     if only_unassigned:
         reports = reports.filter(~Exists(Assignment.objects.filter(report=OuterRef("pk"))))
     if how == BATCH:

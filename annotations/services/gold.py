@@ -124,7 +124,7 @@ def _external_id(number: int, record: dict[str, Any]) -> str:
 
 def _reports_for(batch: list[tuple[int, dict[str, Any]]], *, source: str) -> dict[str, Report]:
     ids = [_external_id(n, rec) for n, rec in batch]
-    rows = Report.objects.filter(source=source, external_id__in=ids).select_related("modality")
+    rows = Report.objects.current().filter(source=source, external_id__in=ids).select_related("modality")
     return {r.external_id: r for r in rows.only("id", "external_id", "text", "modality__code")}
 
 

@@ -1,14 +1,19 @@
-"""Browsing imported reports (admins). Report text is rendered escaped."""
+"""Browsing imported reports (admins), and correcting one as a new revision.
+Report text is rendered escaped."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from annotations import selectors
+from annotations.forms import ReviseForm
 from annotations.highlight import Span, segments
 from annotations.models import Mention, Modality, Report
+from annotations.services.revisions import report_revise
 from radreview.roles import PERM_IMPORT
 
 
@@ -27,11 +32,40 @@ def report_list(request: HttpRequest) -> HttpResponse:
 @permission_required(PERM_IMPORT, raise_exception=True)
 def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
+    return _render_detail(request, report, ReviseForm(initial={"text": report.text}))
+
+
+@require_POST
+@permission_required(PERM_IMPORT, raise_exception=True)
+def report_revise_view(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
+    form = ReviseForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            new = report_revise(
+                report=report, new_text=data["text"], user=request.user, reason=data["reason"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Stored as report #{new.pk}; report #{report.pk} is superseded.")
+            return redirect("annotations:report_detail", report_id=new.pk)
+    return _render_detail(request, report, form, status=400)
+
+
+def _render_detail(request: HttpRequest, report: Report, form: ReviseForm, status: int = 200) -> HttpResponse:
     gold = selectors.report_gold_assignment(report=report)
     mentions = list(selectors.assignment_mentions(assignment=gold)) if gold else []
     spans = [_mention_span(m) for m in mentions]
-    context = {"report": report, "gold": gold, "mentions": mentions, "segments": segments(report.text, spans)}
-    return render(request, "annotations/report_detail.html", context)
+    context = {
+        "report": report,
+        "gold": gold,
+        "mentions": mentions,
+        "segments": segments(report.text, spans),
+        "revise_form": form,
+    }
+    return render(request, "annotations/report_detail.html", context, status=status)
 
 
 def _mention_span(mention: Mention) -> Span:

@@ -122,7 +122,7 @@ def _gold_preload(*, lines: list[str], gold_file: Path) -> GoldLoadResult:
 
 def _assignments_create(*, external_ids: list[str], users: dict[str, User]) -> int:
     """Every report to "annotator"; the last ASSIGNED_DOUBLE also to "annotator2"."""
-    rows_of = Report.objects.filter(source=DEMO_SOURCE, external_id__in=external_ids)
+    rows_of = Report.objects.current().filter(source=DEMO_SOURCE, external_id__in=external_ids)
     reports = {r.external_id: r for r in rows_of}
     admin = users[DEMO_ADMIN]
     rows = []

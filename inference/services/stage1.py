@@ -37,6 +37,7 @@ from inference.services.stage1_registry import (
     closeness_to_threshold,
     model_promote,
     model_rollback,
+    model_version_retire,
     stage1_uncertainty,
     versions_compare,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "is_heldout",
     "model_promote",
     "model_rollback",
+    "model_version_retire",
     "predict_report",
     "predictor_cache_clear",
     "predictor_for",

@@ -171,7 +171,7 @@ class Cohort:
     patient_ids: list[str] = field(default_factory=list)
 
     def queryset(self, modality: Modality) -> QuerySet[Report]:
-        reports = Report.objects.filter(modality=modality)
+        reports = Report.objects.current().filter(modality=modality)  # never a superseded revision
         if self.date_from:
             reports = reports.filter(study_datetime__date__gte=self.date_from)
         if self.date_to:

@@ -6,8 +6,10 @@ version per modality is active (a database constraint); every promotion and
 roll-back needs a reason and is recorded in ModelPromotion with who and which
 version was active before. Roll-back re-activates the version that was active
 before the current one (as recorded by the current one's latest promotion);
-rolling back twice toggles back. Nothing here loads a model: cheap enough for a
-web request.
+rolling back twice toggles back. Retiring takes a version out of service for good
+(never active again; its predictions stay, since a version that predicted is never
+deleted) and is recorded the same way. Nothing here loads a model: cheap enough
+for a web request.
 """
 
 from __future__ import annotations
@@ -75,6 +77,34 @@ def model_rollback(*, modality: Modality | str, user: Any, reason: str) -> Model
             )
         return _switch(
             target=target, previous=current, action=ModelPromotion.Action.ROLLBACK, user=user, reason=reason
+        )
+
+
+def model_version_retire(*, version: ModelVersion, user: Any, reason: str) -> ModelPromotion:
+    """Retire a version instead of deleting it: status retired (promotion and roll-back
+    refuse it from then on), its predictions and history kept, the act recorded. The
+    active version cannot be retired: promote another one or roll back first, so the
+    modality is never left without a model by accident."""
+    reason = _reason(reason)
+    with transaction.atomic():
+        target = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if target.is_active:
+            raise PromotionError(
+                f"{target.name} is the active version: promote another one or roll back before retiring it"
+            )
+        if target.status == ModelVersion.Status.RETIRED:
+            raise PromotionError(f"{target.name} is already retired")
+        if target.status == ModelVersion.Status.TRAINING:
+            raise PromotionError(f"{target.name} is still training: cancel its job instead")
+        target.status = ModelVersion.Status.RETIRED
+        target.save(update_fields=["status"])
+        version.status = target.status
+        return ModelPromotion.objects.create(
+            modality_id=target.modality_id,
+            model_version=target,
+            action=ModelPromotion.Action.RETIRE,
+            reason=reason,
+            user=user,
         )
 
 

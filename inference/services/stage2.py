@@ -267,7 +267,7 @@ class Cohort:
 
 
 def cohort_reports(cohort: Cohort, *, run_key: str) -> QuerySet[Report]:
-    reports = Report.objects.filter(modality__code=cohort.modality)
+    reports = Report.objects.current().filter(modality__code=cohort.modality)  # not superseded ones
     tz = timezone.get_current_timezone()
     if cohort.date_from:
         reports = reports.filter(study_datetime__gte=datetime.combine(cohort.date_from, dtime.min, tz))

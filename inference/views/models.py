@@ -1,8 +1,8 @@
 """The stage 1 model screens (admins): versions per modality with their data,
 metrics and config; a version's detail (per-key table, loss curves, comparison with
 the active version, promotion history); forms that start training and inference
-runs (background jobs, never work inside the request); promote and roll back with
-a reason."""
+runs (background jobs, never work inside the request); promote, roll back and
+retire with a reason."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ from inference.models import ModelPromotion, ModelVersion
 from inference.selectors import model_version_active
 from inference.services.stage1_data import LABEL_SOURCE_LABELS, Stage1DataError, heldout_report_ids
 from inference.services.stage1_inference import Cohort, inference_job_create
-from inference.services.stage1_registry import PromotionError, model_promote, model_rollback, versions_compare
+from inference.services.stage1_registry import (
+    PromotionError,
+    model_promote,
+    model_rollback,
+    model_version_retire,
+    versions_compare,
+)
 from inference.services.stage1_training import training_job_create
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from inference.views.stage1_forms import InferForm, ReasonForm, TrainForm
@@ -123,6 +129,23 @@ def model_promote_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @permission_required(PERM_PROMOTE, raise_exception=True)
+def model_retire_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Retire instead of delete: a version that predicted keeps its rows."""
+    version = get_object_or_404(ModelVersion.objects.select_related("modality", "job"), pk=pk)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            model_version_retire(version=version, user=request.user, reason=form.cleaned_data["reason"])
+        except PromotionError as exc:
+            form.add_error("reason", str(exc))
+        else:
+            messages.success(request, f"{version.name} is retired; its predictions are kept.")
+            return redirect("inference:model_detail", pk=pk)
+    return _render_detail(request, version, ReasonForm(), retire_form=form, status=400)
+
+
+@require_POST
+@permission_required(PERM_PROMOTE, raise_exception=True)
 def model_rollback_view(request: HttpRequest, code: str) -> HttpResponse:
     modality = get_object_or_404(Modality, code=code)
     form = ReasonForm(request.POST)
@@ -202,7 +225,11 @@ def _effective_status(version: ModelVersion) -> str:
 
 
 def _render_detail(
-    request: HttpRequest, version: ModelVersion, form: ReasonForm, status: int = 200
+    request: HttpRequest,
+    version: ModelVersion,
+    form: ReasonForm,
+    retire_form: ReasonForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     metrics = version.metrics or {}
     heldout = metrics.get("heldout") or {}
@@ -224,6 +251,9 @@ def _render_detail(
         .select_related("model_version", "previous", "user")
         .order_by("-created_at")[:20],
         "form": form,
+        "retire_form": retire_form or ReasonForm(),
+        "can_retire": version.status not in (ModelVersion.Status.TRAINING, ModelVersion.Status.RETIRED)
+        and not version.is_active,
         "can_promote": request.user.has_perm(PERM_PROMOTE),
         "curves_json": json.dumps(version.curves or {}),
         "charts": [_loss_chart(name, data) for name, data in (version.curves or {}).items()],

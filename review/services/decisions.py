@@ -142,6 +142,10 @@ def _normalised_locations(review: ReviewReport, locations: list[str], ticked: st
 
 def _lock(review_id: int, user: Any) -> ReviewReport:
     review = ReviewReport.objects.select_for_update().select_related("report__modality").get(pk=review_id)
+    if review.report.superseded_at is not None:
+        raise ReviewConflict(
+            "This report was corrected and a new revision replaces it; review the new revision instead."
+        )
     holder = lease_holder(review, user)
     if holder is not None:
         until = timezone.localtime(review.lease_until).strftime("%H:%M")

@@ -50,7 +50,7 @@ def _render(
     page = review_page(
         review=review,
         findings=selectors.review_findings(review=review),
-        editable=holder is None,
+        editable=holder is None and review.report.superseded_at is None,
         holder=holder,
     )
     context = {"page": page, "review": review, "report": review.report, "error": error, "focus": focus}

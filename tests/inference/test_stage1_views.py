@@ -5,12 +5,13 @@ clear messages for bad input."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from inference.models import ModelPromotion, ModelVersion
 from inference.services.stage1 import predictor_cache_clear
 from jobs.models import Job
-from tests.inference.factories import corpus_report, installed_version
+from tests.inference.factories import Stage1PredictionFactory, corpus_report, installed_version
 
 KEYS = ["nodule", "consolidation", "pleural effusion"]
 
@@ -58,6 +59,7 @@ def _forbidden_calls(version: ModelVersion) -> list[tuple[str, str, dict]]:
         ("post", reverse("inference:infer_start"), {}),
         ("post", reverse("inference:model_promote", args=[version.pk]), {"reason": "x"}),
         ("post", reverse("inference:model_rollback", args=["chest_ct"]), {"reason": "x"}),
+        ("post", reverse("inference:model_retire", args=[version.pk]), {"reason": "x"}),
         ("get", reverse("api_stage1_models"), {}),
         ("get", reverse("api_stage1_model", args=[version.pk]), {}),
         ("post", reverse("api_stage1_training_runs"), {"modality": "chest_ct"}),
@@ -186,3 +188,44 @@ def test_home_links_admins_to_the_models_page(client, admin_user, annotator):
     assert reverse("inference:model_list") in client.get(reverse("home")).content.decode()
     client.force_login(annotator)
     assert reverse("inference:model_list") not in client.get(reverse("home")).content.decode()
+
+
+def test_retire_from_the_detail_page_keeps_predictions_and_needs_csrf(admin_user, ready, chest_ct):
+    Stage1PredictionFactory.create_batch(3, model_version=ready, report__modality=chest_ct)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    url = reverse("inference:model_retire", args=[ready.pk])
+    assert client.post(url, {"reason": "superseded by v2"}).status_code == 403  # no CSRF token
+
+    page = client.get(reverse("inference:model_detail", args=[ready.pk]))
+    assert 'id="retire-form"' in page.content.decode()
+    response = client.post(
+        url, {"reason": "superseded by v2", "csrfmiddlewaretoken": page.context["csrf_token"]}
+    )
+
+    assert response.status_code == 302
+    ready.refresh_from_db()
+    assert (ready.status, ready.predictions.count()) == ("retired", 3)
+    record = ModelPromotion.objects.get()
+    assert (record.action, record.model_version, record.user, record.reason) == (
+        "retire",
+        ready,
+        admin_user,
+        "superseded by v2",
+    )
+    assert (
+        'id="retire-form"'
+        not in client.get(reverse("inference:model_detail", args=[ready.pk])).content.decode()
+    )
+
+
+def test_retiring_the_active_version_is_refused_on_the_page(client, admin_user, ready):
+    client.force_login(admin_user)
+    client.post(reverse("inference:model_promote", args=[ready.pk]), {"reason": "first"})
+
+    response = client.post(reverse("inference:model_retire", args=[ready.pk]), {"reason": "old"})
+
+    assert response.status_code == 400
+    assert "promote another one or roll back" in response.content.decode()
+    ready.refresh_from_db()
+    assert (ready.status, ready.is_active) == ("ready", True)

@@ -95,9 +95,9 @@ class Command(BaseCommand):
         self._import(path, source, records)
         reports = {
             r.external_id: r
-            for r in Report.objects.filter(
-                source=source, external_id__in=[str(x["id"]) for x in records]
-            ).select_related("modality")
+            for r in Report.objects.current()
+            .filter(source=source, external_id__in=[str(x["id"]) for x in records])
+            .select_related("modality")
         }
         by_modality: dict[str, list[EvalItem]] = {}
         for record in records:

@@ -37,7 +37,7 @@ def test_command_on_duplicate_update_and_verbose_lists_content_duplicates(tmp_pa
     out, _ = run(str(changed), "--source", "s", "--on-duplicate", "update", verbosity=2)
 
     assert "1 updated, 1 unchanged" in out
-    assert Report.objects.get(external_id="r1").text == "Changed."
+    assert Report.objects.current().get(external_id="r1").text == "Changed."  # a new revision
 
 
 def test_command_prints_each_problem_with_its_line_and_exits_non_zero_keeping_nothing(tmp_path):

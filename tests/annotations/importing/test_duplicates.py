@@ -24,7 +24,7 @@ def test_import_skip_policy_counts_existing_ids_as_skipped_and_changes_nothing(t
     assert existing.text == "Old text."
 
 
-def test_import_update_policy_updates_changed_reports_and_counts_unchanged_ones(tmp_path, brain_mri):
+def test_import_update_policy_revises_changed_reports_and_counts_unchanged_ones(tmp_path, brain_mri):
     reports_import(
         path=write_csv(tmp_path / "a.csv", [row(1, text="Same."), row(2, text="Old.")]), source="s"
     )
@@ -35,15 +35,35 @@ def test_import_update_policy_updates_changed_reports_and_counts_unchanged_ones(
     result = reports_import(path=path, source="s", on_duplicate="update")
 
     assert (result.ok, result.created, result.updated, result.unchanged, result.skipped) == (True, 1, 1, 1, 0)
-    changed = Report.objects.get(external_id="r2")
-    assert (changed.text, changed.modality, changed.content_hash) == (
+    # A changed text is a new revision (issue 16): the old report is kept, superseded.
+    changed = Report.objects.current().get(external_id="r2")
+    old = Report.objects.get(external_id="r2", superseded_at__isnull=False)
+    assert (changed.text, changed.modality, changed.content_hash, changed.revision_of) == (
         "New.",
         brain_mri,
         hashlib.sha256(b"New.").hexdigest(),
+        old,
     )
-    assert changed.updated_at > changed.created_at
+    assert (old.text, old.content_hash) == ("Old.", hashlib.sha256(b"Old.").hexdigest())
     assert Report.objects.get(external_id="r1").text == "Same."
-    assert Report.objects.filter(source="s").count() == 3
+    assert Report.objects.current().filter(source="s").count() == 3
+    assert Report.objects.filter(source="s").count() == 4
+
+
+def test_import_update_policy_changes_other_fields_in_place_when_the_text_is_the_same(tmp_path, brain_mri):
+    reports_import(path=write_csv(tmp_path / "a.csv", [row(1, text="Same.")]), source="s")
+    path = write_csv(tmp_path / "b.csv", [row(1, text="Same.", modality="brain_mri")])
+
+    result = reports_import(path=path, source="s", on_duplicate="update")
+
+    report = Report.objects.get(external_id="r1")
+    assert (result.updated, report.modality, report.revision_of, report.superseded_at) == (
+        1,
+        brain_mri,
+        None,
+        None,
+    )
+    assert report.updated_at > report.created_at
 
 
 def test_import_update_policy_counts_a_report_whose_fields_are_identical_as_unchanged(tmp_path):

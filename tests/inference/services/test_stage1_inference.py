@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from annotations.services.queue_order import queue_ranks, uncertainty_provider
+from annotations.services.revisions import report_revise
 from inference.models import Stage1Prediction
 from inference.services import stage1_inference
 from inference.services.stage1 import (
@@ -24,6 +25,7 @@ from inference.services.stage1 import (
 )
 from inference.tasks.stage1 import stage1_infer_task
 from jobs.models import Job
+from tests.annotations.factories import ReportFactory
 from tests.inference.factories import corpus_report, installed_version, unlabelled_corpus
 
 
@@ -194,3 +196,11 @@ def test_queue_uncertainty_comes_from_the_active_models_stored_probabilities(act
 def test_no_active_model_gives_no_uncertainty(chest_ct):
     report = corpus_report(external_id="x", text="There is a small nodule.")
     assert uncertainty_provider([report.pk]) == {}
+
+
+@pytest.mark.django_db
+def test_a_cohort_never_includes_a_superseded_revision(chest_ct, admin_user):
+    old = ReportFactory(modality=chest_ct)
+    new = report_revise(report=old, new_text="Corrected text.", user=admin_user, reason="typo")
+
+    assert list(Cohort().queryset(chest_ct)) == [new]

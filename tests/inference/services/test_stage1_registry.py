@@ -6,9 +6,15 @@ from __future__ import annotations
 import pytest
 
 from inference.models import ModelPromotion, ModelVersion, Stage1Prediction
-from inference.services.stage1 import PromotionError, model_promote, model_rollback, versions_compare
+from inference.services.stage1 import (
+    PromotionError,
+    model_promote,
+    model_rollback,
+    model_version_retire,
+    versions_compare,
+)
 from inference.services.stage1_data import gold_key_sets, heldout_report_ids
-from tests.inference.factories import gold_corpus
+from tests.inference.factories import Stage1PredictionFactory, gold_corpus
 
 KEYS = ["nodule", "consolidation", "pleural effusion"]
 
@@ -66,14 +72,55 @@ def test_rollback_reactivates_the_previous_version(chest_ct, admin_user):
     assert ModelPromotion.objects.count() == 3
 
 
-def test_rollback_refuses_an_archived_target(chest_ct, admin_user):
+def test_rollback_refuses_a_retired_target(chest_ct, admin_user):
     first, second = _version(chest_ct, "a"), _version(chest_ct, "b")
     model_promote(version=first, user=admin_user, reason="first")
     model_promote(version=second, user=admin_user, reason="second")
-    ModelVersion.objects.filter(pk=first.pk).update(status="archived")
+    ModelVersion.objects.filter(pk=first.pk).update(status="retired")
     with pytest.raises(PromotionError, match="cannot be re-activated"):
         model_rollback(modality=chest_ct, user=admin_user, reason="back")
     assert ModelVersion.objects.get(is_active=True) == second
+
+
+def test_retire_keeps_the_predictions_records_who_and_why_and_the_version_is_never_active_again(
+    chest_ct, admin_user
+):
+    first, second = _version(chest_ct, "a"), _version(chest_ct, "b")
+    Stage1PredictionFactory.create_batch(2, model_version=first, report__modality=chest_ct)
+    model_promote(version=first, user=admin_user, reason="first")
+    model_promote(version=second, user=admin_user, reason="second")
+
+    record = model_version_retire(version=first, user=admin_user, reason="trained on a stale schema")
+
+    first.refresh_from_db()
+    assert (first.status, first.is_active, first.predictions.count()) == ("retired", False, 2)
+    assert (record.action, record.model_version, record.previous, record.user, record.reason) == (
+        "retire",
+        first,
+        None,
+        admin_user,
+        "trained on a stale schema",
+    )
+    with pytest.raises(PromotionError, match="not ready"):
+        model_promote(version=first, user=admin_user, reason="again")
+    with pytest.raises(PromotionError, match="cannot be re-activated"):
+        model_rollback(modality=chest_ct, user=admin_user, reason="back")
+    assert ModelVersion.objects.get(is_active=True) == second
+
+
+def test_retire_needs_a_reason_and_refuses_the_active_a_training_or_a_retired_version(chest_ct, admin_user):
+    active, training = _version(chest_ct, "a"), _version(chest_ct, "t", status="training")
+    model_promote(version=active, user=admin_user, reason="first")
+    with pytest.raises(PromotionError, match="reason is required"):
+        model_version_retire(version=active, user=admin_user, reason=" ")
+    with pytest.raises(PromotionError, match="is the active version"):
+        model_version_retire(version=active, user=admin_user, reason="old")
+    with pytest.raises(PromotionError, match="still training"):
+        model_version_retire(version=training, user=admin_user, reason="old")
+    retired = _version(chest_ct, "r", status="retired")
+    with pytest.raises(PromotionError, match="already retired"):
+        model_version_retire(version=retired, user=admin_user, reason="old")
+    assert ModelPromotion.objects.filter(action="retire").count() == 0
 
 
 def test_comparison_on_the_common_held_out_reports(chest_ct):
