@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
@@ -126,6 +126,20 @@ def job_heartbeat(*, job_id: int) -> bool:
     return bool(Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now()))
 
 
+def _retry_locked(write: Callable[[], object], attempts: int = 3) -> None:
+    """Retry a single-statement write that SQLite refused as locked (its busy timeout
+    ran out behind another process's long transaction). Safe because each such write
+    is idempotent: it sets columns to values, it does not add to them."""
+    for attempt in range(1, attempts + 1):
+        try:
+            write()
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts or connection.in_atomic_block:
+                raise
+            logger.warning("job write refused as locked; retrying (%s/%s)", attempt, attempts)
+
+
 def job_progress(*, job_id: int, done: int, total: int | None = None, message: str = "") -> None:
     """Record progress; raise JobCancelled if cancellation was requested."""
     fields: dict[str, Any] = {"progress_done": done, "updated_at": timezone.now()}
@@ -134,7 +148,7 @@ def job_progress(*, job_id: int, done: int, total: int | None = None, message: s
         fields["progress_done"] = min(done, total)
     if message:
         fields["progress_message"] = message[:300]
-    Job.objects.filter(pk=job_id).update(**fields)
+    _retry_locked(lambda: Job.objects.filter(pk=job_id).update(**fields))
     if job_cancel_requested(job_id=job_id):
         raise JobCancelled
 

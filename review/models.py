@@ -32,6 +32,7 @@ class ReviewReport(models.Model):
         IN_PROGRESS = "in_progress", "In progress"
         VERIFIED = "verified", "Verified"
         NO_FINDINGS = "no_findings", "No AI findings"
+        SUPERSEDED = "superseded", "Superseded by a corrected revision"
 
     report = models.OneToOneField("annotations.Report", on_delete=models.CASCADE, related_name="review")
     # Copies of the report's queue filters, so that the queue (100k rows) filters,

@@ -15,9 +15,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from annotations.models import Assignment, Report
+
+# Sent inside the transaction that supersedes reports (sender=Report, report_ids=[...]):
+# apps that keep work on a report (the review queue) set it aside.
+reports_superseded = Signal()
 
 
 def report_content_hash(text: str) -> str:
@@ -80,6 +85,7 @@ def report_revisions_store(pairs: Sequence[tuple[Report, Report]]) -> None:
         old.superseded_at = now
         new.revision_of_id = old.pk
     Report.objects.bulk_create([new for _old, new in pairs])
+    reports_superseded.send(sender=Report, report_ids=[old.pk for old, _new in pairs])
 
 
 def _assignments_carry(old: Report, new: Report, *, user: Any) -> int:

@@ -53,7 +53,7 @@ from inference.selectors import (
     stage2_current_prediction,
     stage2_latest_pipeline_attempt,
 )
-from review.models import ReviewFinding, ReviewReport
+from review.models import OPEN, ReviewFinding, ReviewReport
 
 POSITIVE = ("present", "uncertain")
 NEAR_THRESHOLD = 0.1  # a stage 1 probability this close to its threshold counts as unsure
@@ -322,3 +322,11 @@ def sync_reports(report_ids: Iterable[int]) -> int:
             sync_report_findings(report, kinds=kinds)
             done += 1
     return done
+
+
+def reviews_supersede(sender: Any, report_ids: list[int], **kwargs: Any) -> int:
+    """The open reviews of superseded reports leave the clinicians' queue (status
+    superseded); decided ones keep their status and decisions."""
+    return ReviewReport.objects.filter(report_id__in=report_ids, status__in=OPEN).update(
+        status=ReviewReport.Status.SUPERSEDED
+    )

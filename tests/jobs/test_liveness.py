@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
+from django.db.models.query import QuerySet
 from django.utils import timezone
 
 from jobs.models import Job
@@ -149,3 +151,19 @@ def test_a_queued_job_says_what_is_ahead_of_it_on_its_queue():
     later = JobFactory(queue="heavy")
     assert queue_standing(job=later, now=timezone.now()).ahead == [waiting]
     assert queue_standing(job=training, now=timezone.now()) is None
+
+
+@pytest.mark.django_db(transaction=True)  # a job's writes are their own transactions
+def test_a_progress_write_refused_as_locked_is_retried(monkeypatch):
+    job = JobFactory(status=Job.Status.RUNNING)
+    real_update = QuerySet.update
+    refusals = [OperationalError("database is locked")]
+
+    def flaky_update(self, **kwargs):
+        if refusals and "progress_done" in kwargs:
+            raise refusals.pop()
+        return real_update(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", flaky_update)
+    job_progress(job_id=job.pk, done=3, total=9)
+    assert Job.objects.get(pk=job.pk).progress_done == 3

@@ -15,6 +15,7 @@ from annotations.selectors import assignment_next, assignment_queue, gold_assign
 from annotations.services.annotation import mention_create
 from annotations.services.revisions import report_revise
 from radreview.records import AppendOnlyError
+from review.models import ReviewReport
 from tests.annotations.factories import (
     AssignmentFactory,
     MentionFactory,
@@ -158,3 +159,11 @@ def test_the_queue_moves_open_work_to_the_new_revision_and_keeps_submitted_work(
     carried = Assignment.objects.get(report=new)
     assert todo not in queue and {carried, done} <= set(queue)
     assert assignment_next(user=annotator) in Assignment.objects.filter(report__superseded_at__isnull=True)
+
+
+def test_a_superseded_reports_open_review_leaves_the_queue(admin_user):
+    report = ReportFactory(text="Small nodule in the RUL.")
+    review = ReviewReport.objects.create(report=report, status=ReviewReport.Status.PENDING)
+    report_revise(report=report, new_text="Small nodule in the RLL.", user=admin_user, reason="side")
+    review.refresh_from_db()
+    assert review.status == ReviewReport.Status.SUPERSEDED
