@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from annotations.models import (
     AssertionTrigger,
@@ -28,7 +29,7 @@ from inference.ml.text.matcher import LayeredMatcher, Matcher
 from inference.ml.text.matcher import Value as LexiconValue
 from inference.ml.text.rules import RuleSet, pinned_ruleset
 from jobs.models import Job
-from radreview.roles import PERM_ANNOTATE
+from radreview.roles import PERM_ADJUDICATE, PERM_ANNOTATE, PERM_IMPORT, PERM_REVIEW
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -47,6 +48,63 @@ def report_list(*, modality: str = "", source: str = "", patient_id: str = "") -
     if patient_id:
         reports = reports.filter(patient_id=patient_id)
     return reports.order_by("-study_datetime", "-id")
+
+
+# -- who reads which report (issue 17) --------------------------------------------------
+
+OPEN_STATUSES = (Assignment.Status.TODO, Assignment.Status.IN_PROGRESS)
+
+
+def reports_visible_to(*, user: Any) -> QuerySet[Report]:
+    """The reports whose text and patient id `user` may read through the API: every
+    report for those who hold the report pages (PERM_IMPORT, admins); otherwise the
+    reports they have work on: an assignment of theirs (annotators) or a review item
+    (clinicians: the review queue is shared, so any report in it). Least privilege:
+    holding a role is not a reason to read the whole corpus."""
+    reports = Report.objects.select_related("modality")
+    if not user.is_authenticated:
+        return reports.none()
+    if user.has_perm(PERM_IMPORT):
+        return reports
+    work: list[Any] = []
+    if user.has_perm(PERM_ANNOTATE) or user.has_perm(PERM_ADJUDICATE):
+        work.append(Exists(Assignment.objects.filter(report=OuterRef("pk"), annotator_id=user.pk)))
+    if user.has_perm(PERM_REVIEW):
+        # review.ReviewReport (report.review), named by its reverse accessor:
+        # annotations does not import review.
+        work.append(Q(review__isnull=False))
+    return reports.filter(functools.reduce(operator.or_, work)) if work else reports.none()
+
+
+def annotation_blind(*, user: Any, report_id: int) -> bool:
+    """Whether `user` must see nothing of anyone else's work on the report: they
+    annotate it and their assignment is still open (blind double annotation). An
+    adjudicator (admins) is never blind: comparing versions is their job."""
+    if not user.is_authenticated or user.has_perm(PERM_ADJUDICATE):
+        return False
+    return Assignment.objects.filter(
+        report_id=report_id,
+        annotator_id=user.pk,
+        kind=Assignment.Kind.ANNOTATION,
+        status__in=OPEN_STATUSES,
+    ).exists()
+
+
+def values_learned_by_others(*, assignment: Assignment) -> set[int]:
+    """Entity values that other people with work on this report created since their
+    assignment on it was made: they may have been learned from their mentions of
+    this very report (a value does not record its report), so an open, blind
+    assignment is not offered them as suggestions. Costs one query; may hide a
+    value learned elsewhere in that window, which the annotator can still mark."""
+    return set(
+        EntityValue.objects.filter(
+            key__entity_type__modality_id=assignment.report.modality_id,
+            created_by__assignments__report_id=assignment.report_id,
+            created_at__gte=F("created_by__assignments__created_at"),
+        )
+        .exclude(created_by_id=assignment.annotator_id)
+        .values_list("id", flat=True)
+    )
 
 
 # -- gold ------------------------------------------------------------------------------

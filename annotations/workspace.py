@@ -20,7 +20,7 @@ from typing import Any
 from annotations import selectors
 from annotations.highlight import Span, segments
 from annotations.models import Assignment, EntityKey, Mention, Relation
-from annotations.permissions import can_edit_assignment
+from annotations.permissions import PERM_ADJUDICATE, can_edit_assignment
 from annotations.services.consistency import Issue, assignment_issues
 
 SHORTCUTS = [*"1234567890"] + [f"⇧{d}" for d in "1234567890"]
@@ -139,7 +139,11 @@ def workspace_build(
         and assignment.status != Assignment.Status.SUBMITTED
         and assignment.report.superseded_at is None  # a corrected report's old revision is read-only
     )
-    suggestions = _suggestions(assignment, keys, mentions) if with_suggestions and editable else []
+    suggestions = (
+        _suggestions(assignment, keys, mentions, hidden=_hidden_values(assignment, user))
+        if with_suggestions and editable
+        else []
+    )
     return Workspace(
         assignment=assignment,
         editable=editable,
@@ -155,14 +159,25 @@ def workspace_build(
     )
 
 
-def _suggestions(assignment: Assignment, keys: list[EntityKey], mentions: list[Mention]) -> list[Suggestion]:
+def _hidden_values(assignment: Assignment, user: Any) -> set[int]:
+    """Values an open annotation must not be offered: those others may have learned
+    from this report (blind double annotation; adjudicators are not blind)."""
+    if assignment.kind != Assignment.Kind.ANNOTATION or user.has_perm(PERM_ADJUDICATE):
+        return set()
+    return selectors.values_learned_by_others(assignment=assignment)
+
+
+def _suggestions(
+    assignment: Assignment, keys: list[EntityKey], mentions: list[Mention], *, hidden: set[int]
+) -> list[Suggestion]:
     by_id: dict[Hashable, EntityKey] = {k.pk: k for k in keys}  # the matcher's keys are key ids
     marked = {(m.key_id, m.start, m.end) for m in mentions}
     text = assignment.report.text
     out: list[Suggestion] = []
     for match in selectors.modality_matcher(modality=assignment.report.modality).find(text):
+        offered = {v.key for v in match.values if v.id not in hidden}
         for key_id in match.keys:
-            key = by_id.get(key_id)
+            key = by_id.get(key_id) if key_id in offered else None
             if key is not None and (key.pk, match.start, match.end) not in marked:
                 out.append(Suggestion(len(out), key, match.start, match.end, text[match.start : match.end]))
     return out

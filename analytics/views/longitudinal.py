@@ -1,12 +1,16 @@
-"""Brain MRI episodes over time: per patient, and the cohort Sankey (Figure 4)."""
+"""Brain MRI episodes over time: per patient, and the cohort Sankey (Figure 4).
+
+Choosing a patient (and the filters) is a form POST that redirects to ?f=<token>
+(radreview.private_query): the patient id never reaches a URL."""
 
 from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
 
 from analytics import charts, selectors
 from analytics.forms import LongitudinalFilterForm
@@ -14,14 +18,21 @@ from analytics.longitudinal import cohort_transitions
 from analytics.permissions import analytics_viewer_required
 from analytics.views.assets import PLOTLY_VERSION
 from annotations.models import Report
+from radreview.private_query import FILTER_PARAM, filters_query, filters_save, link_query
 
 PATIENTS_PER_PAGE = 25
+SCOPE = "longitudinal"
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @analytics_viewer_required
 def longitudinal(request: HttpRequest) -> HttpResponse:
-    form = LongitudinalFilterForm(request.GET or None)
+    if request.method == "POST":
+        token = filters_save(request, scope=SCOPE, data=request.POST)
+        anchor = "#patient" if request.POST.get("patient") else ""
+        return redirect(f"{reverse('analytics:longitudinal')}?{FILTER_PARAM}={token}{anchor}")
+    query, token = filters_query(request, scope=SCOPE)
+    form = LongitudinalFilterForm(query or None)
     filters = form.filters()
     series = selectors.brain_mri_series()
     cohort = cohort_transitions(
@@ -45,7 +56,7 @@ def longitudinal(request: HttpRequest) -> HttpResponse:
         .annotate(reports=Count("id"))
         .order_by("-reports", "patient_id")
     )
-    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(query.get("page"))
     included = {p.patient_id for p in cohort.paths}
     context = {
         "form": form,
@@ -59,14 +70,6 @@ def longitudinal(request: HttpRequest) -> HttpResponse:
         "timeline": timeline,
         "page": page,
         "included": included,
-        "query_base": _query_without(request, ("patient", "page")),
+        "query_base": link_query(request, token, drop=("page",)),
     }
     return render(request, "analytics/longitudinal.html", {**context, "plotly_version": PLOTLY_VERSION})
-
-
-def _query_without(request: HttpRequest, names: tuple[str, ...]) -> str:
-    query = request.GET.copy()
-    for name in names:
-        query.pop(name, None)
-    encoded = query.urlencode()
-    return f"{encoded}&" if encoded else ""

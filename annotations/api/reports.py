@@ -1,11 +1,18 @@
 """Read-only API over reports and their gold annotations (mentions and pairs).
 
 Who: users holding PERM_VIEW_REPORTS (annotators, clinicians and admins all do;
-an account without a role gets 403). Lists carry metadata only, so a page of 50
-stays small; the report text comes with one report's detail.
+an account without a role gets 403), and of the reports only those they have
+work on (selectors.reports_visible_to: an assignment, a review item; admins all);
+another report is a 404, as if it did not exist. Lists carry metadata only, so a
+page of 50 stays small; the report text comes with one report's detail.
 
 Gold is the version of a report that counts (selectors.report_gold_assignment:
-an adjudication, else imported gold, else the only submitted annotation).
+an adjudication, else imported gold, else the only submitted annotation). While
+the user's own annotation of a report is open, its gold is hidden (blind double
+annotation: the only submitted annotation may be the other annotator's).
+
+A patient filter goes in a POST body, never the query string (issue 17): GET with
+patient_id is a 400 that says so.
 """
 
 from __future__ import annotations
@@ -14,10 +21,10 @@ from datetime import datetime, time
 from typing import Any
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +32,7 @@ from rest_framework.response import Response
 from annotations import selectors
 from annotations.api.common import perm
 from annotations.models import Assignment, Mention, Modality, Relation, Report
+from radreview.private_query import reject_private_query
 from radreview.roles import PERM_VIEW_REPORTS
 
 TAGS = ["reports"]
@@ -47,9 +55,10 @@ class ReportFilter(serializers.Serializer):
         return attrs
 
 
-def reports_filtered(params: dict[str, Any]) -> QuerySet[Report]:
-    """Reports matching validated ReportFilter values (the export uses the same filters)."""
-    reports = Report.objects.select_related("modality")
+def reports_filtered(params: dict[str, Any], reports: QuerySet[Report] | None = None) -> QuerySet[Report]:
+    """`reports` (all by default) matching validated ReportFilter values."""
+    if reports is None:
+        reports = Report.objects.select_related("modality")
     if params.get("modality"):
         reports = reports.filter(modality__code=params["modality"])
     if params.get("patient_id"):
@@ -93,6 +102,9 @@ class ReportDetailOut(ReportOut):
         fields = [*ReportOut.Meta.fields, "text", "content_hash", "gold_assignment", "offsets"]
 
     def get_gold_assignment(self, report: Report) -> int | None:
+        request = self.context.get("request")
+        if request is not None and selectors.annotation_blind(user=request.user, report_id=report.pk):
+            return None
         gold = selectors.report_gold_assignment(report=report)
         return gold.pk if gold else None
 
@@ -127,37 +139,70 @@ class ReportPagination(PageNumberPagination):
     max_page_size = 500
 
 
+class ReportPageOut(serializers.Serializer):
+    """One page of the list, as the POST form of it answers (the schema of GET's is generated)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ReportOut(many=True)
+
+
 class ReportListApi(generics.ListAPIView):
-    """Reports, newest study first, filtered by modality, patient, source and study date range."""
+    """Reports, newest study first, filtered by modality, patient, source and study
+    date range. GET takes the filters in the query, except patient_id; POST takes
+    them all in the body (the page stays ?page=N)."""
 
     permission_classes = [perm(PERM_VIEW_REPORTS)]
     serializer_class = ReportOut
     pagination_class = ReportPagination
 
     def get_queryset(self) -> QuerySet[Report]:
-        params = ReportFilter(data=self.request.query_params)
+        data = self.request.data if self.request.method == "POST" else self.request.query_params
+        params = ReportFilter(data=data)
         params.is_valid(raise_exception=True)
-        return reports_filtered(params.validated_data).defer("text").order_by("-study_datetime", "-id")
+        visible = selectors.reports_visible_to(user=self.request.user)
+        rows = reports_filtered(params.validated_data, visible)
+        return rows.defer("text").order_by("-study_datetime", "-id")
 
     @extend_schema(parameters=[ReportFilter], tags=TAGS)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        reject_private_query(request)
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ReportFilter, responses=ReportPageOut, tags=TAGS, operation_id="api_reports_search"
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
 class ReportDetailApi(generics.RetrieveAPIView):
-    """One report with its text and the id of its gold version."""
+    """One report with its text and the id of its gold version (null while the
+    user's own annotation of it is open)."""
 
     permission_classes = [perm(PERM_VIEW_REPORTS)]
     serializer_class = ReportDetailOut
-    queryset = Report.objects.select_related("modality")
+    queryset = Report.objects.none()  # for the schema; get_queryset answers requests
+
+    def get_queryset(self) -> QuerySet[Report]:
+        return selectors.reports_visible_to(user=self.request.user)
 
     @extend_schema(tags=TAGS)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
-def _gold(report_pk: int) -> tuple[Report, Assignment | None]:
-    report = get_object_or_404(Report, pk=report_pk)
+BLIND = "Hidden while your annotation of this report is open (blind double annotation)."
+
+
+def _gold(request: Request, report_pk: int) -> tuple[Report, Assignment | None]:
+    """The report if the user may read it (else 404) and its gold; 403 while blind."""
+    report = selectors.reports_visible_to(user=request.user).filter(pk=report_pk).first()
+    if report is None:
+        raise NotFound()
+    if selectors.annotation_blind(user=request.user, report_id=report.pk):
+        raise PermissionDenied(BLIND)
     return report, selectors.report_gold_assignment(report=report)
 
 
@@ -170,7 +215,7 @@ class ReportGoldMentionsApi(generics.ListAPIView):
     queryset = Mention.objects.none()  # for the schema; get_queryset answers requests
 
     def get_queryset(self) -> QuerySet[Mention]:
-        _report, gold = _gold(self.kwargs["pk"])
+        _report, gold = _gold(self.request, self.kwargs["pk"])
         if gold is None:
             return Mention.objects.none()
         return (
@@ -194,7 +239,7 @@ class ReportGoldPairsApi(generics.ListAPIView):
     queryset = Relation.objects.none()
 
     def get_queryset(self) -> QuerySet[Relation]:
-        _report, gold = _gold(self.kwargs["pk"])
+        _report, gold = _gold(self.request, self.kwargs["pk"])
         if gold is None:
             return Relation.objects.none()
         return (

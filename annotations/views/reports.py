@@ -1,5 +1,6 @@
 """Browsing imported reports (admins), and correcting one as a new revision.
-Report text is rendered escaped."""
+Report text is rendered escaped. The list's filters are a form POST that
+redirects to ?f=<token> (radreview.private_query): no patient id in a URL."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -7,24 +8,37 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotations import selectors
 from annotations.forms import ReviseForm
 from annotations.highlight import Span, segments
 from annotations.models import Mention, Modality, Report
 from annotations.services.revisions import report_revise
+from radreview.private_query import FILTER_PARAM, filters_query, filters_save, link_query
 from radreview.roles import PERM_IMPORT
 
+SCOPE = "report_list"
 
-@require_GET
+
+@require_http_methods(["GET", "POST"])
 @permission_required(PERM_IMPORT, raise_exception=True)
 def report_list(request: HttpRequest) -> HttpResponse:
-    filters = {k: request.GET.get(k, "").strip() for k in ("modality", "source", "patient_id")}
+    if request.method == "POST":
+        token = filters_save(request, scope=SCOPE, data=request.POST)
+        return redirect(f"{reverse('annotations:report_list')}?{FILTER_PARAM}={token}")
+    query, token = filters_query(request, scope=SCOPE)
+    filters = {k: query.get(k, "").strip() for k in ("modality", "source", "patient_id")}
     paginator = Paginator(selectors.report_list(**filters), 50)
     # Counting 100k+ rows on every page view costs more than the page; show "next" instead.
-    page = paginator.get_page(request.GET.get("page"))
-    context = {"page": page, "filters": filters, "modalities": Modality.objects.all()}
+    page = paginator.get_page(query.get("page"))
+    context = {
+        "page": page,
+        "filters": filters,
+        "modalities": Modality.objects.all(),
+        "query": link_query(request, token, drop=("page",)),
+    }
     return render(request, "annotations/report_list.html", context)
 
 

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from radreview.bounds import bounded_int
+from radreview.private_query import reject_private_query
 from radreview.roles import PERM_REVIEW
 from review import selectors, services
 from review.api.serializers import AddIn, DecisionIn, decision_data, finding_data, review_row
@@ -44,14 +45,27 @@ def _call(fn: Any, **kwargs: Any) -> Response | Any:
 
 
 class QueueApi(APIView):
+    """The review queue. GET takes its filters in the query, except the patient;
+    POST takes them all (offset too) in the body: patient ids stay out of URLs."""
+
     permission_classes = [IsClinician]
 
     def get(self, request: Request) -> Response:
-        filters, errors = selectors.QueueFilters.from_query(request.query_params)
+        reject_private_query(request)
+        return self._queue(request.query_params)
+
+    def post(self, request: Request) -> Response:
+        return self._queue(request.data)
+
+    def _queue(self, query: Any) -> Response:
+        if not hasattr(query, "get"):
+            detail = ["Send the filters as an object."]
+            return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        filters, errors = selectors.QueueFilters.from_query(_strings(query))
         if errors:
             return Response({"detail": errors}, status=status.HTTP_400_BAD_REQUEST)
         try:
-            offset = bounded_int(request.query_params.get("offset", 0), name="offset")
+            offset = bounded_int(query.get("offset", 0), name="offset")
         except ValueError as exc:
             return Response({"detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         rows, has_next = selectors.review_queue(filters=filters, offset=offset, limit=PAGE_SIZE)
@@ -63,6 +77,17 @@ class QueueApi(APIView):
                 "next_offset": offset + PAGE_SIZE if has_next else None,
             }
         )
+
+
+def _strings(query: Any) -> dict[str, str]:
+    """A JSON body's values as the query-string text the filters parse (a number
+    or null becomes its text; a list or object is no filter value and is dropped)."""
+    out = {}
+    for name in ("status", "modality", "model_version", "patient", "date_from", "date_to", "finding", "sort"):
+        value = query.get(name)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            out[name] = str(value)
+    return out
 
 
 def _review(report_id: int) -> ReviewReport:

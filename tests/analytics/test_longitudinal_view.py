@@ -92,7 +92,7 @@ def test_a_later_baseline_prediction_does_not_override_the_pipeline(db):
 def test_page_shows_sankey_counts_and_patient_timeline(cohort, client, clinician, monkeypatch):
     monkeypatch.setattr(selectors, "verified_episodes", lambda ids: {cohort["pt-b"][0].pk: {"glioma": PRO}})
     client.force_login(clinician)
-    response = client.get(reverse("analytics:longitudinal"), {"patient": "pt-b"})
+    response = client.post(reverse("analytics:longitudinal"), {"patient": "pt-b"}, follow=True)
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-chart="chart-sankey"' in html

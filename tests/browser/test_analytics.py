@@ -77,7 +77,11 @@ def test_dashboard_and_longitudinal_charts_render(live_server, page, monkeypatch
     assert page.locator("[data-chart='chart-key-bars'] .bars path").count() > 0  # bars were drawn
     page.screenshot(path=str(ARTIFACTS / "analytics-1-dashboard.png"), full_page=True)
 
-    page.goto(f"{live_server.url}/analytics/longitudinal/?patient=p3")
+    # Choosing a patient is a form post; the URL it lands on names a token, not the patient.
+    page.goto(f"{live_server.url}/analytics/longitudinal/")
+    page.locator("#patient-list button", has_text="p3").click()
+    page.wait_for_selector("#patient-timeline")
+    assert "p3" not in page.url and "?f=" in page.url
     page.wait_for_selector("[data-chart='chart-sankey'] svg.main-svg")
     assert page.locator("[data-chart='chart-sankey'] .sankey-link").count() == 9
     assert page.locator("#sankey-counts tbody tr").count() == 9

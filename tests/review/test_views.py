@@ -176,7 +176,7 @@ def test_queue_filters_counts_and_priority(client, clinician):
     assert "Not started: <strong>3</strong>" in html
     html = client.get(reverse("review:queue"), {"modality": "brain_mri"}).content.decode()
     assert ">brain<" in html and ">busy<" not in html
-    html = client.get(reverse("review:queue"), {"patient": "PX"}).content.decode()
+    html = client.post(reverse("review:queue"), {"patient": "PX"}, follow=True).content.decode()
     assert ">calm<" in html and ">busy<" not in html
     html = client.get(reverse("review:queue"), {"finding": "atelectasis"}).content.decode()
     assert ">busy<" in html and ">calm<" not in html
