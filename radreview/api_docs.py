@@ -52,7 +52,9 @@ def api_docs(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if sidecar_installed():
-        from drf_spectacular.views import SpectacularSwaggerView
+        # The split view serves Swagger UI's start-up script as a file (?script=):
+        # the Content-Security-Policy allows no inline script.
+        from drf_spectacular.views import SpectacularSwaggerSplitView
 
-        return SpectacularSwaggerView.as_view(url_name="api_schema")(request)
+        return SpectacularSwaggerSplitView.as_view(url_name="api_schema")(request)
     return render(request, "api/docs.html", {"endpoints": _endpoints()})

@@ -23,3 +23,26 @@ class LoginRequiredMiddleware(_Base):
         if request.path.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+# Responses a browser may keep: they carry no report text and name their own lifetime.
+CACHEABLE_TYPES = ("text/javascript", "application/javascript", "text/css", "image/", "font/")
+
+
+class NoStoreMiddleware:
+    """Cache-Control: no-store on every page, fragment, API answer and export.
+
+    Report text is PHI: it must not stay in the browser's or a proxy's cache after
+    logout, nor come back with the back button on a shared workstation. Static
+    files never get here (WhiteNoise answers them first); scripts a view serves
+    (analytics' plotly.min.js) keep the Cache-Control they set.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if not response.get("Content-Type", "").startswith(CACHEABLE_TYPES):
+            response["Cache-Control"] = "no-store"
+        return response

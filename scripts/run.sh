@@ -7,6 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh requirements.txt
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-radreview.settings.development}"
+# DEBUG off unless asked (DEBUG=true ./scripts/run.sh): a wrong address gets the app's
+# 404 page, not Django's debug page listing every URL pattern and setting.
+export DEBUG="${DEBUG:-false}"
 PY=.venv/bin/python
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
@@ -15,7 +18,8 @@ mkdir -p var/log
 echo "==> migrating the database"
 $PY manage.py migrate --noinput -v 0
 echo "==> loading the demo (idempotent)"
-$PY manage.py demo_setup
+# --force: with DEBUG off the command refuses to publish logins; publishing them is the demo.
+$PY manage.py demo_setup --force
 
 # The demo's stage 2 runs on the fastest local preset (0.5B, ~7 s a report on two
 # cores) so the demo pipeline finishes while the newcomer looks around; set
@@ -68,4 +72,6 @@ echo "      longitudinal view        http://$HOST:$PORT/analytics/longitudinal/ 
 echo "      AI findings to verify    http://$HOST:$PORT/review/               (clinician)"
 echo "      reports to annotate      http://$HOST:$PORT/annotations/queue/    (annotator, annotator2)"
 echo
-$PY manage.py runserver "$HOST:$PORT" --noreload
+# --insecure: runserver serves static files with DEBUG off too (a deployment runs
+# gunicorn, WhiteNoise serving collectstatic's output).
+$PY manage.py runserver "$HOST:$PORT" --noreload --insecure

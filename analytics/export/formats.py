@@ -16,7 +16,6 @@ concept") and the key names travel in lexical_variant / term_modifiers.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -26,6 +25,7 @@ from typing import Any
 from django.utils import timezone
 
 from analytics.export.records import PRESENT, FindingRecord, ReportInfo
+from radreview.spreadsheet import safe_row, safe_writer
 
 FLAT_COLUMNS = [
     "label",
@@ -137,13 +137,13 @@ class _Line:
 
 
 def csv_lines(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
-    """CSV text, one row at a time; "\\n" line ends; fields with newlines are quoted."""
+    """CSV text, one row at a time; "\\n" line ends; every text cell quoted and a
+    formula-like one escaped (radreview.spreadsheet), so opening it runs nothing."""
     line = _Line()
-    writer = csv.writer(line.buffer, lineterminator="\n")
-    writer.writerow(header)
-    yield line.take()
+    writer = safe_writer(line.buffer)
+    yield ",".join(header) + "\n"  # our own column names: nothing to quote or escape
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(safe_row(row))
         yield line.take()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from annotations.importing.problems import FileProblem, ImportProblem
+from radreview.spreadsheet import cell_unescape
 
 CONTAINERS = ("csv", "jsonl")
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
@@ -111,7 +112,9 @@ class CsvRecords:
                 message = f"has {len(row)} fields but the header has {width}"
                 yield ImportProblem(line=line, field="file", message=message)
             else:
-                yield Record(line=line, fields=dict(zip(self.columns or (), row, strict=True)))
+                # A cell RadReview's export escaped for spreadsheets ("'=...") reads back as written.
+                cells = (cell_unescape(cell) for cell in row)
+                yield Record(line=line, fields=dict(zip(self.columns or (), cells, strict=True)))
 
     def _rows(self) -> Iterator[tuple[int, list[str]]]:
         """Non-blank rows with the physical line each starts on."""

@@ -10,6 +10,7 @@ import importlib.util
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "csp",
     "jobs",
     "annotations",
     "inference",
@@ -46,7 +48,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files answered here, before the rest
+    "radreview.middleware.NoStoreMiddleware",  # outermost after it: has the last word on caching
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "radreview.nul_guard.NulCharacterGuardMiddleware",  # NUL in input: a 400, never a DB error
@@ -126,6 +130,25 @@ IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=2 * 1024**3)
 # A report longer than this is refused at import: real reports are a few kB.
 REPORT_MAX_CHARS = env.int("REPORT_MAX_CHARS", default=100_000)
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=2000)
+
+# --- Content-Security-Policy (django-csp; docs/security.md) -----------------
+# Scripts only from this server, as files: no inline <script>, no on*= handlers,
+# no eval. Styles allow inline (style="" attributes for progress bars; Plotly and
+# htmx insert <style> elements): docs/decisions.md, "Issue 17: CSP".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],  # Plotly's "download as PNG", Swagger UI's icons
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env.str(

@@ -72,7 +72,7 @@ def test_dashboard_and_longitudinal_charts_render(live_server, page, monkeypatch
     log_in(page, live_server.url, "admin-browser")
     page.goto(f"{live_server.url}/analytics/evaluations/{run.pk}/")
     page.wait_for_selector("[data-chart='chart-key-bars'] svg.main-svg")
-    page.wait_for_function("document.querySelectorAll('[data-chart] svg.main-svg').length >= 4")
+    page.wait_for_function("() => document.querySelectorAll('[data-chart] svg.main-svg').length >= 4")
     assert _svg_charts(page) == 4  # key bars, confusion heatmaps, negation, bootstrap CIs
     assert page.locator("[data-chart='chart-key-bars'] .bars path").count() > 0  # bars were drawn
     page.screenshot(path=str(ARTIFACTS / "analytics-1-dashboard.png"), full_page=True)
@@ -142,9 +142,9 @@ def test_train_from_the_ui_watch_progress_promote_and_open_the_dashboard(
         page.screenshot(path=str(ARTIFACTS / "analytics-e2e-1-training.png"), full_page=True)
         # The row polls itself every 2 s: wait for the bar at 100% and the job done.
         page.wait_for_function(
-            f"(() => {{ const bar = document.querySelector('{row} .progress');"
+            f"() => {{ const bar = document.querySelector('{row} .progress');"
             f" return bar && bar.getAttribute('aria-valuenow') === bar.getAttribute('aria-valuemax')"
-            f" && document.querySelector('{row} .status-succeeded'); }})()",
+            f" && document.querySelector('{row} .status-succeeded'); }}",
             timeout=300_000,
         )
         assert "(100%)" in page.inner_text(row)
@@ -172,7 +172,7 @@ def test_train_from_the_ui_watch_progress_promote_and_open_the_dashboard(
         # worker has stored the results, then draws the dashboard in place.
         page.wait_for_url(f"**/analytics/evaluations/{run.pk}/")
         page.wait_for_function(
-            "document.querySelectorAll('[data-chart] svg.main-svg').length >= 3",
+            "() => document.querySelectorAll('[data-chart] svg.main-svg').length >= 3",
             timeout=180_000,
             polling=1000,
         )

@@ -70,7 +70,7 @@ def _span(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
 
 
 def _wait_for_mentions(page, n: int) -> None:
-    page.wait_for_function(f"document.querySelectorAll('#mention-panel .mention-row').length === {n}")
+    page.wait_for_function(f"() => document.querySelectorAll('#mention-panel .mention-row').length === {n}")
 
 
 @pytest.mark.django_db(transaction=True)
