@@ -1,14 +1,13 @@
 """The clinicians' review queue: filters, priority order, counts per status."""
 
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from radreview.bounds import bounded_int
 from radreview.http import HtmxHttpRequest
-from radreview.roles import PERM_REVIEW
 from review import selectors
+from review.permissions import review_required
 
 PAGE_SIZE = 50
 TEMPLATE = "review/queue.html"
@@ -23,7 +22,7 @@ def _offset(raw: str | None) -> int:
 
 
 @require_GET
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = selectors.QueueFilters.from_query(request.GET)
     try:
