@@ -60,6 +60,13 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "auth.view_user",
         "auth.view_group",
         "authtoken.*",
+        # Login lockouts (django-axes): see them and unlock (delete the attempts);
+        # the logs and the security audit are read-only (radreview.admin).
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accesslog",
+        "axes.view_accessfailurelog",
+        "radreview.view_securityevent",
         # Verifying AI findings is a clinician's act and labelling an annotator's:
         # an admin who should do either gets that group as well.
         "-" + PERM_REVIEW,
@@ -101,3 +108,18 @@ def user_roles(user: User | AnonymousUser) -> list[str]:
     if user.is_superuser:
         names.add(ADMIN)
     return [r for r in ROLES if r in names]
+
+
+def has_role_perm(user: User | AnonymousUser | None, perm: str) -> bool:
+    """Whether `user` holds `perm` through a group or a direct grant. Unlike
+    user.has_perm, superuser status alone grants nothing: a superuser who should
+    decide review findings is put in the clinician group like anyone else
+    (docs/decisions.md "Issue 17: privilege changes")."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    if not user.is_superuser:
+        return user.has_perm(perm)  # cached per request by the auth backend
+    app_label, codename = perm.split(".")
+    held = {"permissions__content_type__app_label": app_label, "permissions__codename": codename}
+    direct = {"content_type__app_label": app_label, "codename": codename}
+    return user.groups.filter(**held).exists() or user.user_permissions.filter(**direct).exists()

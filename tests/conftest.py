@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 
 from annotations import selectors
 from annotations.models import Modality
@@ -23,6 +24,13 @@ def _site_rules_forgotten():
     """The site's cached rules follow the rules' version, which only moves forward
     in one database; a test database rolled back between tests repeats versions."""
     selectors.site_rules_forget()
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counts_forgotten():
+    """The API's throttle counts live in the (process-local) cache, which outlives a
+    test's database: one test's requests must not count against the next."""
+    cache.clear()
 
 
 @pytest.fixture

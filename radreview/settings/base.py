@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "csp",
+    "axes",  # login lockout (docs/decisions.md "Issue 17: login lockout and throttling")
+    "radreview",  # the security audit (radreview.models) and the User/Group admin
     "jobs",
     "annotations",
     "inference",
@@ -56,10 +58,12 @@ MIDDLEWARE = [
     "radreview.nul_guard.NulCharacterGuardMiddleware",  # NUL in input: a 400, never a DB error
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "radreview.sessions.IdleTimeoutMiddleware",  # before the login check: an idle session is logged out
     "radreview.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 page
 ]
 
 ROOT_URLCONF = "radreview.urls"
@@ -103,9 +107,37 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's ModelBackend with axes' check in front: a locked-out account or address is
+# refused before its password is checked (radreview.backends).
+AUTHENTICATION_BACKENDS = ["radreview.backends.LockoutModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sessions (docs/decisions.md "Issue 17: sessions") ------------------------
+# Logged out after SESSION_IDLE_TIMEOUT_SECONDS without a request (radreview.sessions;
+# polling requests do not count); no session outlives SESSION_COOKIE_AGE. Annotators'
+# and clinicians' session cookies also end when the browser closes.
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+
+# --- Login lockout (django-axes; docs/decisions.md "Issue 17: login lockout and throttling")
+# AXES_FAILURE_LIMIT wrong passwords for one username, or from one address, lock
+# that username or address (login form, admin login and the token API alike) for
+# AXES_COOLOFF_MINUTES; an admin unlocks sooner in Django admin ("Access attempts").
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=30.0) / 60  # hours
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Behind reverse proxies set PROXY_COUNT to how many there are, so that lockouts and
+# throttles read the client's address from X-Forwarded-For, not the proxy's REMOTE_ADDR.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "radreview.security.client_ip"
+
+# Throttle counters (DRF) live in the cache: one shared by every web process in
+# production (CACHE_URL=redis://...), or each process counts on its own.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -199,6 +231,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "radreview.openapi.AutoSchema",
+    # Per signed-in user; the token endpoint has its own, tighter rate per address.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "NUM_PROXIES": PROXY_COUNT,
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="1200/minute"),
+        "auth_token": env.str("API_THROTTLE_TOKEN", default="10/minute"),
+    },
 }
 
 # --- OpenAPI (drf-spectacular): /api/schema/ and /api/docs/ -----------------

@@ -18,11 +18,10 @@ from rest_framework.views import APIView
 
 from radreview.bounds import bounded_int
 from radreview.private_query import reject_private_query
-from radreview.roles import PERM_REVIEW
 from review import selectors, services
 from review.api.serializers import AddIn, DecisionIn, decision_data, finding_data, review_row
 from review.models import ReviewFinding, ReviewReport
-from review.permissions import can_view_history
+from review.permissions import can_review, can_view_history
 
 PAGE_SIZE = 50
 
@@ -32,7 +31,7 @@ class IsClinician(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(PERM_REVIEW))
+        return can_review(user)
 
 
 def _call(fn: Any, **kwargs: Any) -> Response | Any:

@@ -9,7 +9,8 @@ Concurrency, two layers:
   page stayed open, two tabs, the API).
 Refusals raise ReviewConflict with a message for the person; nothing is saved.
 
-Rules: only users holding PERM_REVIEW decide; reject needs a reason code
+Rules: only users holding PERM_REVIEW through a group or a direct grant decide
+(superuser status alone does not: radreview.roles.has_role_perm); reject needs a reason code
 ("other" also needs a comment); edits are checked against the schema. A saved
 location list goes through the site's one location normalisation
 (inference.ml.text.location_keys, LABELLING.md section 4), as every mode's
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType
 from annotations.selectors import site_ruleset
-from radreview.roles import PERM_REVIEW
+from radreview.roles import PERM_REVIEW, has_role_perm
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
 from review.services.sync import finding_kinds, review_refresh
 
@@ -46,7 +47,7 @@ def _who(user: Any) -> str:
 
 
 def _check_can_review(user: Any) -> None:
-    if not (user and user.is_authenticated and user.has_perm(PERM_REVIEW)):
+    if not has_role_perm(user, PERM_REVIEW):
         raise PermissionDenied("Only clinicians verify AI findings.")
 
 

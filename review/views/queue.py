@@ -6,7 +6,6 @@ the POST answers the table and pushes that URL, without htmx it redirects there.
 
 from typing import Any
 
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,8 +15,8 @@ from django_htmx.http import push_url
 from radreview.bounds import bounded_int
 from radreview.http import HtmxHttpRequest
 from radreview.private_query import FILTER_PARAM, filters_query, filters_save, link_query
-from radreview.roles import PERM_REVIEW
 from review import selectors
+from review.permissions import review_required
 
 PAGE_SIZE = 50
 TEMPLATE = "review/queue.html"
@@ -33,7 +32,7 @@ def _offset(raw: str | None) -> int:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         token = filters_save(request, scope=SCOPE, data=request.POST)

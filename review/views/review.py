@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,11 +21,10 @@ from annotations.models import Report
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.services.stage2_modes.registry import stage2_no_prompt_note
 from radreview.http import HtmxHttpRequest
-from radreview.roles import PERM_REVIEW
 from review import labels, selectors, services
 from review.models import ReviewFinding, ReviewReport
 from review.page import review_page
-from review.permissions import can_view_history
+from review.permissions import can_view_history, review_required
 
 TEMPLATE = "review/review.html"
 
@@ -59,7 +57,7 @@ def _render(
 
 
 @require_GET
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def review(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     return _render(request, _review(report_id))
 
@@ -112,7 +110,7 @@ def _list(request: HtmxHttpRequest, name: str) -> list[str] | None:
 
 
 @require_POST
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def decide(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpResponse:
     data = request.POST
 
@@ -140,7 +138,7 @@ def decide(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpRes
 
 
 @require_POST
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def add(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     data = request.POST
 
@@ -162,7 +160,7 @@ def add(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def grid_toggle(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     data = request.POST
 
@@ -180,7 +178,7 @@ def grid_toggle(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def confirm_none(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     def change(review: ReviewReport) -> None:
         services.report_confirm_no_findings(review_id=review.pk, user=request.user)
@@ -189,7 +187,7 @@ def confirm_none(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
 
 
 @require_GET
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def provenance(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpResponse:
     """The chain behind one finding: stage 1 keys and probabilities, the exact
     prompt, the raw LLM output and the parsed result."""
@@ -220,7 +218,7 @@ def provenance(request: HtmxHttpRequest, report_id: int, finding_id: int) -> Htt
 
 
 @require_GET
-@permission_required(PERM_REVIEW, raise_exception=True)
+@review_required
 def timeline(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
     """The patient's prior reports with their verified episodes (brain MRI)."""
     report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
