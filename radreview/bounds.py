@@ -47,10 +47,11 @@ def bounded_int(raw: Any, *, name: str, minimum: int = 0, maximum: int = ID_MAX)
 
 
 class IdField(serializers.IntegerField):
-    """An id in an API query or body: past ID_MAX it is a 400 naming the bound,
-    not a query the database cannot run."""
+    """An id in an API query or body: below 0 or past ID_MAX it is a 400 naming
+    the bound, not a query the database cannot run."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", ID_MAX)
         super().__init__(**kwargs)
 

@@ -16,6 +16,8 @@ class LabelList(serializers.ListField):
     def to_internal_value(self, data: Any) -> list[str]:
         if isinstance(data, str):
             data = [data]
+        if not isinstance(data, list):  # a JSON number or object: ListField's own 400
+            return super().to_internal_value(data)
         split = [part.strip() for item in data if isinstance(item, str) for part in item.split(",")]
         return super().to_internal_value([p for p in split if p] or data)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors
+from annotations.api import shapes
 from annotations.api.common import perm, service_call, workspace_out
 from annotations.models import Assignment, Modality, Report
 from annotations.permissions import PERM_ADJUDICATE
@@ -50,6 +52,7 @@ class AgreementApi(APIView):
                 raise serializers.ValidationError("annotator_a and annotator_b must be two different people.")
             return attrs
 
+    @extend_schema(parameters=[Input], responses={200: shapes.AgreementOut})
     def get(self, request: Request) -> Response:
         data = self.Input(data=request.query_params)
         data.is_valid(raise_exception=True)
@@ -87,6 +90,10 @@ class AdjudicationApi(APIView):
 
     permission_classes = [perm(PERM_ADJUDICATE)]
 
+    class Filter(serializers.Serializer):
+        modality = serializers.SlugField(help_text="modality code")
+
+    @extend_schema(parameters=[Filter], responses={200: shapes.page_of(shapes.AdjudicationRowOut)})
     def get(self, request: Request) -> Response:
         code = request.query_params.get("modality", "")
         modality = Modality.objects.filter(code=code).first()
@@ -115,6 +122,7 @@ class AdjudicationApi(APIView):
         relations = serializers.ListField(child=IdField(), required=False, default=list)
         no_findings = serializers.BooleanField(required=False, default=False)
 
+    @extend_schema(responses={201: shapes.WorkspaceOut, 409: shapes.ConflictOut})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -143,6 +151,7 @@ class AdjudicationDetailApi(APIView):
 
     permission_classes = [perm(PERM_ADJUDICATE)]
 
+    @extend_schema(responses={200: shapes.AdjudicationDetailOut})
     def get(self, request: Request, report_id: int) -> Response:
         report = get_object_or_404(Report.objects.select_related("modality"), pk=report_id)
         versions = adjudication_versions(report=report)[:2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors
+from annotations.api import shapes
 from annotations.api.common import (
     assignment_for,
     assignment_row,
@@ -31,6 +33,7 @@ from annotations.services.assignments import (
     assignments_create,
     assignments_take_back,
 )
+from annotations.services.queue_order import ORDERS
 from annotations.workspace import workspace_build
 from radreview.bounds import IdField, OffsetField
 from radreview.roles import PERM_ANNOTATE
@@ -48,11 +51,12 @@ class AssignmentListApi(APIView):
         query = serializers.CharField(required=False, allow_blank=True, default="")
         only_unassigned = serializers.BooleanField(required=False, default=True)
         annotators = serializers.PrimaryKeyRelatedField(many=True, queryset=get_user_model().objects.all())
-        order = serializers.CharField(required=False, default="random")
+        order = serializers.ChoiceField(choices=list(ORDERS), required=False, default="random")
 
     def get_permissions(self) -> list[BasePermission]:
         return [IsAuthenticated()] if self.request.method == "GET" else [perm(PERM_ASSIGN)()]
 
+    @extend_schema(responses={200: shapes.page_of(shapes.AssignmentRowOut)})
     def get(self, request: Request) -> Response:
         rows = Assignment.objects.select_related("report__modality", "annotator").defer("report__text")
         if not (request.query_params.get("all") and request.user.has_perm(PERM_ASSIGN)):
@@ -71,6 +75,7 @@ class AssignmentListApi(APIView):
         )
         return paginator.get_paginated_response([assignment_row(a) for a in page or []])
 
+    @extend_schema(responses={201: shapes.AssignedOut, 409: shapes.ConflictOut})
     def post(self, request: Request) -> Response:
         data = self.AssignInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -106,14 +111,17 @@ class AssignmentDetailApi(APIView):
     def get_permissions(self) -> list[BasePermission]:
         return [perm(PERM_ASSIGN)()] if self.request.method == "DELETE" else [IsAuthenticated()]
 
+    @extend_schema(responses={204: None, 409: shapes.ConflictOut})
     def delete(self, request: Request, pk: int) -> Response:
         assignment = get_object_or_404(Assignment, pk=pk)
         service_call(assignment_unassign, assignment=assignment)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses={200: shapes.WorkspaceOut})
     def get(self, request: Request, pk: int) -> Response:
         return Response(workspace_out(request, assignment_for(request, pk, edit=False)))
 
+    @extend_schema(responses={200: shapes.WorkspaceOut})
     def patch(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         data = self.PatchInput(data=request.data)
@@ -130,9 +138,15 @@ class AssignmentDetailApi(APIView):
 class AssignmentSubmitApi(APIView):
     """POST {"force": bool}: submit; without force, consistency issues block it (200, submitted false)."""
 
+    class Input(serializers.Serializer):
+        force = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(request=Input, responses={200: shapes.SubmittedOut})
     def post(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
-        force = serializers.BooleanField().to_internal_value(request.data.get("force", False))
+        data = self.Input(data=request.data if request.data else {})
+        data.is_valid(raise_exception=True)
+        force = data.validated_data["force"]
         result = service_call(
             annotation.assignment_submit, assignment=assignment, user=request.user, force=force
         )
@@ -141,6 +155,7 @@ class AssignmentSubmitApi(APIView):
 
 
 class AssignmentReopenApi(APIView):
+    @extend_schema(responses={200: shapes.WorkspaceOut})
     def post(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         service_call(annotation.assignment_reopen, assignment=assignment, user=request.user)
@@ -159,6 +174,7 @@ class MentionCreateApi(APIView):
         uncertain = serializers.BooleanField(required=False, default=False)
         learn = serializers.BooleanField(required=False, default=True)
 
+    @extend_schema(responses={201: shapes.MentionOut})
     def post(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         data = self.Input(data=request.data)
@@ -181,6 +197,7 @@ class MentionDetailApi(APIView):
         end = OffsetField(required=False)
         text = serializers.CharField(required=False, trim_whitespace=False, allow_null=True)
 
+    @extend_schema(responses={200: shapes.MentionOut})
     def patch(self, request: Request, pk: int, mention_id: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         mention = get_object_or_404(
@@ -194,6 +211,7 @@ class MentionDetailApi(APIView):
         mention = service_call(annotation.mention_update, mention=mention, user=request.user, **d)
         return Response(mention_out(mention, assignment.report.text))
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, mention_id: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         mention = get_object_or_404(Mention, pk=mention_id, assignment=assignment)
@@ -209,6 +227,7 @@ class RelationCreateApi(APIView):
         target_mention = IdField(required=False, allow_null=True, default=None)
         target_key = IdField(required=False, allow_null=True, default=None)
 
+    @extend_schema(responses={201: shapes.RelationOut})
     def post(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         data = self.Input(data=request.data)
@@ -226,6 +245,7 @@ class RelationCreateApi(APIView):
 
 
 class RelationDeleteApi(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int, relation_id: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         relation = get_object_or_404(Relation, pk=relation_id, assignment=assignment)
@@ -238,6 +258,7 @@ class SuggestionsAcceptApi(APIView):
     Answers {"created": n, "workspace": ...}. Accept one with POST mentions/
     and "learn": false."""
 
+    @extend_schema(responses={200: shapes.AcceptedOut})
     def post(self, request: Request, pk: int) -> Response:
         assignment = assignment_for(request, pk, edit=True)
         ws = workspace_build(assignment=assignment, user=request.user)
@@ -260,6 +281,7 @@ class AssignmentTakeBackApi(APIView):
             slug_field="code", queryset=Modality.objects.all(), required=False, allow_null=True, default=None
         )
 
+    @extend_schema(responses={200: shapes.TakenOut})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

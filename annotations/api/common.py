@@ -1,7 +1,9 @@
 """Helpers shared by the annotation API modules.
 
 Services raise django's ValidationError; `service_call` turns it into a 400 with the
-message. Reads go through selectors and the workspace read model.
+message, or a 409 where its code is CONFLICT: the request is well formed but the
+data's current state refuses it (radreview.conflict). Reads go through selectors
+and the workspace read model.
 """
 
 from __future__ import annotations
@@ -11,25 +13,35 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.request import Request
 
 from annotations.models import Assignment, EntityValue, Mention, Relation
 from annotations.permissions import PERM_ADJUDICATE, can_edit_assignment
 from annotations.workspace import workspace_build
 from radreview.api_permissions import perm  # noqa: F401  (the API modules import it from here)
+from radreview.conflict import is_conflict
 
 T = TypeVar("T")
 
 
 def service_call(call: Callable[..., T], **kwargs: Any) -> T:
-    """Call a service; its django ValidationError becomes a DRF 400 with the same message."""
+    """Call a service; its django ValidationError becomes a DRF 400 with the same
+    message (a 409 when every error's code is CONFLICT)."""
     try:
         return call(**kwargs)
     except DjangoValidationError as exc:
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        if is_conflict(exc):
+            raise Conflict(detail) from None
         raise serializers.ValidationError(detail) from None
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object's state refuses this request."
+    default_code = "conflict"
 
 
 def assignment_for(request: Request, pk: int, *, edit: bool) -> Assignment:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotations.api import shapes
 from annotations.api.common import perm, service_call
 from annotations.models import Modality
 from annotations.permissions import PERM_ASSIGN
-from annotations.services.queue_order import queue_reorder
+from annotations.services.queue_order import ORDERS, queue_reorder
 
 
 class QueueReorderApi(APIView):
@@ -20,7 +22,7 @@ class QueueReorderApi(APIView):
     permission_classes = [perm(PERM_ASSIGN)]
 
     class Input(serializers.Serializer):
-        order = serializers.CharField()
+        order = serializers.ChoiceField(choices=list(ORDERS))
         modality = serializers.SlugRelatedField(
             slug_field="code", queryset=Modality.objects.all(), required=False
         )
@@ -28,6 +30,7 @@ class QueueReorderApi(APIView):
             queryset=get_user_model().objects.all(), required=False
         )
 
+    @extend_schema(responses={200: shapes.ReorderedOut, 409: shapes.ConflictOut})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

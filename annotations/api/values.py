@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotations.api import shapes
 from annotations.api.common import perm, service_call, value_out
 from annotations.models import EntityKey, EntityValue, Modality
 from annotations.services import values as value_services
@@ -36,6 +38,7 @@ class EntityValueListApi(APIView):
         modality = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         key = IdField(required=False)
 
+    @extend_schema(parameters=[Filter], responses={200: shapes.page_of(shapes.ValueOut)})
     def get(self, request: Request) -> Response:
         params = self.Filter(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -51,6 +54,7 @@ class EntityValueListApi(APIView):
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response([value_out(v) for v in page or []])
 
+    @extend_schema(responses={201: shapes.ValueOut, 409: shapes.ConflictOut})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -66,6 +70,7 @@ class EntityValueDetailApi(APIView):
         kind = serializers.ChoiceField(choices=["keyword", "regex"])
         case_sensitive = serializers.BooleanField(default=False)
 
+    @extend_schema(request=Input, responses={200: shapes.ValueOut, 409: shapes.ConflictOut})
     def patch(self, request: Request, pk: int) -> Response:
         value = get_object_or_404(EntityValue.objects.select_related("key", "created_by"), pk=pk)
         if not isinstance(request.data, Mapping):
@@ -81,6 +86,7 @@ class EntityValueDetailApi(APIView):
         value = service_call(value_services.entity_value_update, value=value, **data.validated_data)
         return Response(value_out(value))
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         value = get_object_or_404(EntityValue.objects.select_related("key"), pk=pk)
         value_services.entity_value_delete(value=value)
@@ -92,6 +98,13 @@ class EntityValuePreviewApi(APIView):
 
     permission_classes = [perm(PERM_MANAGE_SCHEMA)]
 
+    class Filter(serializers.Serializer):
+        modality = serializers.SlugField(help_text="modality code")
+        text = serializers.CharField(required=False, allow_blank=True)
+        kind = serializers.ChoiceField(choices=["keyword", "regex"], default="keyword")
+        case_sensitive = serializers.BooleanField(default=False)
+
+    @extend_schema(parameters=[Filter], responses={200: shapes.PreviewOut})
     def get(self, request: Request) -> Response:
         q = request.query_params
         modality = get_object_or_404(Modality, code=q.get("modality", ""))
@@ -121,6 +134,7 @@ class EntityValueCountApi(APIView):
 
     permission_classes = [perm(PERM_MANAGE_SCHEMA)]
 
+    @extend_schema(responses={200: shapes.ValueOut})
     def post(self, request: Request, pk: int) -> Response:
         value = get_object_or_404(EntityValue.objects.select_related("key", "created_by"), pk=pk)
         value_services.entity_value_count(value=value)

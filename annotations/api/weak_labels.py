@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors
+from annotations.api import shapes
 from annotations.api.common import perm
 from annotations.models import Modality, Report, WeakLabelSet
 from annotations.services.weak_labels import weak_label_job_create
@@ -27,12 +30,17 @@ class WeakLabelRunApi(APIView):
         modalities = serializers.ListField(
             child=serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all()),
             allow_empty=False,
+            min_length=1,  # allow_empty does not reach the schema; min_length is its minItems
         )
         modes = serializers.ListField(
-            child=serializers.ChoiceField(choices=list(MODES)), default=list(MODES), allow_empty=False
+            child=serializers.ChoiceField(choices=list(MODES)),
+            default=list(MODES),
+            allow_empty=False,
+            min_length=1,
         )
         prune_older = serializers.BooleanField(default=False)
 
+    @extend_schema(responses={200: shapes.WeakLabelRunsOut})
     def get(self, request: Request) -> Response:
         runs = [
             {
@@ -48,6 +56,7 @@ class WeakLabelRunApi(APIView):
         ]
         return Response({"results": runs})
 
+    @extend_schema(responses={202: shapes.JobStartedOut})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -67,6 +76,7 @@ class WeakLabelEvaluationApi(APIView):
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         out = {}
         for c in selectors.weak_label_comparison():
@@ -79,6 +89,7 @@ class ReportWeakLabelsApi(APIView):
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
+    @extend_schema(responses={200: shapes.ReportWeakLabelsOut})
     def get(self, request: Request, pk: int) -> Response:
         report = get_object_or_404(Report, pk=pk)
         sets = (

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from annotations.models import Assignment, Mention, Relation, Report
 from annotations.permissions import PERM_ADJUDICATE
+from radreview.conflict import CONFLICT
 
 
 def adjudication_versions(*, report: Report) -> list[Assignment]:
@@ -45,7 +46,7 @@ def adjudication_create(
         raise PermissionDenied("Only admins adjudicate.")
     versions = adjudication_versions(report=report)
     if len(versions) < 2:
-        raise ValidationError("Adjudication needs two submitted annotations of the report.")
+        raise ValidationError("Adjudication needs two submitted annotations of the report.", code=CONFLICT)
     source_ids = [v.pk for v in versions]
     relations = list(Relation.objects.filter(assignment_id__in=source_ids, pk__in=list(relation_ids)))
     wanted = (

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef
 
 from annotations.models import Assignment, Modality, Report
 from annotations.services.queue_order import RANDOM, queue_ranks
+from radreview.conflict import CONFLICT
 from radreview.roles import PERM_ANNOTATE
 
 BATCH, SAMPLE, SEARCH = "batch", "sample", "search"
@@ -96,7 +97,7 @@ def assignments_create(
     _check_annotators(annotators)
     ids = list(dict.fromkeys(report_ids))
     if not ids:
-        raise ValidationError("No reports matched; nothing was assigned.")
+        raise ValidationError("No reports matched; nothing was assigned.", code=CONFLICT)
     ranks = queue_ranks(report_ids=ids, order=order, seed=seed)
     existing = set(
         Assignment.objects.filter(
@@ -117,7 +118,7 @@ def assignments_create(
 def assignment_unassign(*, assignment: Assignment) -> None:
     """Take back an assignment nobody has started."""
     if assignment.kind != Assignment.Kind.ANNOTATION or assignment.status != Assignment.Status.TODO:
-        raise ValidationError("Only an assignment still to do can be taken back.")
+        raise ValidationError("Only an assignment still to do can be taken back.", code=CONFLICT)
     if assignment.mentions.exists():
         raise ValidationError("The annotator has started this report.")
     assignment.delete()

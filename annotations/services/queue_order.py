@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotations.models import Assignment, Modality, Report
+from radreview.conflict import CONFLICT
 
 RANDOM, NEWEST, OLDEST, UNCERTAINTY = "random", "newest", "oldest", "uncertainty"
 ORDERS = {
@@ -107,7 +108,7 @@ def queue_ranks(*, report_ids: Sequence[int], order: str, seed: int | None = Non
         return {report_id: float(i) for i, report_id in enumerate(ordered)}
     scores = uncertainty_provider(ids) if ids else {}
     if ids and not scores:
-        raise ValidationError(_why_unscored(ids))
+        raise ValidationError(_why_unscored(ids), code=CONFLICT)
     unscored = max(scores.values(), default=0.0)
     # Most uncertain first; reports the model did not score go last.
     return {report_id: -scores[report_id] if report_id in scores else unscored + 1.0 for report_id in ids}

@@ -22,6 +22,7 @@ from annotations import selectors
 from annotations.models import EntityKey, EntityValue, Modality, Report
 from inference.ml.text.matcher import KEYWORD, REGEX, LayeredMatcher, Matcher, Value, regex_error
 from inference.ml.text.patterns import phrase_key
+from radreview.conflict import CONFLICT
 
 COUNT_BATCH = 2000
 PREVIEW_EXAMPLES = 20
@@ -56,7 +57,9 @@ def entity_value_check(*, key: EntityKey, text: str, kind: str, exclude_id: int 
     wanted = phrase_key(cleaned) if kind == KEYWORD else cleaned
     for other in others.values_list("text", flat=True):
         if (phrase_key(other) if kind == KEYWORD else other) == wanted:
-            raise ValidationError({"text": f"{key.name} already has the {kind} {other!r}."})
+            raise ValidationError(
+                {"text": ValidationError(f"{key.name} already has the {kind} {other!r}.", code=CONFLICT)}
+            )
     return cleaned
 
 
@@ -203,7 +206,10 @@ def entity_value_preview(
     *, modality: Modality, text: str, kind: str, case_sensitive: bool = False
 ) -> Preview:
     """Where a candidate value would match: up to PREVIEW_EXAMPLES snippets from the
-    newest PREVIEW_SCAN_LIMIT reports. Raises ValidationError for a bad regex."""
+    newest PREVIEW_SCAN_LIMIT reports (none for no text, whatever the kind).
+    Raises ValidationError for a bad regex."""
+    if not text.strip():
+        return Preview([], 0, 0, True)
     if kind == REGEX and regex_error(text.strip()):
         raise ValidationError({"text": f"Invalid regular expression: {regex_error(text.strip())}"})
     candidate = Value(

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations.models import Modality, Report, WeakLabelSet
+from inference.api import shapes
 from inference.models import ModelPromotion, ModelVersion
 from inference.selectors import model_version_active
 from inference.services.stage1_data import LABEL_SOURCE_CHOICES, Stage1DataError, heldout_report_ids
@@ -31,17 +32,22 @@ from inference.services.stage1_training import PRESET_CHOICES, training_job_crea
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from jobs.services import job_enqueue
 from radreview.api_permissions import perm
-from radreview.bounds import INT_MAX
+from radreview.bounds import ID_MAX, INT_MAX, bounded_int
 from radreview.roles import PERM_PROMOTE, PERM_REVIEW, PERM_RUN_JOBS
 
 TAGS = ["stage1"]
-ANY = {200: OpenApiTypes.OBJECT}
-ACCEPTED = {202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}
+PROMOTED = {200: shapes.PromotionOut, 409: OpenApiTypes.OBJECT}
+ID = {"type": "integer", "minimum": 0, "maximum": ID_MAX}
 MODALITY_PARAM = OpenApiParameter("modality", str, description="modality code, e.g. chest_ct")
 
 
 def _bad_request(exc: Exception) -> Response:
     return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _conflict(exc: Exception) -> Response:
+    """A promotion the versions' current state refuses (already active, nothing to roll back to)."""
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
 
 
 def version_summary(version: ModelVersion) -> dict[str, Any]:
@@ -87,7 +93,7 @@ class ModelVersionListApi(APIView):
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
-    @extend_schema(parameters=[MODALITY_PARAM], responses=ANY, tags=TAGS)
+    @extend_schema(parameters=[MODALITY_PARAM], responses={200: shapes.ModelVersionsOut}, tags=TAGS)
     def get(self, request: Request) -> Response:
         versions = ModelVersion.objects.select_related("modality")
         code = request.query_params.get("modality")
@@ -99,7 +105,7 @@ class ModelVersionListApi(APIView):
 class ModelVersionDetailApi(APIView):
     permission_classes = [perm(PERM_RUN_JOBS)]
 
-    @extend_schema(responses=ANY, tags=TAGS)
+    @extend_schema(responses={200: shapes.ModelVersionDetailOut}, tags=TAGS)
     def get(self, request: Request, pk: int) -> Response:
         version = get_object_or_404(ModelVersion.objects.select_related("modality", "job"), pk=pk)
         return Response(version_detail(version))
@@ -124,7 +130,7 @@ class TrainingRunApi(APIView):
         mlm_epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
         max_steps = serializers.IntegerField(required=False, min_value=0, max_value=INT_MAX, default=0)
 
-    @extend_schema(request=Input, responses=ACCEPTED, tags=TAGS)
+    @extend_schema(request=Input, responses={202: shapes.TrainingStartedOut}, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -155,7 +161,7 @@ class InferenceRunApi(APIView):
             child=serializers.CharField(max_length=100), required=False, default=list, max_length=10_000
         )
 
-    @extend_schema(request=Input, responses=ACCEPTED, tags=TAGS)
+    @extend_schema(request=Input, responses={202: shapes.InferenceStartedOut}, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -183,9 +189,7 @@ class PromoteApi(APIView):
 
     permission_classes = [perm(PERM_PROMOTE)]
 
-    @extend_schema(
-        request=ReasonInput, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, tags=TAGS
-    )
+    @extend_schema(request=ReasonInput, responses=PROMOTED, tags=TAGS)
     def post(self, request: Request, pk: int) -> Response:
         version = get_object_or_404(ModelVersion, pk=pk)
         data = ReasonInput(data=request.data)
@@ -193,7 +197,7 @@ class PromoteApi(APIView):
         try:
             record = model_promote(version=version, user=request.user, reason=data.validated_data["reason"])
         except PromotionError as exc:
-            return _bad_request(exc)
+            return _conflict(exc)
         return Response(_promotion(record))
 
 
@@ -205,7 +209,7 @@ class RollbackApi(APIView):
     class Input(ReasonInput):
         modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
 
-    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT}, tags=TAGS)
+    @extend_schema(request=Input, responses=PROMOTED, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -213,7 +217,7 @@ class RollbackApi(APIView):
         try:
             record = model_rollback(modality=d["modality"], user=request.user, reason=d["reason"])
         except PromotionError as exc:
-            return _bad_request(exc)
+            return _conflict(exc)
         return Response(_promotion(record))
 
 
@@ -236,16 +240,20 @@ class CompareApi(APIView):
     permission_classes = [perm(PERM_RUN_JOBS)]
 
     @extend_schema(
-        parameters=[OpenApiParameter("candidate", int), OpenApiParameter("baseline", int)],
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("candidate", ID, required=True, description="model version id"),
+            OpenApiParameter("baseline", ID, description="model version id; default: the active one"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
         try:
-            candidate = ModelVersion.objects.get(pk=int(request.query_params.get("candidate", "")))
+            candidate_id = bounded_int(request.query_params.get("candidate", ""), name="candidate")
+            candidate = ModelVersion.objects.get(pk=candidate_id)
             baseline_id = request.query_params.get("baseline")
             baseline = (
-                ModelVersion.objects.get(pk=int(baseline_id))
+                ModelVersion.objects.get(pk=bounded_int(baseline_id, name="baseline"))
                 if baseline_id
                 else model_version_active(modality=candidate.modality)
             )
@@ -258,7 +266,7 @@ class CompareApi(APIView):
                 status=400,
             )
         except PromotionError as exc:
-            return _bad_request(exc)
+            return _conflict(exc)
 
 
 class HeldoutApi(APIView):
@@ -266,7 +274,7 @@ class HeldoutApi(APIView):
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
-    @extend_schema(parameters=[MODALITY_PARAM], responses=ANY, tags=TAGS)
+    @extend_schema(parameters=[MODALITY_PARAM], responses={200: shapes.HeldoutOut}, tags=TAGS)
     def get(self, request: Request) -> Response:
         modality = get_object_or_404(Modality, code=request.query_params.get("modality", ""))
         return Response({"modality": modality.code, "report_ids": heldout_report_ids(modality)})

@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations.models import Modality, Report
+from inference.api import shapes
 from inference.ml.llm.backends import LLMConfigError
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
     Cohort,
+    Stage2Conflict,
     Stage2Error,
     mode_choices,
     mode_refusal,
@@ -96,6 +99,7 @@ class Stage2RunApi(APIView):
                 raise serializers.ValidationError({"mode": [refusal]})
             return attrs
 
+    @extend_schema(responses={200: shapes.Stage2RunsOut})
     def get(self, request: Request) -> Response:
         runs = [
             {
@@ -115,6 +119,9 @@ class Stage2RunApi(APIView):
         ]
         return Response({"results": runs})
 
+    @extend_schema(
+        responses={202: shapes.Stage2StartedOut, 409: shapes.Stage2ConflictOut, 503: shapes.UnavailableOut}
+    )
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -129,6 +136,8 @@ class Stage2RunApi(APIView):
         )
         try:
             job = stage2_job_create(cohort=cohort, mode=d["mode"], user=request.user)
+        except Stage2Conflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except Stage2Error as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except LLMConfigError as exc:
@@ -145,6 +154,7 @@ class LLMStatusApi(APIView):
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
+    @extend_schema(responses={200: shapes.LLMSummaryOut})
     def get(self, request: Request) -> Response:
         return Response(llm_summary())
 
@@ -154,6 +164,7 @@ class LLMTestApi(APIView):
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
+    @extend_schema(responses={200: shapes.LLMTestOut, 503: shapes.LLMTestOut})
     def post(self, request: Request) -> Response:
         result = llm_test_connection()
         return Response(
@@ -171,12 +182,17 @@ class ReportStage2Api(APIView):
     class Input(_ModeInput):
         pass
 
+    @extend_schema(
+        parameters=[OpenApiParameter("full", bool, description="add prompts and raw output")],
+        responses={200: shapes.ReportStage2Out},
+    )
     def get(self, request: Request, pk: int) -> Response:
         report = get_object_or_404(Report, pk=pk)
         full = request.query_params.get("full") in ("1", "true")
         rows = [prediction_out(p, full=full) for p in stage2_predictions(report=report)]
         return Response({"report": report.pk, "predictions": rows})
 
+    @extend_schema(responses={200: shapes.Stage2PredictionOut, 503: shapes.UnavailableOut})
     def post(self, request: Request, pk: int) -> Response:
         report = get_object_or_404(Report.objects.select_related("modality"), pk=pk)
         data = self.Input(data=request.data)

@@ -44,7 +44,7 @@ from inference.models import Stage2Prediction
 from inference.services import stage2_backend
 from inference.services.stage2_modes.pinning import pinned, plan_inputs
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
-from inference.services.stage2_modes.schema import Stage2Error
+from inference.services.stage2_modes.schema import Stage2Conflict, Stage2Error
 from inference.services.stage2_modes.strategy import (
     BackendFor,
     Stage2Mode,
@@ -58,6 +58,7 @@ __all__ = [
     "BackendFor",
     "Cohort",
     "RetryPolicy",
+    "Stage2Conflict",
     "Stage2Error",
     "Stage2Plan",
     "cohort_reports",
@@ -297,7 +298,7 @@ def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
         run = stage2_plan(modality=modality, mode=mode)
     total = cohort_reports(cohort, run_key=run.run_key).count()
     if total == 0:
-        raise Stage2Error("no reports match this selection")
+        raise Stage2Conflict("no reports match this selection")
     params = {"mode": mode, "run_key": run.run_key, "cohort": cohort.as_params(), "planned_reports": total}
     params["pinned"] = inputs  # what a resumed job reads (stage2_modes.pinning)
     title = f"Stage 2 ({mode}) on {total} {modality.code} report(s)"

@@ -246,7 +246,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Everything the RadReview screens do. Authenticate with a session (browser) or a token: "
         "`Authorization: Token <key>` (POST /api/auth/token/ with username and password, or ask an "
-        "admin to issue one). Offsets are Unicode code points into the report text, [start, end)."
+        "admin to issue one). Bodies are JSON. Offsets are Unicode code points into the report text, "
+        "[start, end). No string may contain U+0000 (a 400)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -254,6 +255,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    # The schema promises JSON bodies only: a form cannot say null, a list of one or
+    # nesting, so form media types promised requests the views read differently.
+    # The views still parse forms (older scripts), undocumented.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # Every operation documents its error responses (400/401/403/404/429) in one place.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "radreview.openapi.postprocess_error_responses",
+    ],
     # Several serializers have a "kind" or "modes" field with different choices: name them.
     "ENUM_NAME_OVERRIDES": {
         "EntityValueKindEnum": ["keyword", "regex"],

@@ -6,8 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from radreview.bounds import OffsetField
+from radreview.bounds import IdField, OffsetField
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
+from review.selectors import SORTS
 
 
 def finding_data(f: ReviewFinding) -> dict[str, Any]:
@@ -95,3 +96,99 @@ class AddIn(serializers.Serializer):
     start = OffsetField(required=False, allow_null=True, default=None)
     end = OffsetField(required=False, allow_null=True, default=None)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+# -- the answers' shapes, for the OpenAPI schema (the functions above build them) -----------
+
+
+class ReviewReportRefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    modality = serializers.CharField()
+    patient_id = serializers.CharField(allow_blank=True)
+    study_datetime = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewRowOut(serializers.Serializer):
+    report = ReviewReportRefOut()
+    status = serializers.CharField()
+    priority = serializers.FloatField()
+    signals = serializers.DictField()
+    pending = serializers.IntegerField()
+    total = serializers.IntegerField()
+    model_version = serializers.CharField(allow_null=True)
+    prompt_version = serializers.CharField(allow_blank=True)
+    verified_at = serializers.DateTimeField(allow_null=True)
+
+
+class FindingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    key = serializers.CharField()
+    locations = serializers.ListField(child=serializers.CharField())
+    episode = serializers.CharField(allow_blank=True)
+    details = serializers.ListField(child=serializers.CharField())
+    evidence = serializers.CharField(allow_blank=True)
+    evidence_span = serializers.ListField(
+        child=serializers.IntegerField(), allow_null=True, help_text="[start, end)"
+    )
+    flags = serializers.ListField(child=serializers.CharField())
+    stage1_probability = serializers.FloatField(allow_null=True)
+    stage1_threshold = serializers.FloatField(allow_null=True)
+    ai = serializers.JSONField(allow_null=True)
+    stage1_prediction = serializers.IntegerField(allow_null=True)
+    stage2_prediction = serializers.IntegerField(allow_null=True)
+    model_version = serializers.CharField(allow_blank=True)
+    prompt_version = serializers.CharField(allow_blank=True)
+    version = serializers.IntegerField()
+    reason_code = serializers.CharField(allow_blank=True)
+    comment = serializers.CharField(allow_blank=True)
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewOut(ReviewRowOut):
+    findings = FindingOut(many=True)
+
+
+class QueueOut(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="reports per review status")
+    results = ReviewRowOut(many=True)
+    next_offset = serializers.IntegerField(allow_null=True)
+
+
+class DecisionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    finding = serializers.IntegerField(allow_null=True)
+    user = serializers.CharField()
+    action = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    reason_code = serializers.CharField(allow_blank=True)
+    comment = serializers.CharField(allow_blank=True)
+    finding_version = serializers.IntegerField()
+    model_version = serializers.CharField(allow_blank=True)
+    prompt_version = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+
+
+class ReviewConflictOut(serializers.Serializer):
+    detail = serializers.CharField(help_text="another clinician changed the finding first")
+
+
+class QueueIn(serializers.Serializer):
+    """The queue's filters (documentation: the selectors parse and check them)."""
+
+    status = serializers.ChoiceField(choices=["", "open", *ReviewReport.Status.values], required=False)
+    modality = serializers.CharField(required=False, allow_blank=True)
+    model_version = IdField(required=False, min_value=0)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    finding = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    sort = serializers.ChoiceField(choices=list(SORTS), required=False)
+    offset = IdField(required=False, min_value=0)
+
+
+class QueuePostIn(QueueIn):
+    patient = serializers.CharField(required=False, max_length=100)

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -19,7 +20,20 @@ from rest_framework.views import APIView
 from radreview.bounds import bounded_int
 from radreview.private_query import reject_private_query
 from review import selectors, services
-from review.api.serializers import AddIn, DecisionIn, decision_data, finding_data, review_row
+from review.api.serializers import (
+    AddIn,
+    DecisionIn,
+    DecisionOut,
+    FindingOut,
+    QueueIn,
+    QueueOut,
+    QueuePostIn,
+    ReviewConflictOut,
+    ReviewOut,
+    decision_data,
+    finding_data,
+    review_row,
+)
 from review.models import ReviewFinding, ReviewReport
 from review.permissions import can_review, can_view_history
 
@@ -49,10 +63,12 @@ class QueueApi(APIView):
 
     permission_classes = [IsClinician]
 
+    @extend_schema(parameters=[QueueIn], responses={200: QueueOut})
     def get(self, request: Request) -> Response:
         reject_private_query(request)
         return self._queue(request.query_params)
 
+    @extend_schema(request=QueuePostIn, responses={200: QueueOut})
     def post(self, request: Request) -> Response:
         return self._queue(request.data)
 
@@ -99,6 +115,7 @@ def _review(report_id: int) -> ReviewReport:
 class ReviewApi(APIView):
     permission_classes = [IsClinician]
 
+    @extend_schema(responses={200: ReviewOut})
     def get(self, request: Request, report_id: int) -> Response:
         review = _review(report_id)
         findings = selectors.review_findings(review=review)
@@ -108,6 +125,7 @@ class ReviewApi(APIView):
 class DecisionApi(APIView):
     permission_classes = [IsClinician]
 
+    @extend_schema(request=DecisionIn, responses={200: FindingOut, 409: ReviewConflictOut})
     def post(self, request: Request, finding_id: int) -> Response:
         get_object_or_404(ReviewFinding, pk=finding_id)
         data = DecisionIn(data=request.data)
@@ -123,6 +141,7 @@ class DecisionApi(APIView):
 class AddApi(APIView):
     permission_classes = [IsClinician]
 
+    @extend_schema(request=AddIn, responses={201: FindingOut, 409: ReviewConflictOut})
     def post(self, request: Request, report_id: int) -> Response:
         review = _review(report_id)
         data = AddIn(data=request.data)
@@ -136,6 +155,7 @@ class AddApi(APIView):
 class HistoryApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses={200: DecisionOut(many=True)})
     def get(self, request: Request, report_id: int) -> Response:
         if not can_view_history(request.user):
             raise PermissionDenied("Only clinicians and admins see review history.")

@@ -163,7 +163,8 @@ def test_api_train_promote_and_rollback(
     assert client.post(promote, {"reason": ""}).status_code == 400
     assert client.post(promote, {"reason": "ok"}).json()["action"] == "promote"
     refused = client.post(reverse("api_stage1_rollback"), {"modality": "chest_ct", "reason": "back"})
-    assert refused.status_code == 400 and "nothing to roll back to" in refused.json()["detail"]
+    # Well formed, but the versions' state refuses it: a 409.
+    assert refused.status_code == 409 and "nothing to roll back to" in refused.json()["detail"]
     listing = client.get(reverse("api_stage1_models") + "?modality=chest_ct").json()["results"]
     assert {v["name"] for v in listing} >= {"chest_ct-v1"}
     detail = client.get(reverse("api_stage1_model", args=[ready.pk])).json()

@@ -26,6 +26,10 @@ class Stage2Error(ValueError):
     """Bad input for a stage 2 run (unknown mode, modality without a stage 2 task)."""
 
 
+class Stage2Conflict(Stage2Error):
+    """A well-formed run the data refuses now (no report matches yet): a 409 in the API."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModalitySchema:
     code: str

@@ -69,6 +69,12 @@ def test_bad_parameters_are_a_400_with_the_reason(client, admin_user):
     assert api.status_code == 400 and set(api.json()) == {"date_to"}
 
 
+def test_labels_that_are_not_a_list_in_a_json_body_are_a_400(client, admin_user):
+    client.force_login(admin_user)
+    api = client.post("/api/export/", {"labels": -226}, content_type="application/json")
+    assert api.status_code == 400 and set(api.json()) == {"labels"}
+
+
 def test_api_export_with_a_token(client, admin_user, predicted):
     token = Token.objects.create(user=admin_user)
     response = client.get(
