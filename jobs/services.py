@@ -194,7 +194,9 @@ def job_cancel(*, job: Job) -> bool:
     it; the job sees the marker at its next batch, rolls back, and the UPDATE goes
     through at once."""
     if Job.objects.filter(pk=job.pk).exclude(status__in=Job.FINISHED).exists():
-        _cancel_marker(job.pk).touch()
+        marker = _cancel_marker(job.pk)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
     live = (Job.Status.QUEUED, Job.Status.RUNNING)
     now = timezone.now()
     if not Job.objects.filter(pk=job.pk, status__in=live).update(cancel_requested=True, updated_at=now):
@@ -214,9 +216,8 @@ def job_cancel_requested(*, job_id: int) -> bool:
 
 
 def _cancel_marker(job_id: int) -> Path:
-    folder = Path(settings.DATA_DIR) / "jobs"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"cancel-{job_id}"
+    """Where job_cancel leaves its marker (the folder is made when the first one is)."""
+    return Path(settings.DATA_DIR) / "jobs" / f"cancel-{job_id}"
 
 
 def job_run(*, job_id: int, work: Callable[[Job], dict[str, Any]]) -> None:

@@ -78,7 +78,6 @@ FLAG_QUESTION = {
     FLAG_UNPARSED: STATUS_UNPARSED,
     FLAG_NO_LOCATION: LOCATION,
 }
-NOT_MENTIONED_STATUS = {NOT_MENTIONED: ABSENT}
 
 
 class Stage1Like(Protocol):
@@ -395,7 +394,7 @@ class CombinedExtractor:
                 finding.source = SOURCE_RULES_LLM
                 record.applied = True
             return
-        status = NOT_MENTIONED_STATUS.get(answer, answer)
+        status = ABSENT if answer == NOT_MENTIONED else answer
         if status != finding.status:
             _add_flag(finding, FLAG_LLM_DISAGREE)
         finding.status, finding.source = status, SOURCE_LLM

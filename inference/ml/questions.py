@@ -186,7 +186,7 @@ class TypeHelp:
 
     @property
     def helps(self) -> bool:
-        return self.right > self.wrong
+        return type_helps(asdict(self))
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "helps": self.helps}
@@ -234,6 +234,12 @@ def _closeness(finding: Mapping[str, Any], truth: Mapping[str, Any], kind: str) 
     return 2 * hits / (len(mine) + len(theirs))
 
 
+def type_helps(figures: Mapping[str, Any]) -> bool:
+    """The one rule for asking a question type: its changes moved more findings
+    toward gold than away."""
+    return int(figures.get("right") or 0) > int(figures.get("wrong") or 0)
+
+
 def helpful_types(help_by_type: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
-    """The types a measurement says to ask: more changes right than wrong."""
-    return frozenset(k for k, v in help_by_type.items() if int(v.get("right", 0)) > int(v.get("wrong", 0)))
+    """The types a measurement says to ask."""
+    return frozenset(k for k, v in help_by_type.items() if type_helps(v))

@@ -69,6 +69,7 @@ def stage2_runner(mode: Stage2Mode[Any]) -> ModeRunner:
         plan = stage2_plan(modality=ctx.modality, mode=mode.name, backend_for=ctx.options.get("backend_for"))
         if ctx.options.get("ask_all_questions") and isinstance(plan, CombinedPlan):
             plan = with_policy(plan, QuestionPolicy.everything())
+        asking = asks_llm(plan)  # a chest CT combined run: its LLM questions are measured
         outputs = []
         for done, item in enumerate(items, start=1):
             prediction = stage2_predict_report(
@@ -79,13 +80,12 @@ def stage2_runner(mode: Stage2Mode[Any]) -> ModeRunner:
                 purpose=Stage2Prediction.Purpose.EVALUATION,
             )
             ok = prediction.status == Stage2Prediction.Status.OK
-            questions = (prediction.timings or {}).get("questions") if asks_llm(plan) else None
             outputs.append(
                 ModeOutput(
                     prediction.parsed if ok else None,
                     prediction.seconds,
                     "" if ok else prediction.error,
-                    questions=list(questions or []) if asks_llm(plan) else None,
+                    questions=list((prediction.timings or {}).get("questions") or []) if asking else None,
                 )
             )
             ctx.tick(mode.name, done, len(items))

@@ -20,7 +20,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from inference.ml.questions import DEFAULT_ASKED, QUESTION_LABELS, QUESTION_TYPES, QuestionPolicy
+from inference.ml.questions import (
+    DEFAULT_ASKED,
+    QUESTION_LABELS,
+    QUESTION_TYPES,
+    QuestionPolicy,
+    type_helps,
+)
 from inference.models import LLMQuestionType
 
 
@@ -81,7 +87,7 @@ def question_help_record(*, help: Mapping[str, Mapping[str, Any]], gold: str, re
         row.measured = {**{k: figures.get(k) for k in _FIGURES}, "gold": gold[:200], "reports": reports}
         row.measured_at = now
         if row.set_by != LLMQuestionType.SetBy.ADMIN:
-            helps = int(figures.get("right", 0)) > int(figures.get("wrong", 0))
+            helps = type_helps(figures)
             if row.asked != helps:
                 changed.append(code)
             row.asked, row.set_by = helps, LLMQuestionType.SetBy.MEASUREMENT
@@ -104,7 +110,7 @@ def question_choose(*, code: str, asked: bool | None, user: Any) -> LLMQuestionT
     if asked is None:
         measured = row.measured or {}
         if "right" in measured:
-            row.asked = int(measured.get("right") or 0) > int(measured.get("wrong") or 0)
+            row.asked = type_helps(measured)
             row.set_by = LLMQuestionType.SetBy.MEASUREMENT
         else:
             row.asked, row.set_by = code in DEFAULT_ASKED, LLMQuestionType.SetBy.DEFAULT
