@@ -152,6 +152,8 @@ class Stage2Prediction(models.Model):
     raw_output = models.TextField(blank=True)
     parsed = models.JSONField(null=True, blank=True)
     findings = models.JSONField(default=list, blank=True)
+    # Findings the model returned that were dropped before review (mapping.MappingResult.rejected).
+    rejected = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     seconds = models.FloatField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)

@@ -21,8 +21,8 @@ echo "==> loading the demo (idempotent)"
 # --force: with DEBUG off the command refuses to publish logins; publishing them is the demo.
 $PY manage.py demo_setup --force
 
-# The demo's stage 2 runs on the fastest local preset (0.5B, ~7 s a report on two
-# cores) so the demo pipeline finishes while the newcomer looks around; set
+# The demo's LLM (the evaluation's LLM-only modes) is the fastest local preset (0.5B,
+# ~7 s a report on two cores) so the pipeline finishes while the newcomer looks around; set
 # RADREVIEW_LLM_MODEL (and RADREVIEW_LLM_PRESET) for another one.
 export RADREVIEW_LLM_MODEL="${RADREVIEW_LLM_MODEL:-qwen2.5-coder-0.5b}"
 case "$RADREVIEW_LLM_MODEL" in
@@ -41,7 +41,7 @@ fi
 echo "==> assembling the default LLM (once)"
 $PY manage.py llm_install --preset "${RADREVIEW_LLM_PRESET:-qwen2.5-coder-1.5b}" >/dev/null
 
-# Train and promote stage 1, run stage 1 and 2, fill the review queue, evaluate:
+# Fill the review queue (combined mode), then train and promote stage 1, run it, evaluate:
 # real jobs, queued here and run by the worker below (idempotent: queued once).
 if [ "${RADREVIEW_DEMO_PIPELINE:-1}" = "1" ]; then
   echo "==> queueing the demo pipeline (runs in the worker; progress on the runs page)"
@@ -64,7 +64,7 @@ trap 'kill $PIDS 2>/dev/null || true; wait $PIDS 2>/dev/null || true' EXIT INT T
 echo
 echo "    RadReview is running at http://$HOST:$PORT/   (Ctrl-C to stop)"
 echo
-echo "    Where to look (logins above; the demo pipeline needs 20-30 minutes on 2 cores):"
+echo "    Where to look (logins above; review work in minutes, the whole pipeline 20-40 min):"
 echo "      runs and their progress  http://$HOST:$PORT/jobs/                 (admin)"
 echo "      stage 1 model versions   http://$HOST:$PORT/models/               (admin)"
 echo "      evaluation dashboard     http://$HOST:$PORT/analytics/            (admin)"

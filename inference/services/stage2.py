@@ -194,6 +194,7 @@ def _failed_fields(
         "raw_output": "",
         "parsed": None,
         "findings": [],
+        "rejected": [],
         "prompt_tokens": 0,
         "completion_tokens": 0,
     }
@@ -209,6 +210,7 @@ def _store(
     and leaves its purpose and stored_at alone: an evaluation never demotes the
     pipeline's row, nor makes it the newest."""
     values = {
+        "rejected": [],  # a mode that rejects nothing leaves no stale rejections behind
         **fields,
         "mode": run.mode,
         "llm_name": run.llm_name,

@@ -6,13 +6,15 @@ jobs a site would run, in order, on the demo corpus.
 
 Steps (each its own Job row, so the runs page shows progress and failures; the
 table is steps.py, one small module per kind of step):
-    1. train a stage 1 model per modality (small preset, gold labels)   stage1.py
-    2. promote it as the active version ("demo bootstrap", by the demo admin)
-    3. stage 1 inference over every report of both modalities
-    4. stage 2 (llm_hint by default) on a few dozen reports per modality,  stage2.py
+    1. stage 2 (the combined extractor by default) on a hundred-odd reports,  stage2.py
        preferring reports nobody labelled so clinicians verify fresh ones
-    5. review sync: those reports' predictions become review findings      review.py
-    6. an evaluation run per modality on the held-out gold set             evaluation.py
+    2. review sync: those reports' predictions become review findings      review.py
+       (the review queue has work minutes after the server answers)
+    3. train a stage 1 model per modality (small preset, gold labels)   stage1.py
+    4. promote it as the active version ("demo bootstrap", by the demo admin)
+    5. stage 1 inference over every report of both modalities
+    6. an evaluation run per modality on the held-out gold set, every mode   evaluation.py
+       including the method's LLM-only ones
 
 One orchestrating job (kind "other", params["demo_pipeline"]) runs the steps one
 after another inside its worker (run.py), calling the very Celery tasks a site

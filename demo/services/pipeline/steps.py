@@ -23,12 +23,15 @@ class Phase:
     per_modality: bool
 
 
+# The review queue first: the combined extractor needs no model training, so a
+# clinician has AI findings to verify minutes after the server answers; the slower
+# steps (training, stage 1, the evaluation with the LLM-only modes) follow behind.
 PHASES = (
+    Phase("stage2", "stage 2 {stage2_mode}", Job.Kind.INFER, stage2.predict, per_modality=True),
+    Phase("review_sync", "review queue", Job.Kind.OTHER, review.sync, per_modality=False),
     Phase("train", "stage 1 training", Job.Kind.TRAIN, stage1.train, per_modality=True),
     Phase("promote", "promotion", Job.Kind.OTHER, stage1.promote, per_modality=True),
     Phase("stage1_infer", "stage 1 inference", Job.Kind.INFER, stage1.infer, per_modality=False),
-    Phase("stage2", "stage 2 {stage2_mode}", Job.Kind.INFER, stage2.predict, per_modality=True),
-    Phase("review_sync", "review queue", Job.Kind.OTHER, review.sync, per_modality=False),
     Phase("evaluate", "evaluation", Job.Kind.EVALUATE, evaluation.evaluate, per_modality=True),
 )
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from inference.ml.defaults import default_detector
 from inference.ml.llm.backends import LLMBackend, LLMContextOverflow, LLMTimeout
-from inference.ml.llm.prompts import PromptTemplate, build_messages, load_template
+from inference.ml.llm.prompts import PromptTemplate, build_messages, load_template, quote_fold
 from inference.ml.llm.schemas import (
     EPISODE_NONE,
     BrainKeys,
@@ -67,6 +67,7 @@ FLAG_UNMATCHED = "evidence_unmatched"  # the quote is not in the report
 FLAG_NEGATED_CONTEXT = "evidence_negated"  # present, but the quote reads as negated
 FLAG_NOT_NEGATED = "evidence_not_negated"  # negated, but the quote does not read as negated
 FLAG_KEY_NOT_IN_EVIDENCE = "key_not_in_evidence"  # the quote names none of the key's values
+REJECT_EXAMPLE = "copied_from_prompt_example"  # MappingResult.rejected's reason
 FLAG_HINT_LEAK = "hint_leak_suspect"  # present, named in the hint, and the quote does not support it
 FLAG_NOT_IN_HINT = "not_in_hint"  # present, but stage 1 did not name it
 
@@ -112,6 +113,8 @@ class MappingResult:
     ok: bool = True
     error: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    # Findings dropped before anyone sees them: {"key", "status", "quote", "reason"}.
+    rejected: list[dict[str, str]] = field(default_factory=list)
     steps: list[StepCall] = field(default_factory=list)
     seconds: float = 0.0
     prompt_tokens: int = 0
@@ -218,7 +221,6 @@ class ChestCtMapper:
     ) -> None:
         self.keys = keys or ChestKeys()
         self.tree = tree  # the site's location normalisation; None: locations as the model gave them
-        self.evidence = _EvidenceCheck(lexicon, detector)
         self.schema = chest_ct_schema(self.keys)
         values = {
             "lesions": ", ".join(self.keys.lesions),
@@ -230,6 +232,7 @@ class ChestCtMapper:
             "implicit_shape": "[status, quote]" if self.keys.compact else '{"s": status, "e": quote}',
         }
         self.step = _Step(self.template_name, backend, values, max_tokens)
+        self.evidence = _EvidenceCheck(lexicon, detector, templates=[self.step.template])
         self.prompt_version = combined_version(self.step.template.version, self.schema)
 
     def messages(self, text: str, *, hint: Sequence[str] | None = None) -> list[dict[str, str]]:
@@ -246,7 +249,7 @@ class ChestCtMapper:
         result.steps.append(call)
         if call.ok:
             result.findings = self._findings(expand(call.parsed, self.schema))
-            self.evidence.check(result.findings, text, hint)
+            result.rejected = self.evidence.check(result.findings, text, hint)
         else:
             result.ok, result.error = False, f"{call.task}: " + "; ".join(call.errors[:5])
         return _finish(result, started)
@@ -299,7 +302,7 @@ class BrainMriMapper:
     ) -> None:
         self.keys = keys or BrainKeys()
         # A detail key's mention ("infarct") is evidence for "other non-tumor" too.
-        self.evidence = _EvidenceCheck(lexicon, detector, {self.keys.other_non_tumor: self.keys.non_tumor})
+        also = {self.keys.other_non_tumor: self.keys.non_tumor}
         values = {
             "diagnoses": ", ".join(self.keys.diagnoses),
             "episodes": ", ".join(self.keys.episodes),
@@ -314,6 +317,8 @@ class BrainMriMapper:
         self.steps = {
             name: _Step(name, _backend_for(backends, name), values, max_tokens) for name in self.templates
         }
+        templates = [step.template for step in self.steps.values()]
+        self.evidence = _EvidenceCheck(lexicon, detector, also, templates=templates)
         self._deadline: float | None = None
         self.step1_schema = brain_step1_schema(self.keys)
         self.nontumor_schema = brain_nontumor_schema(self.keys)
@@ -396,7 +401,7 @@ class BrainMriMapper:
         started = time.perf_counter()
         result = state.result
         result.findings = list(state.findings.values())
-        self.evidence.check(result.findings, state.text, state.hint)
+        result.rejected = self.evidence.check(result.findings, state.text, state.hint)
         return _finish(result, started, already=state.seconds)
 
 
@@ -428,25 +433,80 @@ class _EvidenceCheck:
     key's values is flagged too: small models reuse a quote from another finding
     ("pleural thickening", evidence "No new nodule or mass"). Whether a quote reads
     as negated is the detector's answer (AssertionDetector.span_negated): a
-    trigger at the quote's edges or around it, within its scope."""
+    trigger at the quote's edges or around it, within its scope.
+
+    A quote copied from the prompt's own examples is not evidence at all: small
+    models return "No evidence of lung cancer" for reports that never say it, and
+    the fuzzy matcher can then find a look-alike sentence. Such a finding is
+    dropped (recorded in MappingResult.rejected), unless the report itself says
+    the very words, when the quote is the report's and stands."""
 
     def __init__(
         self,
         lexicon: Lexicon | None,
         detector: AssertionDetector | None = None,
         also: Mapping[str, Sequence[str]] | None = None,
+        *,
+        templates: Sequence[PromptTemplate] = (),
     ) -> None:
         self.matcher = Matcher(lexicon_values(lexicon)) if lexicon else None
         self.detector = detector or default_detector()
         self.also = also or {}
+        quotes: set[str] = set()
+        reports: list[str] = []
+        for template in templates:
+            template_quotes, template_reports = template.example_texts()
+            quotes |= template_quotes
+            reports += template_reports
+        self.example_quotes = frozenset(quotes)
+        self.example_reports = tuple(reports)
 
-    def check(self, findings: list[Finding], text: str, hint: Sequence[str] | None) -> None:
+    def check(self, findings: list[Finding], text: str, hint: Sequence[str] | None) -> list[dict[str, str]]:
+        """Locate and flag every finding in place; drop (and return) the ones whose
+        quote was copied from the prompt's examples."""
+        rejected = self._drop_copies(findings, text)
         norm: NormalizedText = normalize(text)
         for f in findings:
             f.evidence_span = locate_evidence(text, f.evidence, norm)
             if f.episode_evidence:
                 f.episode_evidence_span = locate_evidence(text, f.episode_evidence, norm)
             f.flags = self._flags(f, text, hint)
+        return rejected
+
+    def copied(self, quote: str, folded_report: str) -> bool:
+        """Whether `quote` is one of the examples' quotes or words of an example
+        report, and not words of this report."""
+        folded = quote_fold(quote)
+        if not folded or folded in folded_report:
+            return False
+        return folded in self.example_quotes or any(folded in example for example in self.example_reports)
+
+    def _drop_copies(self, findings: list[Finding], text: str) -> list[dict[str, str]]:
+        if not self.example_quotes and not self.example_reports:
+            return []
+        folded_report = quote_fold(text)
+        rejected: list[dict[str, str]] = []
+        kept: list[Finding] = []
+        for f in findings:
+            if self.copied(f.evidence, folded_report):
+                rejected.append(
+                    {"key": f.key, "status": f.status, "quote": f.evidence, "reason": REJECT_EXAMPLE}
+                )
+                continue
+            if f.episode_evidence and self.copied(f.episode_evidence, folded_report):
+                # The diagnosis stands on its own quote; only the episode was copied.
+                rejected.append(
+                    {
+                        "key": f.key,
+                        "status": f.episode or "",
+                        "quote": f.episode_evidence,
+                        "reason": REJECT_EXAMPLE,
+                    }
+                )
+                f.episode, f.episode_evidence = None, ""
+            kept.append(f)
+        findings[:] = kept
+        return rejected
 
     def _flags(self, f: Finding, text: str, hint: Sequence[str] | None) -> list[str]:
         flags = []

@@ -107,14 +107,29 @@ class CombinedMode(Stage2Mode[CombinedPlan]):
     def plan(self, modality: Modality, *, backend_for: BackendFor) -> CombinedPlan:
         """The backend is built now (a configuration error stops the request, as in the
         LLM modes) but not loaded: the plan's lazy backend first calls it for a report
-        the rules do not settle. Brain MRI: the rule engine alone (combined_brain.py)."""
+        the rules do not settle. A policy that asks no question needs no LLM, so a
+        site without one (or before `llm_install`) runs the mode all the same; the
+        configuration error then waits for a question that is never asked.
+        Brain MRI: the rule engine alone (combined_brain.py)."""
         if modality.code == "brain_mri":
             return brain_combined_plan(modality=modality)
-        backend = backend_for(TASKS["chest_ct"])
+        policy = question_policy()
+        try:
+            backend = backend_for(TASKS["chest_ct"])
+        except LLMConfigError as exc:
+            if policy.asked:
+                raise
+            return combined_plan(
+                modality=modality, backend_for=_raiser(exc), llm_name=NO_LLM, llm_info={}, policy=policy
+            )
         info = backend.info()
         llm_name = str(info.get("name", ""))[:150]
         return combined_plan(
-            modality=modality, backend_for=lambda template: backend, llm_name=llm_name, llm_info=info
+            modality=modality,
+            backend_for=lambda template: backend,
+            llm_name=llm_name,
+            llm_info=info,
+            policy=policy,
         )
 
     def predict(
@@ -134,6 +149,16 @@ class CombinedMode(Stage2Mode[CombinedPlan]):
         if isinstance(error, LLMConfigError | LLMUnavailable):
             raise error
         return _fields(result)
+
+
+NO_LLM = "no LLM configured"  # the run key's LLM part when the policy never needs one
+
+
+def _raiser(exc: LLMConfigError) -> BackendFor:
+    def backend_for(template: str) -> LLMBackend:
+        raise exc
+
+    return backend_for
 
 
 def combined_plan(

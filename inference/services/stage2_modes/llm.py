@@ -136,6 +136,7 @@ def _result_fields(result: MappingResult) -> dict[str, Any]:
         "raw_output": raw,
         "parsed": result.as_gold() if result.ok else None,
         "findings": [_finding_out(f) for f in result.findings] if result.ok else [],
+        "rejected": list(result.rejected) if result.ok else [],
         "error": error,
         "hint": result.hint,
         "seconds": result.seconds,

@@ -1,6 +1,6 @@
-"""The demo pipeline end to end in eager mode: the real training, promotion, stage 1,
-stage 2 (rules mode: no LLM in tests), review sync and evaluation jobs on a small
-demo corpus."""
+"""The demo pipeline end to end in eager mode: the real stage 2 (combined mode, whose
+shipped policy asks no LLM), review sync, training, promotion, stage 1 and evaluation
+jobs on a small demo corpus."""
 
 import pytest
 import torch
@@ -17,7 +17,14 @@ from jobs.models import Job
 from review.models import ReviewFinding, ReviewReport
 from tests.inference.factories import ScriptedLLM, install
 
-TINY = DemoOptions(preset="tiny", epochs=1, max_steps=4, stage2_mode="rules", stage2_reports=8)
+TINY = DemoOptions(
+    preset="tiny",
+    epochs=1,
+    max_steps=4,
+    stage2_mode="combined",  # the shipped question policy asks no LLM: none in tests
+    stage2_reports=8,
+    eval_modes=("bert", "rules", "combined"),
+)
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def test_pipeline_leaves_active_models_predictions_review_items_and_evaluations(
     assert sorted(runs.values_list("modality__code", flat=True)) == ["brain_mri", "chest_ct"]
     for run in runs:
         assert run.job.status == Job.Status.SUCCEEDED, run.job.error
-        assert set(run.results["modes"]) == {"bert", "rules"}
+        assert set(run.results["modes"]) == {"bert", "rules", "combined"}
 
 
 def _cohort(job: Job, code: str) -> list[int]:
@@ -98,11 +105,17 @@ def test_a_failed_step_marks_later_steps_with_the_reason(demo, django_capture_on
     assert job.status == Job.Status.FAILED
     assert "stage 1 training (chest_ct) failed" in job.error
     rows = Job.objects.in_bulk(list(job.params["steps"].values()))
-    assert len(rows) == len(demo_steps(broken))  # the failed step's row and one per later step
-    assert {row.status for row in rows.values()} == {Job.Status.FAILED}
-    not_run = [row for row in rows.values() if row.error.startswith("not run:")]
-    assert len(not_run) == len(demo_steps(broken)) - 1
-    assert all("unknown size preset" in row.error for row in not_run)
+    assert len(rows) == len(demo_steps(broken))  # a row per step: run, failed, or not run
+    status = {name: rows[pk].status for name, pk in job.params["steps"].items()}
+    # The review queue was filled before training: those steps stand.
+    assert {status[name] for name in ("stage2_chest_ct", "stage2_brain_mri", "review_sync")} == {
+        Job.Status.SUCCEEDED
+    }
+    names = [step.name for step in demo_steps(broken)]
+    later = names[names.index("train_chest_ct") :]
+    assert {status[name] for name in later} == {Job.Status.FAILED}
+    not_run = [rows[job.params["steps"][name]] for name in later[1:]]
+    assert all(row.error.startswith("not run:") and "unknown size preset" in row.error for row in not_run)
     assert ModelVersion.objects.filter(is_active=True).count() == 0
 
 
@@ -122,4 +135,15 @@ def test_a_stage2_run_where_every_report_failed_stops_the_pipeline(
     review = rows[job.params["steps"]["review_sync"]]
     assert review.status == Job.Status.FAILED
     assert review.error.startswith("not run: stage 2 llm_hint (chest_ct) failed")
-    assert ModelVersion.objects.filter(is_active=True).count() == 2  # earlier steps stand
+    train = rows[job.params["steps"]["train_chest_ct"]]
+    assert train.error.startswith("not run: stage 2 llm_hint (chest_ct) failed")
+
+
+def test_the_review_queue_is_filled_by_the_combined_extractor_before_any_training():
+    defaults = DemoOptions()
+    names = [step.name for step in demo_steps(defaults)]
+    assert defaults.stage2_mode == "combined"
+    assert names.index("review_sync") < min(names.index("train_chest_ct"), names.index("train_brain_mri"))
+    assert max(names.index("stage2_chest_ct"), names.index("stage2_brain_mri")) < names.index("review_sync")
+    # The method's LLM-only modes are measured, next to the others, in the evaluation.
+    assert {"llm", "llm_hint", "combined", "rules_engine", "bert"} <= set(defaults.eval_modes)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -58,6 +59,14 @@ class PromptTemplate:
     @property
     def hint_label(self) -> str:
         return HINT_LABELS[self.name]
+
+    def example_texts(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """(every quote the examples' outputs give, every example report), folded
+        with `quote_fold`: what a model that copies its examples would return."""
+        quotes: set[str] = set()
+        for example in self.examples:
+            quotes.update(quote_fold(q) for q in _quotes_in(example.output))
+        return frozenset(q for q in quotes if q), tuple(quote_fold(e.report) for e in self.examples)
 
     def system(self, values: Mapping[str, str]) -> str:
         return Template(self.instructions).substitute(values).strip()
@@ -120,6 +129,26 @@ def build_messages(
         messages.append({"role": "assistant", "content": answer})
     messages.append({"role": "user", "content": _user(template, report, hint)})
     return messages
+
+
+_FOLD_SPACE = re.compile(r"\s+")
+_FOLD_EDGES = " .,;:!?-*\"'()[]"
+
+
+def quote_fold(text: str) -> str:
+    """A quote compared as a reader would: case, runs of spaces and edge punctuation
+    ignored ("No evidence of lung cancer." == "no evidence of  lung cancer")."""
+    return _FOLD_SPACE.sub(" ", text.casefold()).strip(_FOLD_EDGES)
+
+
+def _quotes_in(output: Any) -> list[str]:
+    """The evidence strings ("e" values) anywhere in an example's output."""
+    if isinstance(output, Mapping):
+        found = [v for k, v in output.items() if k == "e" and isinstance(v, str)]
+        return found + [q for k, v in output.items() if k != "e" for q in _quotes_in(v)]
+    if isinstance(output, list | tuple):
+        return [q for item in output for q in _quotes_in(item)]
+    return []
 
 
 def _user(template: PromptTemplate, report: str, hint: Sequence[str] | None) -> str:

@@ -267,3 +267,66 @@ def test_the_evidence_check_reads_negation_with_the_detector_it_is_given():
     site = AssertionDetector([*default_triggers(), ("not appreciable", NEG, BWD)])
     edited = ChestCtMapper(FakeBackend({"### Report": output}), detector=site).map(text)
     assert FLAG_NEGATED_CONTEXT in edited.findings[0].flags
+
+
+def test_a_quote_copied_from_the_prompt_examples_is_dropped_and_recorded():
+    # The second chest CT example's impression; CHEST never says it.
+    result = _chest(
+        {
+            "mass": {"s": "negated", "l": [], "e": "No evidence of lung cancer."},
+            "consolidation": {"s": "present", "l": ["right lower lobe"], "e": "Consolidation in RLL and LLL"},
+        }
+    )
+    assert [f.key for f in result.findings] == ["consolidation"]
+    assert result.rejected == [
+        {
+            "key": "mass",
+            "status": "negated",
+            "quote": "No evidence of lung cancer.",
+            "reason": "copied_from_prompt_example",
+        }
+    ]
+    assert result.as_gold()["lesions"] == {
+        "consolidation": {"status": "present", "locations": ["right lower lobe"]}
+    }
+
+
+def test_words_of_an_example_report_are_not_evidence_either():
+    # A sentence of the example report that is no example quote, reworded only in case and spacing.
+    result = _chest(
+        {
+            "interstitial thickening": {
+                "s": "uncertain",
+                "l": [],
+                "e": "possible mild  interstitial thickening",
+            }
+        }
+    )
+    assert result.findings == [] and result.rejected[0]["key"] == "interstitial thickening"
+
+
+def test_an_example_quote_the_report_itself_says_stands():
+    # "No pleural effusion" is also an example's quote; CHEST says it, so it is this report's evidence.
+    result = _chest({"pleural effusion": {"s": "negated", "e": "No pleural effusion"}})
+    assert [f.key for f in result.findings] == ["pleural effusion"] and result.rejected == []
+    start, end = result.findings[0].evidence_span
+    assert CHEST[start:end] == "No pleural effusion"
+
+
+def test_a_copied_brain_episode_quote_drops_the_episode_but_keeps_the_diagnosis():
+    text = "Enhancing metastases in both cerebral hemispheres, increased in number."
+    backend = _brain_backend(
+        step1={"metastasis": {"s": "present", "e": "Enhancing metastases"}},
+        episode={"metastasis": {"ep": "improvement", "e": "Primary CNS lymphoma, partial response"}},
+    )
+    result = BrainMriMapper(backend).map(text)
+    (finding,) = result.findings
+    assert (finding.key, finding.status, finding.episode) == ("metastasis", "present", None)
+    assert result.rejected == [
+        {
+            "key": "metastasis",
+            "status": "improvement",
+            "quote": "Primary CNS lymphoma, partial response",
+            "reason": "copied_from_prompt_example",
+        }
+    ]
