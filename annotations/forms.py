@@ -10,12 +10,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
-from annotations.models import Modality
+from annotations.models import Modality, WeakLabelSet
 from annotations.selectors import annotators
 from annotations.services.assignments import HOW, MAX_PER_REQUEST, SAMPLE
 from annotations.services.queue_order import ORDERS, RANDOM, UNCERTAINTY, uncertainty_status
-from inference.ml.text.labels import KEYWORD as KEYWORD_MODE
-from inference.ml.text.labels import KEYWORD_NEGATION
 from inference.ml.text.matcher import KEYWORD, REGEX, regex_error
 
 if TYPE_CHECKING:
@@ -179,9 +177,9 @@ class WeakLabelRunForm(forms.Form):
         queryset=Modality.objects.all(), to_field_name="code", widget=forms.CheckboxSelectMultiple
     )
     modes = forms.MultipleChoiceField(
-        choices=[(KEYWORD_MODE, "Keyword (the method)"), (KEYWORD_NEGATION, "Keyword + negation")],
+        choices=WeakLabelSet.Mode.choices,
         widget=forms.CheckboxSelectMultiple,
-        initial=[KEYWORD_MODE, KEYWORD_NEGATION],
+        initial=WeakLabelSet.Mode.values,
     )
     prune_older = forms.BooleanField(
         required=False, label="Also delete these modes' labels of older schema versions", initial=True

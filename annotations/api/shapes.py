@@ -208,6 +208,9 @@ class WeakLabelOut(serializers.Serializer):
 class WeakLabelSetOut(serializers.Serializer):
     mode = serializers.CharField()
     schema_version = serializers.IntegerField()
+    rules_version = serializers.CharField(
+        help_text="The rule engine's rules version (rule_engine mode), else empty."
+    )
     job = serializers.IntegerField(allow_null=True)
     labels = WeakLabelOut(many=True)
 
