@@ -185,6 +185,19 @@ class JobStartedOut(serializers.Serializer):
     status = serializers.CharField()
 
 
+class LabelImportOut(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.CharField()
+    progress_message = serializers.CharField()
+    params = serializers.DictField(help_text="filename, fmt, source, label_source")
+    result = serializers.DictField(
+        allow_null=True,
+        help_text="ok, fmt, rows, reports, replaced, mentions, relations, no_findings, problems "
+        "[{line, field, message}], problems_omitted; null until the import ends",
+    )
+    error = serializers.CharField()
+
+
 class WeakLabelRunOut(serializers.Serializer):
     job = serializers.IntegerField()
     status = serializers.CharField()
