@@ -129,6 +129,7 @@ def test_cancelling_a_running_training_job_leaves_no_model(chest_ct, admin_user,
 
 
 def test_cancelling_a_queued_training_job_leaves_no_version_training(chest_ct, admin_user):
+    gold_corpus(10)
     job, version = training_job_create(
         modality="chest_ct", preset="tiny", label_sources="gold", user=admin_user
     )
@@ -147,7 +148,7 @@ def test_a_failed_run_records_the_reason_on_the_job_and_marks_the_version(chest_
     job.refresh_from_db()
     version.refresh_from_db()
     assert job.status == Job.Status.FAILED and version.status == ModelVersion.Status.FAILED
-    assert "Stage1DataError: no gold chest_ct reports outside the held-out set" in job.error
+    assert "Stage1RecipeRefused: no gold chest_ct reports outside the held-out set" in job.error
 
 
 def test_a_recipe_without_gold_is_refused_before_a_job_exists(chest_ct, admin_user):
