@@ -5,7 +5,7 @@ One import per module of annotations/api/; add new areas the same way.
 
 from django.urls import path
 
-from annotations.api import agreement, assignments, queue, values, weak_labels
+from annotations.api import agreement, assignments, labels, queue, values, weak_labels
 from annotations.api import reports as reports_api
 from annotations.api import schema as schema_api
 
@@ -56,6 +56,9 @@ urlpatterns = [
     path("agreement/", agreement.AgreementApi.as_view(), name="api_agreement"),
     path("adjudications/", agreement.AdjudicationApi.as_view(), name="api_adjudications"),
     path("adjudications/<id:report_id>/", agreement.AdjudicationDetailApi.as_view(), name="api_adjudication"),
+    # labels a site already has (imported gold)
+    path("label-imports/", labels.LabelImportApi.as_view(), name="api_label_imports"),
+    path("label-imports/<id:pk>/", labels.LabelImportDetailApi.as_view(), name="api_label_import"),
     # weak labels
     path("weak-labels/runs/", weak_labels.WeakLabelRunApi.as_view(), name="api_weak_label_runs"),
     path(

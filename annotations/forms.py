@@ -10,12 +10,11 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
-from annotations.models import Modality
+from annotations.models import Modality, WeakLabelSet
 from annotations.selectors import annotators
 from annotations.services.assignments import HOW, MAX_PER_REQUEST, SAMPLE
+from annotations.services.label_import import label_upload_problem
 from annotations.services.queue_order import ORDERS, RANDOM, UNCERTAINTY, uncertainty_status
-from inference.ml.text.labels import KEYWORD as KEYWORD_MODE
-from inference.ml.text.labels import KEYWORD_NEGATION
 from inference.ml.text.matcher import KEYWORD, REGEX, regex_error
 
 if TYPE_CHECKING:
@@ -63,6 +62,37 @@ class ImportUploadForm(forms.Form):
         if cleaned.get("fmt") == "omop" and not cleaned.get("modality"):
             self.add_error("modality", "OMOP NOTE files have no modality column: choose one.")
         return cleaned
+
+
+LABEL_FORMAT_CHOICES = [
+    ("auto", "Detect (by extension and first character)"),
+    ("jsonl", "Gold-file JSONL (id, gold: keys with status; optional mentions, pairs)"),
+    ("csv", "CSV (id, then one column per key, 0 or 1)"),
+]
+
+
+class LabelImportForm(forms.Form):
+    file = forms.FileField(
+        help_text="UTF-8 JSONL in the gold-file format, or CSV with one 0/1 column per key."
+    )
+    source = forms.SlugField(
+        max_length=100,
+        help_text="The source the reports were imported from: labels match reports by source + id.",
+    )
+    label_source = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Label source",
+        help_text="Where the labels come from (kept with them), e.g. registry-2024; empty: the file name.",
+    )
+    fmt = forms.ChoiceField(label="Format", choices=LABEL_FORMAT_CHOICES, initial="auto")
+
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        problem = label_upload_problem(upload=upload)
+        if problem:
+            raise forms.ValidationError(problem)
+        return upload
 
 
 # -- annotation workspace screens (assigning, entity values, weak labels, agreement) ----
@@ -179,9 +209,9 @@ class WeakLabelRunForm(forms.Form):
         queryset=Modality.objects.all(), to_field_name="code", widget=forms.CheckboxSelectMultiple
     )
     modes = forms.MultipleChoiceField(
-        choices=[(KEYWORD_MODE, "Keyword (the method)"), (KEYWORD_NEGATION, "Keyword + negation")],
+        choices=WeakLabelSet.Mode.choices,
         widget=forms.CheckboxSelectMultiple,
-        initial=[KEYWORD_MODE, KEYWORD_NEGATION],
+        initial=WeakLabelSet.Mode.values,
     )
     prune_older = forms.BooleanField(
         required=False, label="Also delete these modes' labels of older schema versions", initial=True

@@ -250,6 +250,12 @@ class Assignment(models.Model):
     # Position in the annotator's queue, lowest first: set from the queue order an
     # admin chose (random, by date, most uncertain first; services/queue_order.py).
     rank = models.FloatField(default=0.0)
+    # Imported gold: where its labels came from (the label import's label source, e.g.
+    # "hospital-a registry 2024") and the import job that stored them; blank otherwise.
+    label_source = models.CharField(max_length=200, blank=True)
+    import_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -299,6 +305,30 @@ class Mention(models.Model):
         return f"{self.key} [{self.start}:{self.end}]"
 
 
+class GoldKeyLabel(models.Model):
+    """A report-level key status of a gold version, without a span: labels brought
+    from elsewhere (a gold file's "gold" summary, a 0/1 CSV) say that a key is
+    present, uncertain or negated, not where. selectors.key_statuses reads them
+    with the version's mentions (the strongest status wins)."""
+
+    class Status(models.TextChoices):
+        PRESENT = "present", "Present"
+        UNCERTAIN = "uncertain", "Uncertain"
+        NEGATED = "negated", "Negated"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="key_labels")
+    key = models.ForeignKey(EntityKey, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "key"], name="goldkeylabel_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.status}"
+
+
 class Relation(models.Model):
     """A pair: a finding (lesion / diagnosis) and what it is paired with
     (location / episode). Keys are always set; the mentions are the evidence
@@ -345,15 +375,21 @@ class WeakLabelSet(models.Model):
 
     Modes: "keyword" is the method's (any entity value matches, negated or not);
     "keyword_negation" also decides each match's assertion with ConText-style
-    rules (inference/ml/text/assertion.py)."""
+    rules (inference/ml/text/assertion.py); "rule_engine" stores the rule engine's
+    report-level verdicts (inference/ml/engine: assertions bounded by sentences and
+    clauses, historical read as negated, findings outside the lungs set aside), with
+    the rules' version it ran with."""
 
     class Mode(models.TextChoices):
         KEYWORD = "keyword", "Keyword (the method)"
         KEYWORD_NEGATION = "keyword_negation", "Keyword + negation"
+        RULE_ENGINE = "rule_engine", "Rule engine"
 
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="weak_label_sets")
     mode = models.CharField(max_length=16, choices=Mode.choices)
     schema_version = models.PositiveIntegerField()
+    # The rule engine's RuleSet.version ("rule_engine" mode; blank for the keyword modes).
+    rules_version = models.CharField(max_length=32, blank=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

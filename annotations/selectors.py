@@ -17,6 +17,7 @@ from annotations.models import (
     Assignment,
     EntityKey,
     EntityValue,
+    GoldKeyLabel,
     Mention,
     Modality,
     Relation,
@@ -166,7 +167,7 @@ def annotated_report_ids(*, report_ids: Iterable[int]) -> set[int]:
 
 def key_statuses(*, assignment_ids: Iterable[int]) -> dict[int, dict[int, str]]:
     """assignment id -> {key id: "present" | "uncertain" | "negated"} for every key
-    the assignment mentions (two queries). A key's status is its strongest
+    the assignment mentions (three queries). A key's status is its strongest
     mention's (present > uncertain > negated); a key used as the source of a pair
     without mentions is present; a parent key ("other non-tumor") is present when
     one of its detail keys is, as in the gold files."""
@@ -180,6 +181,11 @@ def key_statuses(*, assignment_ids: Iterable[int]) -> dict[int, dict[int, str]]:
         assignment_id__in=ids, source_mention__isnull=True
     ).values_list("assignment_id", "source_key_id"):
         _raise(out[assignment_id], key_id, PRESENT)
+    # Report-level statuses of imported labels (no span: a 0/1 CSV, a gold summary).
+    for assignment_id, key_id, status in GoldKeyLabel.objects.filter(assignment_id__in=ids).values_list(
+        "assignment_id", "key_id", "status"
+    ):
+        _raise(out[assignment_id], key_id, status)
     parents = key_parents()
     for statuses in out.values():
         for key_id, status in list(statuses.items()):

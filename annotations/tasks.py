@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from annotations.services.importing import import_job_work
+from annotations.services.label_import import label_import_job_work
 from annotations.services.weak_labels import weak_label_job_work
 from jobs.services import job_run
 
@@ -11,6 +12,12 @@ from jobs.services import job_run
 def import_reports_task(job_id: int) -> None:
     """Import the file uploaded for job `job_id` (see import_job_create)."""
     job_run(job_id=job_id, work=import_job_work)
+
+
+@shared_task
+def import_labels_task(job_id: int) -> None:
+    """Import the label file uploaded for job `job_id` (see label_import_job_create)."""
+    job_run(job_id=job_id, work=label_import_job_work)
 
 
 @shared_task

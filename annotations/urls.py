@@ -13,6 +13,8 @@ urlpatterns += [
     path("import/", imports.import_upload, name="import_upload"),
     path("import/<id:job_id>/", imports.import_status, name="import_status"),
     path("import/<id:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
+    path("import-labels/", imports.label_import_upload, name="label_import_upload"),
+    path("import-labels/<id:job_id>/", imports.label_import_status, name="label_import_status"),
 ]
 
 # The annotation workspace (annotators; admins for their adjudications).

@@ -12,6 +12,7 @@ urlpatterns: list = [
     path("stage1/compare/", stage1.CompareApi.as_view(), name="api_stage1_compare"),
     path("stage1/heldout/", stage1.HeldoutApi.as_view(), name="api_stage1_heldout"),
     path("stage1/training-runs/", stage1.TrainingRunApi.as_view(), name="api_stage1_training_runs"),
+    path("stage1/training-preview/", stage1.TrainingPreviewApi.as_view(), name="api_stage1_training_preview"),
     path("stage1/inference-runs/", stage1.InferenceRunApi.as_view(), name="api_stage1_inference_runs"),
     path("reports/<id:pk>/stage1/", stage1.ReportStage1Api.as_view(), name="api_report_stage1"),
     path("stage2/runs/", stage2.Stage2RunApi.as_view(), name="api_stage2_runs"),

@@ -9,6 +9,7 @@ urlpatterns: list = [
     path("", model_views.model_list, name="model_list"),
     path("runs/", model_views.model_runs, name="model_runs"),
     path("train/", model_views.train_start, name="train_start"),
+    path("train/preview/", model_views.train_preview, name="train_preview"),
     path("infer/", model_views.infer_start, name="infer_start"),
     path("<id:pk>/", model_views.model_detail, name="model_detail"),
     path("<id:pk>/promote/", model_views.model_promote_view, name="model_promote"),

@@ -61,6 +61,11 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
             "Data",
             (
                 Link("Import reports", "annotations:import_upload", "Upload CSV, JSONL or OMOP NOTE files"),
+                Link(
+                    "Import labels",
+                    "annotations:label_import_upload",
+                    "Labels you already have (gold-file JSONL or 0/1 CSV), stored as gold",
+                ),
                 Link("Reports", "annotations:report_list", "Browse imported reports"),
                 Link("Background jobs", "jobs:job_list", "Imports, training and inference runs"),
                 Link("Export", "analytics:export", "Verified findings as JSONL, CSV or OMOP NOTE_NLP"),

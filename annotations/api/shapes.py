@@ -185,6 +185,19 @@ class JobStartedOut(serializers.Serializer):
     status = serializers.CharField()
 
 
+class LabelImportOut(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.CharField()
+    progress_message = serializers.CharField()
+    params = serializers.DictField(help_text="filename, fmt, source, label_source")
+    result = serializers.DictField(
+        allow_null=True,
+        help_text="ok, fmt, rows, reports, replaced, mentions, relations, no_findings, problems "
+        "[{line, field, message}], problems_omitted; null until the import ends",
+    )
+    error = serializers.CharField()
+
+
 class WeakLabelRunOut(serializers.Serializer):
     job = serializers.IntegerField()
     status = serializers.CharField()
@@ -208,6 +221,9 @@ class WeakLabelOut(serializers.Serializer):
 class WeakLabelSetOut(serializers.Serializer):
     mode = serializers.CharField()
     schema_version = serializers.IntegerField()
+    rules_version = serializers.CharField(
+        help_text="The rule engine's rules version (rule_engine mode), else empty."
+    )
     job = serializers.IntegerField(allow_null=True)
     labels = WeakLabelOut(many=True)
 

@@ -14,9 +14,8 @@ from annotations import selectors
 from annotations.api import shapes
 from annotations.api.common import perm
 from annotations.models import Modality, Report, WeakLabelSet
-from annotations.services.weak_labels import weak_label_job_create
+from annotations.services.weak_labels import WEAK_MODES, WeakLabelError, weak_label_job_create
 from annotations.tasks import weak_label_task
-from inference.ml.text.labels import MODES
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
 
@@ -33,8 +32,8 @@ class WeakLabelRunApi(APIView):
             min_length=1,  # allow_empty does not reach the schema; min_length is its minItems
         )
         modes = serializers.ListField(
-            child=serializers.ChoiceField(choices=list(MODES)),
-            default=list(MODES),
+            child=serializers.ChoiceField(choices=list(WEAK_MODES)),
+            default=list(WEAK_MODES),
             allow_empty=False,
             min_length=1,
         )
@@ -61,12 +60,15 @@ class WeakLabelRunApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        job = weak_label_job_create(
-            modalities=[m.code for m in d["modalities"]],
-            modes=d["modes"],
-            prune_older=d["prune_older"],
-            user=request.user,
-        )
+        try:
+            job = weak_label_job_create(
+                modalities=[m.code for m in d["modalities"]],
+                modes=d["modes"],
+                prune_older=d["prune_older"],
+                user=request.user,
+            )
+        except WeakLabelError as exc:
+            raise serializers.ValidationError({"modes": [str(exc)]}) from None
         job_enqueue(job=job, task=weak_label_task)
         return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
@@ -101,6 +103,7 @@ class ReportWeakLabelsApi(APIView):
             {
                 "mode": s.mode,
                 "schema_version": s.schema_version,
+                "rules_version": s.rules_version,
                 "job": s.job_id,
                 "labels": [
                     {"key": lab.key.name, "status": lab.status, "values": lab.values}

@@ -8,6 +8,7 @@ JSONL (one JSON object per line). Which columns mean what is the business of
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Iterator
@@ -22,6 +23,38 @@ from radreview.spreadsheet import cell_unescape
 CONTAINERS = ("csv", "jsonl")
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 SNIFF_BYTES = 64 * 1024
+
+
+# What an upload that is not text most often is; the form names it instead of failing later.
+BINARY_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx or Word file is one: save it as CSV UTF-8)"),
+    (b"\x1f\x8b", "a gzip archive (decompress it first)"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (.xls / .doc: save it as CSV UTF-8)"),
+)
+
+
+def head_problem(head: bytes) -> str | None:
+    """Why the first bytes of an upload cannot start a UTF-8 CSV / JSONL file, or None:
+    checked in the request, before a job is queued, so a wrong file gets a clear message
+    at once (the import still checks every line)."""
+    for signature, what in BINARY_SIGNATURES:
+        if head.startswith(signature):
+            return f"This file is {what}, not a CSV or JSONL text file."
+    if b"\x00" in head:
+        return "This file is binary (it contains NUL bytes), not a CSV or JSONL text file."
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(head, final=False)  # a character cut at the end of the head is fine
+    except UnicodeDecodeError as exc:
+        return (
+            f"This file is not UTF-8 encoded (byte {exc.start + 1}); convert it, e.g. from CP949/EUC-KR, "
+            "or save it as 'CSV UTF-8'."
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,18 @@ line the report gets one Assignment of kind IMPORTED, status SUBMITTED, owned by
 * Relation rows from "pairs" (finding mention -> location / episode mentions),
   with both mentions set. A line without "mentions" gets key-level relations
   from its "gold" summary instead (lesion -> locations, diagnosis -> episode);
+* GoldKeyLabel rows from the "gold" summary: each key's report-level status
+  (an entry's `"uncertain": true` makes a present key uncertain), so a line without
+  spans still says what the report holds;
 * no_findings set when "gold" has no key present or uncertain.
 
 Loading is all or nothing (one transaction) and idempotent: loading again
 replaces the annotator's IMPORTED assignment of each report, so its mentions and
-relations are never duplicated. Errors are ValueErrors naming the line; like the
-importer's, they never quote report text. The file is read by the one gold-file
-reader, inference.ml.gold.
+relations are never duplicated. Errors are GoldLineErrors (ValueErrors) naming the
+line and the field; like the importer's, they never quote report text. The file is
+read by the one gold-file reader, inference.ml.gold. The label import
+(services.label_import) checks lines with the same functions and collects every
+line's problem instead of stopping at the first.
 """
 
 from __future__ import annotations
@@ -30,12 +35,22 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Assignment, EntityKey, EntityType, Mention, Relation, Report
+from annotations.models import Assignment, EntityKey, EntityType, GoldKeyLabel, Mention, Relation, Report
 from inference.ml.gold import gold_lines
 
 BATCH_LINES = 500
-Fail = Callable[[str], ValueError]
 STATUSES = frozenset({"present", "negated", "uncertain"})
+
+
+class GoldLineError(ValueError):
+    """One line's problem: str() is "line N: message"; `field` names the part of the line."""
+
+    def __init__(self, line: int, message: str, *, field: str = "gold") -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line, self.field, self.message = line, field, message
+
+
+Fail = Callable[..., GoldLineError]  # (message, field="gold")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +78,20 @@ class _GoldLine:
     no_findings: bool
     mentions: list[tuple[int, int, int, bool, bool]]  # key id, start, end, negated, uncertain
     relations: list[tuple[int, int, int | None, int | None]]  # source key, target key, mention indexes
+    key_labels: dict[int, str]  # key id -> report-level status (the "gold" summary, a CSV row)
 
 
 def gold_load(*, path: Path, source: str, annotator: User) -> GoldLoadResult:
     """Create the IMPORTED assignments of `annotator` for every line of the gold file at `path`."""
-    keys = _keys_by_modality()
+    keys = keys_by_modality()
     totals = [0, 0, 0, 0, 0]
     seen: dict[str, int] = {}  # external id -> line: one assignment per report and file
     submitted_at = timezone.now()
     with transaction.atomic():
         for batch in _batches(_lines(path), BATCH_LINES):
-            reports = _reports_for(batch, source=source)
-            checked = [_line_check(n, rec, reports, keys, seen, source) for n, rec in batch]
-            counts = _batch_write(checked, annotator=annotator, submitted_at=submitted_at)
+            reports = reports_for(batch, source=source)
+            checked = [line_check(n, rec, reports, keys, seen, source) for n, rec in batch]
+            counts = batch_write(checked, annotator=annotator, submitted_at=submitted_at)
             totals = [a + b for a, b in zip(totals, counts, strict=True)]
     return GoldLoadResult(*totals)
 
@@ -103,7 +119,7 @@ def _batches(
         yield batch
 
 
-def _keys_by_modality() -> dict[str, dict[str, _KeyInfo]]:
+def keys_by_modality() -> dict[str, dict[str, _KeyInfo]]:
     out: dict[str, dict[str, _KeyInfo]] = {}
     rows = EntityKey.objects.values_list(
         "id", "name", "entity_type_id", "entity_type__role", "entity_type__modality__code", "pairs_with_id"
@@ -113,17 +129,24 @@ def _keys_by_modality() -> dict[str, dict[str, _KeyInfo]]:
     return out
 
 
-def _external_id(number: int, record: dict[str, Any]) -> str:
+def external_id_of(number: int, record: dict[str, Any]) -> str:
     value = record.get("id")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"line {number}: missing id")
+        raise GoldLineError(number, "missing id", field="id")
     return value.strip()
 
 
-def _reports_for(batch: list[tuple[int, dict[str, Any]]], *, source: str) -> dict[str, Report]:
-    ids = [_external_id(n, rec) for n, rec in batch]
+def reports_for(batch: list[tuple[int, dict[str, Any]]], *, source: str) -> dict[str, Report]:
+    """The current reports of `source` the batch's lines name (lines without an id are
+    left for the line check to report)."""
+    ids = []
+    for n, rec in batch:
+        try:
+            ids.append(external_id_of(n, rec))
+        except GoldLineError:
+            continue
     rows = Report.objects.current().filter(source=source, external_id__in=ids).select_related("modality")
     return {r.external_id: r for r in rows.only("id", "external_id", "text", "modality__code")}
 
@@ -131,7 +154,26 @@ def _reports_for(batch: list[tuple[int, dict[str, Any]]], *, source: str) -> dic
 # -- checking ------------------------------------------------------------------------
 
 
-def _line_check(
+def line_report(
+    number: int, record: dict[str, Any], reports: dict[str, Report], seen: dict[str, int], source: str
+) -> Report:
+    """The imported report a line names, once per file; GoldLineError otherwise."""
+    external_id = external_id_of(number, record)
+    first = seen.setdefault(external_id, number)
+    if first != number:
+        raise GoldLineError(number, f"id {external_id!r} already appears on line {first}", field="id")
+    report = reports.get(external_id)
+    if report is None:
+        message = f"no imported report with id {external_id!r} in source {source!r}; import the reports first"
+        raise GoldLineError(number, message, field="id")
+    modality = report.modality.code
+    if record.get("modality", modality) != modality:
+        message = f"modality {record.get('modality')!r} differs from the imported report's {modality!r}"
+        raise GoldLineError(number, message, field="modality")
+    return report
+
+
+def line_check(
     number: int,
     record: dict[str, Any],
     reports: dict[str, Report],
@@ -139,31 +181,21 @@ def _line_check(
     seen: dict[str, int],
     source: str,
 ) -> _GoldLine:
-    """Validate one line against its report and the schema; raise ValueError naming the line."""
+    """Validate one line against its report and the schema; raise GoldLineError naming the line."""
 
-    def fail(message: str) -> ValueError:
-        return ValueError(f"line {number}: {message}")
+    def fail(message: str, field: str = "gold") -> GoldLineError:
+        return GoldLineError(number, message, field=field)
 
-    external_id = _external_id(number, record)
-    first = seen.setdefault(external_id, number)
-    if first != number:
-        raise fail(f"id {external_id!r} already appears on line {first}")
-    report = reports.get(external_id)
-    if report is None:
-        raise fail(
-            f"no imported report with id {external_id!r} in source {source!r}; import the reports first"
-        )
+    report = line_report(number, record, reports, seen, source)
     modality = report.modality.code
-    if record.get("modality", modality) != modality:
-        raise fail(f"modality {record.get('modality')!r} differs from the imported report's {modality!r}")
     if "text" in record and record["text"] != report.text:
-        raise fail("text differs from the imported report's text")
+        raise fail("text differs from the imported report's text", "text")
     schema = keys.get(modality, {})
     gold = record.get("gold")  # an object or absent (the reader checked)
-    gold_relations = _gold_check(gold or {}, schema, fail)
+    gold_relations, key_labels = _gold_check(gold or {}, schema, fail)
     if "mentions" in record:
-        mentions = _mentions_check(record["mentions"], report.text, schema, fail)
-        relations = _pairs_check(record.get("pairs") or [], mentions, schema, fail)
+        mentions = _mentions_check(record["mentions"], report.text, schema, partial_field(fail, "mentions"))
+        relations = _pairs_check(record.get("pairs") or [], mentions, schema, partial_field(fail, "pairs"))
     else:
         mentions, relations = [], gold_relations
     if gold is not None:
@@ -171,7 +203,16 @@ def _line_check(
     else:
         findings = {k.id for k in schema.values() if k.role == EntityType.Role.FINDING}
         no_findings = not any(m[0] in findings and not m[3] for m in mentions)
-    return _GoldLine(report, no_findings, mentions, relations)
+    return _GoldLine(report, no_findings, mentions, relations, key_labels)
+
+
+def partial_field(fail: Fail, field: str) -> Fail:
+    """`fail` with another default field (mentions, pairs)."""
+
+    def inner(message: str, field_: str = field) -> GoldLineError:
+        return fail(message, field_)
+
+    return inner
 
 
 def _key(schema: dict[str, _KeyInfo], name: object, fail: Fail, *roles: str) -> _KeyInfo:
@@ -191,10 +232,11 @@ def _entries(gold: dict[str, Any]) -> list[str]:
 
 def _gold_check(
     gold: dict[str, Any], schema: dict[str, _KeyInfo], fail: Fail
-) -> list[tuple[int, int, int | None, int | None]]:
+) -> tuple[list[tuple[int, int, int | None, int | None]], dict[int, str]]:
     """Check the summary's key names and statuses; return its key-level pairs (no
-    mention indexes: the summary names keys, not spans)."""
+    mention indexes: the summary names keys, not spans) and each key's status."""
     relations: list[tuple[int, int, int | None, int | None]] = []
+    statuses: dict[int, str] = {}
     finding = EntityType.Role.FINDING
     for group, targets_field in (("lesions", "locations"), ("diagnoses", "episode")):
         entries = gold.get(group) or {}
@@ -204,15 +246,31 @@ def _gold_check(
             source = _key(schema, name, fail, finding)
             if not isinstance(entry, dict) or entry.get("status") not in STATUSES:
                 raise fail(f"gold {name!r}: status must be one of {sorted(STATUSES)}")
+            statuses[source.id] = _entry_status(name, entry, fail)
             targets = entry.get(targets_field) or []
             for target_name in [targets] if isinstance(targets, str) else targets:
                 target = _key(schema, target_name, fail, EntityType.Role.LOCATION, EntityType.Role.EPISODE)
                 _pair_allowed(source, target, name, target_name, fail)
                 if (source.id, target.id, None, None) not in relations:
                     relations.append((source.id, target.id, None, None))
-    for name in gold.get("non_tumor") or []:
-        _key(schema, name, fail, EntityType.Role.DETAIL)
-    return relations
+    non_tumor = gold.get("non_tumor") or []
+    if not isinstance(non_tumor, list):
+        raise fail('"gold.non_tumor" must be a list of key names')
+    for name in non_tumor:
+        statuses[_key(schema, name, fail, EntityType.Role.DETAIL).id] = "present"
+    return relations, statuses
+
+
+def _entry_status(name: str, entry: dict[str, Any], fail: Fail) -> str:
+    """An entry's status; `"uncertain": true` on a present key (the hedged-finding flag
+    some label sets carry instead of the status) makes it uncertain."""
+    status = str(entry["status"])
+    flag = entry.get("uncertain", False)
+    if not isinstance(flag, bool):
+        raise fail(f"gold {name!r}: uncertain must be true or false")
+    if flag and status == "negated":
+        raise fail(f"gold {name!r}: a negated finding cannot be uncertain (docs/gold-files.md)")
+    return "uncertain" if flag else status
 
 
 def _pair_allowed(
@@ -275,9 +333,18 @@ def _pairs_check(
 # -- writing -------------------------------------------------------------------------
 
 
-def _batch_write(lines: list[_GoldLine], *, annotator: User, submitted_at: datetime) -> list[int]:
-    """Replace the annotator's IMPORTED assignments of these reports; return the five counts."""
-    replaced = _imported_delete(lines, annotator=annotator)
+def batch_write(
+    lines: list[_GoldLine],
+    *,
+    annotator: User,
+    submitted_at: datetime,
+    label_source: str = "",
+    import_job_id: int | None = None,
+    replace_any: bool = False,
+) -> list[int]:
+    """Replace the annotator's IMPORTED assignments of these reports (with `replace_any`,
+    anyone's: a report keeps one imported gold version); return the five counts."""
+    replaced = _imported_delete(lines, annotator=None if replace_any else annotator)
     assignments = Assignment.objects.bulk_create(
         [
             Assignment(
@@ -287,6 +354,8 @@ def _batch_write(lines: list[_GoldLine], *, annotator: User, submitted_at: datet
                 status=Assignment.Status.SUBMITTED,
                 no_findings=line.no_findings,
                 submitted_at=submitted_at,
+                label_source=label_source,
+                import_job_id=import_job_id,
             )
             for line in lines
         ]
@@ -296,15 +365,26 @@ def _batch_write(lines: list[_GoldLine], *, annotator: User, submitted_at: datet
         raise RuntimeError("gold_load needs a database that returns ids from bulk inserts")
     mentions = _mentions_create(lines, assignments, annotator=annotator)
     relations = _relations_create(lines, assignments, mentions, annotator=annotator)
+    GoldKeyLabel.objects.bulk_create(
+        [
+            GoldKeyLabel(assignment_id=assignment.pk, key_id=key_id, status=status)
+            for line, assignment in zip(lines, assignments, strict=True)
+            for key_id, status in line.key_labels.items()
+        ],
+        batch_size=2000,
+    )
     no_findings = sum(line.no_findings for line in lines)
     return [len(lines), replaced, len(mentions), relations, no_findings]
 
 
-def _imported_delete(lines: list[_GoldLine], *, annotator: User) -> int:
-    """Delete earlier IMPORTED assignments of `annotator` for these reports (with their spans)."""
+def _imported_delete(lines: list[_GoldLine], *, annotator: User | None) -> int:
+    """Delete earlier IMPORTED assignments of `annotator` (None: of anyone) for these
+    reports, with their spans and key labels."""
     old = Assignment.objects.filter(
-        report_id__in=[line.report.pk for line in lines], annotator=annotator, kind=Assignment.Kind.IMPORTED
+        report_id__in=[line.report.pk for line in lines], kind=Assignment.Kind.IMPORTED
     )
+    if annotator is not None:
+        old = old.filter(annotator=annotator)
     return old.delete()[1].get(Assignment._meta.label, 0)
 
 

@@ -1,11 +1,20 @@
 """Weak labelling (docs/pipeline.md, "Weak labels"): apply the current entity values to
-every report nobody annotated, per key, in one or both modes, and measure each
+every report nobody annotated, per key, in one or more modes, and measure each
 mode against the gold labels of the reports that have them.
+
+Modes: the two keyword modes of inference.ml.text.labels, and "rule_engine", the rule
+engine's report-level verdicts (inference.ml.engine: the engine the stage 2 "combined"
+and the "rules_engine" evaluation modes build from the site's lexicon and rules). Each
+EngineFinding's stage2_status becomes the label: present -> positive, uncertain,
+negated; historical ("resolved", "previously seen") is already negated there. The
+engine comes from a provider the inference app registers at start-up
+(register_engine_provider): annotations may not import inference's services, which
+build on it; the engine itself is plain inference.ml.
 
 One pass over the modality's reports, in batches by id. Per batch:
 
-* every report is matched once (inference.ml.text.labels.label_report); both modes come from
-  the same matches;
+* every report is matched once (inference.ml.text.labels.label_report); both keyword
+  modes come from the same matches, the rule engine reads the text on its own;
 * reports without a submitted version get a WeakLabelSet per mode, replacing in
   one transaction whatever the same mode and schema version stored for the
   batch's reports (so a re-run, or a redelivered task, never duplicates; a report
@@ -30,7 +39,9 @@ from django.db import transaction
 from annotations import selectors
 from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report, WeakLabel, WeakLabelSet
 from annotations.services.values import entity_value_count
+from inference.ml.engine import EngineResult, RuleEngine
 from inference.ml.metrics import KeyCounts
+from inference.ml.text.assertion import NEGATED, POSITIVE, UNCERTAIN
 from inference.ml.text.labels import KEYWORD_NEGATION, MODES, KeyLabel, label_report
 from inference.ml.text.matcher import Matcher
 from jobs.models import Job
@@ -40,6 +51,35 @@ BATCH_SIZE = 1000
 EVALUATED_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)  # what stage 1 classifies
 
 Progress = Callable[[int, int, str], None]
+
+RULE_ENGINE = WeakLabelSet.Mode.RULE_ENGINE.value
+WEAK_MODES = (*MODES, RULE_ENGINE)  # every mode a run may ask for, keyword modes first
+# EngineFinding.stage2_status -> WeakLabel.Status (historical arrives as "negated").
+ENGINE_STATUS = {"present": POSITIVE, "uncertain": UNCERTAIN, "negated": NEGATED}
+
+EngineProvider = Callable[[Modality], RuleEngine]
+_engine_provider: list[EngineProvider] = []
+
+
+class WeakLabelError(ValueError):
+    """A weak-labelling request that cannot run; the message says why."""
+
+
+def register_engine_provider(provider: EngineProvider | None) -> None:
+    """Set the function that builds a modality's rule engine (InferenceConfig.ready()
+    registers the stage 2 modes' engine_for; None removes it)."""
+    _engine_provider[:] = [provider] if provider is not None else []
+
+
+def weak_label_engine(*, modality: Modality) -> RuleEngine:
+    """The modality's rule engine from the registered provider; WeakLabelError when none
+    is registered or the provider refuses the modality (no rule engine for it)."""
+    if not _engine_provider:
+        raise WeakLabelError("the rule engine is not available in this installation")
+    try:
+        return _engine_provider[0](modality)
+    except ValueError as exc:
+        raise WeakLabelError(f"no rule engine for {modality.code}: {exc}") from None
 
 
 TALLIES = ("tp", "fp", "fn", "tn", "negated_gold", "negated_called_present")
@@ -81,6 +121,7 @@ class ModalityRun:
     modality: str
     schema_version: int
     modes: list[str]
+    rules_version: str = ""  # the rule engine's, when the run has the rule_engine mode
     reports: int = 0
     labelled: int = 0
     skipped_annotated: int = 0
@@ -103,6 +144,7 @@ class ModalityRun:
         return {
             "schema_version": self.schema_version,
             "modes": self.modes,
+            "rules_version": self.rules_version,
             "reports": self.reports,
             "labelled": self.labelled,
             "skipped_annotated": self.skipped_annotated,
@@ -115,9 +157,12 @@ class ModalityRun:
 def weak_label_job_create(
     *, modalities: Sequence[str], modes: Sequence[str], prune_older: bool, user: Any
 ) -> Job:
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in WEAK_MODES]
     if unknown or not modes:
-        raise ValueError(f"modes must be among {MODES}")
+        raise WeakLabelError(f"modes must be among {', '.join(WEAK_MODES)}")
+    if RULE_ENGINE in modes:  # refuse now, not in the worker: building an engine takes milliseconds
+        for modality in Modality.objects.filter(code__in=modalities):
+            weak_label_engine(modality=modality)
     title = f"Weak labelling: {', '.join(modalities)} ({', '.join(modes)})"
     params = {"modalities": list(modalities), "modes": list(modes), "prune_older": prune_older}
     return job_create(kind=Job.Kind.WEAK_LABEL, title=title, params=params, user=user)
@@ -194,12 +239,21 @@ class _Labeller:
         self.matcher = Matcher(selectors.modality_values(modality=modality))
         # The triggers admins maintain on the rules page, not only the shipped defaults.
         self.detector = selectors.site_detector(modality=modality) if KEYWORD_NEGATION in modes else None
+        self.text_modes = [m for m in modes if m in MODES]
+        self.engine = weak_label_engine(modality=modality) if RULE_ENGINE in modes else None
         keys = list(EntityKey.objects.filter(entity_type__modality=modality).select_related("entity_type"))
         self.names = {k.pk: k.name for k in keys}
         self.parents = {k.pk: k.parent_id for k in keys if k.parent_id}
         self.evaluated = [k.pk for k in keys if k.entity_type.role in EVALUATED_ROLES]
         self.prune_older, self.job_id = prune_older, job_id
-        self.run = ModalityRun(modality.code, self.version, modes)
+        # The engine names keys; findings and details are what it reports on.
+        self.engine_keys = {
+            k.name: k.pk
+            for k in keys
+            if k.entity_type.role in (EntityType.Role.FINDING, EntityType.Role.DETAIL)
+        }
+        rules_version = self.engine.rules.version if self.engine is not None else ""
+        self.run = ModalityRun(modality.code, self.version, modes, rules_version=rules_version)
         self.run.counts = {mode: {k: KeyTally() for k in self.evaluated} for mode in modes}
 
     def batch(self, batch: list[tuple[int, str]]) -> None:
@@ -210,14 +264,18 @@ class _Labeller:
         run = self.run
         sets: list[tuple[WeakLabelSet, list[WeakLabel]]] = []
         for report_id, text in batch:
-            result = label_report(text, self.matcher, self.detector, modes=run.modes)
+            labels = self._labels(text)
             for mode in run.modes:
-                by_key = _with_parents(result.by_mode(mode), self.parents)
+                by_key = _with_parents(labels[mode], self.parents)
                 if report_id in gold:
                     _evaluate(run.counts[mode], by_key, gold_statuses[gold[report_id]], self.evaluated)
                 if report_id not in annotated:
                     label_set = WeakLabelSet(
-                        report_id=report_id, mode=mode, schema_version=self.version, job_id=self.job_id
+                        report_id=report_id,
+                        mode=mode,
+                        schema_version=self.version,
+                        rules_version=run.rules_version if mode == RULE_ENGINE else "",
+                        job_id=self.job_id,
                     )
                     sets.append(
                         (
@@ -234,6 +292,16 @@ class _Labeller:
         run.skipped_annotated += len(annotated)
         run.labelled += len(batch) - len(annotated)
         self._write(ids, sets)
+
+    def _labels(self, text: str) -> dict[str, dict[Any, KeyLabel]]:
+        """mode -> key id -> label for one report, every mode of the run."""
+        out: dict[str, dict[Any, KeyLabel]] = {}
+        if self.text_modes:
+            result = label_report(text, self.matcher, self.detector, modes=self.text_modes)
+            out = {mode: result.by_mode(mode) for mode in self.text_modes}
+        if self.engine is not None:
+            out[RULE_ENGINE] = engine_labels(self.engine.extract(text), text, self.engine_keys)
+        return out
 
     def _tally(self, mode: str, by_key: dict[Any, KeyLabel]) -> None:
         counts = self.run.label_counts.setdefault(mode, {})
@@ -259,6 +327,21 @@ class _Labeller:
                     label.label_set_id = label_set.pk
                     rows.append(label)
             WeakLabel.objects.bulk_create(rows, batch_size=2000)
+
+
+def engine_labels(result: EngineResult, text: str, key_ids: dict[str, int]) -> dict[Any, KeyLabel]:
+    """The rule engine's report-level verdict per key id. The values are the words of
+    the deciding mention (what matched, as the keyword modes store the entity values);
+    keys the schema does not know are left out."""
+    out: dict[Any, KeyLabel] = {}
+    for finding in result.findings:
+        key_id = key_ids.get(finding.key)
+        if key_id is None:
+            continue
+        span = finding.evidence_span
+        values = (text[span[0] : span[1]],) if span else ()
+        out[key_id] = KeyLabel(ENGINE_STATUS[finding.stage2_status], values)
+    return out
 
 
 def _with_parents(by_key: dict[Any, KeyLabel], parents: dict[int, int]) -> dict[Any, KeyLabel]:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from annotations.forms import WeakLabelRunForm
 from annotations.models import Modality
 from annotations.selectors import weak_label_comparison, weak_label_runs
-from annotations.services.weak_labels import weak_label_job_create
+from annotations.services.weak_labels import WeakLabelError, weak_label_job_create
 from annotations.tasks import weak_label_task
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
@@ -23,14 +23,18 @@ def weak_labels(request: HttpRequest) -> HttpResponse:
     form = WeakLabelRunForm(request.POST or None, initial={"modalities": Modality.objects.all()})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        job = weak_label_job_create(
-            modalities=[m.code for m in data["modalities"]],
-            modes=data["modes"],
-            prune_older=data["prune_older"],
-            user=request.user,
-        )
-        job_enqueue(job=job, task=weak_label_task)
-        return redirect("annotations:weak_labels")
+        try:
+            job = weak_label_job_create(
+                modalities=[m.code for m in data["modalities"]],
+                modes=data["modes"],
+                prune_older=data["prune_older"],
+                user=request.user,
+            )
+        except WeakLabelError as exc:
+            form.add_error("modes", str(exc))
+        else:
+            job_enqueue(job=job, task=weak_label_task)
+            return redirect("annotations:weak_labels")
     context = {"form": form, **_runs(), "comparison": weak_label_comparison()}
     return render(request, TEMPLATE, context, status=400 if form.errors else 200)
 

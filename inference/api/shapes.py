@@ -134,6 +134,21 @@ class TrainingStartedOut(serializers.Serializer):
     job = serializers.IntegerField()
     model_version = serializers.IntegerField()
     name = serializers.CharField()
+    weak_mode = serializers.CharField(help_text="the weak-label mode the run uses (auto resolved)")
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="gold / weak / approved / total / heldout_excluded"
+    )
+
+
+class TrainingPreviewOut(serializers.Serializer):
+    modality = serializers.CharField()
+    label_sources = serializers.CharField()
+    weak_mode = serializers.CharField(allow_null=True)
+    weak_schema_version = serializers.IntegerField(allow_null=True)
+    counts = serializers.DictField(child=serializers.IntegerField())
+    problem = serializers.CharField(
+        allow_null=True, help_text="why the recipe would be refused; null: it may run"
+    )
 
 
 class InferenceStartedOut(serializers.Serializer):

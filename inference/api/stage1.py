@@ -20,7 +20,14 @@ from annotations.models import Modality, Report, WeakLabelSet
 from inference.api import shapes
 from inference.models import ModelPromotion, ModelVersion
 from inference.selectors import model_version_active
-from inference.services.stage1_data import LABEL_SOURCE_CHOICES, Stage1DataError, heldout_report_ids
+from inference.services.stage1_data import (
+    LABEL_SOURCE_CHOICES,
+    WEAK_AUTO,
+    Stage1DataError,
+    Stage1RecipeRefused,
+    heldout_report_ids,
+    training_inputs_preview,
+)
 from inference.services.stage1_inference import (
     Cohort,
     Stage1ModelUnavailable,
@@ -121,7 +128,9 @@ class TrainingRunApi(APIView):
         preset = serializers.ChoiceField(choices=[c for c, _ in PRESET_CHOICES], default="small")
         label_sources = serializers.ChoiceField(choices=list(LABEL_SOURCE_CHOICES), default="gold_weak")
         weak_mode = serializers.ChoiceField(
-            choices=list(WeakLabelSet.Mode.values), default=WeakLabelSet.Mode.KEYWORD_NEGATION
+            choices=[WEAK_AUTO, *WeakLabelSet.Mode.values],
+            default=WEAK_AUTO,
+            help_text="auto: the rule engine's weak labels when they exist, else keyword_negation",
         )
         init_checkpoint = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
         pretrain = serializers.BooleanField(default=False)
@@ -130,16 +139,58 @@ class TrainingRunApi(APIView):
         mlm_epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
         max_steps = serializers.IntegerField(required=False, min_value=0, max_value=INT_MAX, default=0)
 
-    @extend_schema(request=Input, responses={202: shapes.TrainingStartedOut}, tags=TAGS)
+    @extend_schema(
+        request=Input, responses={202: shapes.TrainingStartedOut, 409: OpenApiTypes.OBJECT}, tags=TAGS
+    )
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             job, version = training_job_create(**data.validated_data, user=request.user)
+        except Stage1RecipeRefused as exc:  # well formed; the data refuses it now
+            return _conflict(exc)
         except Stage1DataError as exc:
             return _bad_request(exc)
         job_enqueue(job=job, task=stage1_train_task)
-        return Response({"job": job.pk, "model_version": version.pk, "name": version.name}, status=202)
+        body = {
+            "job": job.pk,
+            "model_version": version.pk,
+            "name": version.name,
+            "weak_mode": job.params["weak_mode"],
+            "counts": job.params["requested_counts"],
+        }
+        return Response(body, status=202)
+
+
+class TrainingPreviewApi(APIView):
+    """GET ?modality=&label_sources=&weak_mode=: how many gold, weak and approved reports
+    the recipe would train on, and why it would be refused ("problem", null when it may run)."""
+
+    permission_classes = [perm(PERM_RUN_JOBS)]
+
+    class Query(serializers.Serializer):
+        modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
+        label_sources = serializers.ChoiceField(choices=list(LABEL_SOURCE_CHOICES), default="gold_weak")
+        weak_mode = serializers.ChoiceField(choices=[WEAK_AUTO, *WeakLabelSet.Mode.values], default=WEAK_AUTO)
+
+    @extend_schema(parameters=[Query], responses={200: shapes.TrainingPreviewOut}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            inputs = training_inputs_preview(**query.validated_data)
+        except Stage1DataError as exc:
+            return _bad_request(exc)
+        return Response(
+            {
+                "modality": inputs.modality,
+                "label_sources": inputs.label_sources,
+                "weak_mode": inputs.weak_mode,
+                "weak_schema_version": inputs.weak_schema_version,
+                "counts": inputs.counts,
+                "problem": inputs.problem,
+            }
+        )
 
 
 class InferenceRunApi(APIView):

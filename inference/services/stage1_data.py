@@ -35,6 +35,11 @@ HELDOUT_FRACTION = 0.15
 PRESENT_STATUSES = frozenset({selectors.PRESENT, selectors.UNCERTAIN})
 WEAK_PRESENT_STATUSES = (WeakLabel.Status.POSITIVE, WeakLabel.Status.UNCERTAIN)
 WEAK_MODES = tuple(WeakLabelSet.Mode.values)
+# A training request's default weak mode: the rule engine's labels when the modality has
+# them (the best weak labeller measured), else keyword + negation (resolved when a run is
+# requested, so the run records the mode it used).
+WEAK_AUTO = "auto"
+WEAK_AUTO_ORDER = (WeakLabelSet.Mode.RULE_ENGINE.value, WeakLabelSet.Mode.KEYWORD_NEGATION.value)
 
 GOLD, WEAK, APPROVED = "gold", "weak", "approved"
 # The three choices the issue names; each is a list of sources, in priority order
@@ -54,6 +59,11 @@ TEXT_CHUNK = 1000
 
 class Stage1DataError(ValueError):
     """The requested training data cannot be assembled; the message says why."""
+
+
+class Stage1RecipeRefused(Stage1DataError):
+    """A well-formed recipe the data refuses now (no gold, requested weak labels that do
+    not exist, too few examples): the API answers 409, as for every state refusal."""
 
 
 def modality_get(modality: Modality | str | int) -> Modality:
@@ -166,6 +176,128 @@ def approved_key_sets(modality: Modality | str) -> dict[int, set[str]]:
     return {int(k): set(v) for k, v in source.key_labels(modality=modality_get(modality)).items()}
 
 
+def weak_mode_resolve(modality: Modality | str, mode: str) -> str:
+    """`mode` itself, or for WEAK_AUTO the first of WEAK_AUTO_ORDER the modality has
+    weak labels of (the first one when it has none: the refusal then names it)."""
+    if mode != WEAK_AUTO:
+        if mode not in WEAK_MODES:
+            raise Stage1DataError(f"unknown weak-label mode {mode!r}; choose one of {', '.join(WEAK_MODES)}")
+        return mode
+    stored = set(
+        WeakLabelSet.objects.filter(report__modality=modality_get(modality), mode__in=WEAK_AUTO_ORDER)
+        .values_list("mode", flat=True)
+        .distinct()
+    )
+    return next((m for m in WEAK_AUTO_ORDER if m in stored), WEAK_AUTO_ORDER[0])
+
+
+# -- what a recipe puts in, and whether it may run ------------------------------------------
+
+
+@dataclass
+class TrainingInputs:
+    """How many reports each source of a recipe contributes, outside the held-out set, and
+    why the recipe is refused (None: it may run). Counted as training_data_build counts:
+    a report labelled by two sources counts for the first."""
+
+    modality: str
+    label_sources: str
+    weak_mode: str | None  # resolved; None when the recipe has no weak labels
+    counts: dict[str, int]  # gold / weak / approved / total / heldout_excluded
+    weak_schema_version: int | None = None
+    problem: str | None = None
+
+
+def _labelled_examples(
+    modality: Modality, label_sources: str, weak_mode: str, wanted: set[str]
+) -> tuple[dict[int, tuple[str, set[str]]], list[str], int | None, int]:
+    """(report id -> (source, present keys), described sources, weak schema version,
+    held-out gold excluded), every source of the recipe in priority order."""
+    bucket = heldout_bucket_ids(modality)
+    chosen: dict[int, tuple[str, set[str]]] = {}
+    described: list[str] = []
+    weak_version = None
+    excluded = 0
+    for source in LABEL_SOURCE_CHOICES[label_sources]:
+        if source == GOLD:
+            labelled = gold_key_sets(gold_report_ids(modality))
+            described.append(GOLD)
+        elif source == APPROVED:
+            labelled = approved_key_sets(modality)
+            described.append(APPROVED)
+        else:
+            labelled, weak_version = weak_key_sets(modality, weak_mode)
+            described.append(f"{WEAK}:{weak_mode}")
+        for report_id, present in labelled.items():
+            if report_id in bucket:
+                excluded += source == GOLD
+                continue
+            chosen.setdefault(report_id, (source, present & wanted))
+    return chosen, described, weak_version, excluded
+
+
+def _source_counts(chosen: dict[int, tuple[str, set[str]]], heldout_excluded: int) -> dict[str, int]:
+    counts = {GOLD: 0, WEAK: 0, APPROVED: 0}
+    for source, _present in chosen.values():
+        counts[source] += 1
+    return counts | {"total": len(chosen), "heldout_excluded": heldout_excluded}
+
+
+def _recipe_problem(
+    modality: Modality, label_sources: str, weak_mode: str, counts: dict[str, int]
+) -> str | None:
+    """Why a recipe must not run, or None. Never a silent zero: every source the recipe
+    names must contribute, and every recipe needs gold (the only labels a person checked,
+    and what thresholds are calibrated on)."""
+    code = modality.code
+    if counts[GOLD] == 0:
+        held = counts["heldout_excluded"]
+        where = f" ({held} gold report(s) exist, all in the held-out set)" if held else ""
+        return (
+            f"no gold {code} reports outside the held-out set{where}: import labels "
+            "(Data → Import labels) or annotate reports first"
+        )
+    sources = LABEL_SOURCE_CHOICES[label_sources]
+    if WEAK in sources and counts[WEAK] == 0:
+        return (
+            f"the recipe asks for weak labels but there are no {weak_mode} weak labels for {code} "
+            "reports outside gold and the held-out set: run weak labelling with that mode first "
+            "(Weak labels page), or train on gold only"
+        )
+    if APPROVED in sources and counts[APPROVED] == 0 and WEAK not in sources:
+        return f"the recipe asks for clinician-approved findings but no {code} report has any"
+    if counts["total"] < 4:
+        return f"only {counts['total']} labelled {code} reports; stage 1 needs at least 4"
+    return None
+
+
+def training_inputs_preview(
+    modality: Modality | str, *, label_sources: str, weak_mode: str = WEAK_AUTO
+) -> TrainingInputs:
+    """What a recipe would train on (counts per source) and whether it may run, without
+    building the snapshot: the training form's preview and the refusal both use it."""
+    modality = modality_get(modality)
+    if label_sources not in LABEL_SOURCE_CHOICES:
+        raise Stage1DataError(
+            f"unknown label sources {label_sources!r}; choose one of {', '.join(LABEL_SOURCE_CHOICES)}"
+        )
+    uses_weak = WEAK in LABEL_SOURCE_CHOICES[label_sources]
+    mode = weak_mode_resolve(modality, weak_mode)
+    keys = set(stage1_keys(modality))
+    if not keys:
+        raise Stage1DataError(f"{modality.code} has no active finding keys to classify")
+    chosen, _, weak_version, excluded = _labelled_examples(modality, label_sources, mode, keys)
+    counts = _source_counts(chosen, excluded)
+    return TrainingInputs(
+        modality=modality.code,
+        label_sources=label_sources,
+        weak_mode=mode if uses_weak else None,
+        counts=counts,
+        weak_schema_version=weak_version,
+        problem=_recipe_problem(modality, label_sources, mode, counts),
+    )
+
+
 # -- training data and its snapshot --------------------------------------------------------
 
 
@@ -237,12 +369,13 @@ def training_data_build(
     modality: Modality | str,
     *,
     label_sources: str,
-    weak_mode: str = WeakLabelSet.Mode.KEYWORD_NEGATION,
+    weak_mode: str = WEAK_AUTO,
     pretrain: bool = False,
     max_pretrain_reports: int = 20_000,
 ) -> TrainingData:
-    """Assemble the examples of one run; raises Stage1DataError with a reason when
-    there is nothing to learn from."""
+    """Assemble the examples of one run; raises Stage1DataError with the reason when the
+    recipe may not run (training_inputs_preview's problem: no gold, requested weak labels
+    that do not exist, fewer than 4 examples)."""
     modality = modality_get(modality)
     if label_sources not in LABEL_SOURCE_CHOICES:
         raise Stage1DataError(
@@ -251,36 +384,13 @@ def training_data_build(
     keys = stage1_keys(modality)
     if not keys:
         raise Stage1DataError(f"{modality.code} has no active finding keys to classify")
-    wanted = set(keys)
-    bucket = heldout_bucket_ids(modality)
-    chosen: dict[int, tuple[str, set[str]]] = {}
-    described: list[str] = []
-    weak_version = None
-    excluded = 0
-    for source in LABEL_SOURCE_CHOICES[label_sources]:
-        if source == GOLD:
-            labelled = gold_key_sets(gold_report_ids(modality))
-            described.append(GOLD)
-        elif source == APPROVED:
-            labelled = approved_key_sets(modality)
-            described.append(APPROVED)
-        else:
-            labelled, weak_version = weak_key_sets(modality, weak_mode)
-            described.append(f"{WEAK}:{weak_mode}")
-        for report_id, present in labelled.items():
-            if report_id in bucket:
-                excluded += source == GOLD
-                continue
-            chosen.setdefault(report_id, (source, present & wanted))
-    if not chosen:
-        raise Stage1DataError(
-            f"no labelled {modality.code} reports outside the held-out set: load or annotate gold labels "
-            "first (or run weak labelling and train with weak labels)"
-        )
-    if len(chosen) < 4:
-        raise Stage1DataError(
-            f"only {len(chosen)} labelled {modality.code} reports; stage 1 needs at least 4"
-        )
+    weak_mode = weak_mode_resolve(modality, weak_mode)
+    chosen, described, weak_version, excluded = _labelled_examples(
+        modality, label_sources, weak_mode, set(keys)
+    )
+    problem = _recipe_problem(modality, label_sources, weak_mode, _source_counts(chosen, excluded))
+    if problem:
+        raise Stage1RecipeRefused(problem)
     ids = sorted(chosen)
     approved_ids = [i for i in ids if chosen[i][0] == APPROVED]
     pretrain_ids = pretrain_report_ids(max_reports=max_pretrain_reports) if pretrain else []

@@ -38,7 +38,9 @@ from inference.models import ModelVersion, Stage1Prediction
 from inference.selectors import model_version_active
 from inference.services.stage1_data import (
     LABEL_SOURCE_CHOICES,
+    WEAK_AUTO,
     Stage1DataError,
+    Stage1RecipeRefused,
     TrainingData,
     gold_key_sets,
     modality_get,
@@ -47,6 +49,7 @@ from inference.services.stage1_data import (
     snapshot_write,
     storage_root,
     training_data_build,
+    training_inputs_preview,
     version_dir,
 )
 from jobs.models import Job
@@ -89,7 +92,7 @@ def training_job_create(
     modality: Modality | str,
     preset: str,
     label_sources: str,
-    weak_mode: str = WeakLabelSet.Mode.KEYWORD_NEGATION,
+    weak_mode: str = WEAK_AUTO,
     init_checkpoint: str = "",
     pretrain: bool = False,
     morphemes: bool = False,
@@ -99,7 +102,10 @@ def training_job_create(
     user: Any = None,
 ) -> tuple[Job, ModelVersion]:
     """Check the request and create the Job and its ModelVersion (status training).
-    Raises Stage1DataError with a message for the admin; the caller enqueues."""
+    Raises Stage1DataError with a message for the admin; the caller enqueues. A recipe
+    without gold, or whose weak labels do not exist, is refused here (its inputs are
+    counted now; the worker counts again when it freezes the snapshot). The weak mode
+    "auto" is resolved now, so the run records the mode it trains on."""
     modality = modality_get(modality)
     if preset not in dict(PRESET_CHOICES):
         raise Stage1DataError(
@@ -107,12 +113,16 @@ def training_job_create(
         )
     if label_sources not in LABEL_SOURCE_CHOICES:
         raise Stage1DataError(f"unknown label sources {label_sources!r}")
-    if weak_mode not in WeakLabelSet.Mode.values:
+    if weak_mode != WEAK_AUTO and weak_mode not in WeakLabelSet.Mode.values:
         raise Stage1DataError(f"unknown weak-label mode {weak_mode!r}")
     checkpoint = str(checkpoint_check(init_checkpoint)) if init_checkpoint.strip() else ""
     for name, value in (("epochs", epochs), ("mlm_epochs", mlm_epochs)):
         if value is not None and not 1 <= value <= 200:
             raise Stage1DataError(f"{name} must be between 1 and 200")
+    inputs = training_inputs_preview(modality, label_sources=label_sources, weak_mode=weak_mode)
+    if inputs.problem:
+        raise Stage1RecipeRefused(inputs.problem)
+    weak_mode = inputs.weak_mode or weak_mode  # resolved ("auto" -> a stored mode)
     params = {
         "modality": modality.code,
         "preset": preset,
@@ -124,6 +134,7 @@ def training_job_create(
         "epochs": epochs or DEFAULT_EPOCHS,
         "mlm_epochs": mlm_epochs or DEFAULT_MLM_EPOCHS,
         "max_steps": max(0, int(max_steps)),
+        "requested_counts": inputs.counts,  # what the request saw; data_counts is what was frozen
     }
     with transaction.atomic():
         version = ModelVersion.objects.create(

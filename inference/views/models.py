@@ -18,7 +18,14 @@ from django.views.decorators.http import require_GET, require_POST
 from annotations.models import Modality
 from inference.models import ModelPromotion, ModelVersion
 from inference.selectors import model_version_active
-from inference.services.stage1_data import LABEL_SOURCE_LABELS, Stage1DataError, heldout_report_ids
+from inference.services.stage1_data import (
+    LABEL_SOURCE_LABELS,
+    WEAK_AUTO,
+    Stage1DataError,
+    TrainingInputs,
+    heldout_report_ids,
+    training_inputs_preview,
+)
 from inference.services.stage1_inference import Cohort, inference_job_create
 from inference.services.stage1_registry import (
     PromotionError,
@@ -79,6 +86,14 @@ def train_start(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Training of {version.name} queued as job #{job.pk}.")
             return redirect("inference:model_list")
     return _render_list(request, form, InferForm(), status=400)
+
+
+@require_GET
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def train_preview(request: HttpRequest) -> HttpResponse:
+    """What the training form's recipe would train on: the counts per source, or why it
+    would be refused (htmx swaps it in when the modality or a source changes)."""
+    return render(request, f"{LIST_TEMPLATE}#train-preview", {"preview": _train_preview(request.GET)})
 
 
 @require_POST
@@ -181,12 +196,34 @@ def _render_list(
     context = {
         "modalities": modalities,
         "train_form": train_form,
+        "preview": _train_preview(train_form.data if train_form.is_bound else None),
         "infer_form": infer_form,
         "rollback_form": ReasonForm(),
         "can_promote": request.user.has_perm(PERM_PROMOTE),
         **_runs(),
     }
     return render(request, LIST_TEMPLATE, context, status=status)
+
+
+def _train_preview(data: Any) -> dict[str, Any]:
+    """{"inputs": TrainingInputs} for the recipe in `data` (a form's data; None: the first
+    modality with the form's defaults), or {"error": why it cannot be counted}."""
+    if data is None:
+        first = Modality.objects.order_by("code").values_list("code", flat=True).first()
+        data = {"modality": first, "label_sources": "gold_weak", "weak_mode": WEAK_AUTO}
+    code = data.get("modality")
+    if not code:
+        return {"error": "Choose a modality to see what the recipe trains on."}
+    inputs: TrainingInputs | None = None
+    try:
+        inputs = training_inputs_preview(
+            str(code),
+            label_sources=str(data.get("label_sources") or "gold_weak"),
+            weak_mode=str(data.get("weak_mode") or WEAK_AUTO),
+        )
+    except Stage1DataError as exc:
+        return {"error": str(exc)}
+    return {"inputs": inputs}
 
 
 def _runs() -> dict[str, Any]:
@@ -259,6 +296,8 @@ def _render_detail(
         "charts": [_loss_chart(name, data) for name, data in (version.curves or {}).items()],
         "config_json": json.dumps(version.config or {}, indent=2, sort_keys=True),
         "counts_json": json.dumps(version.data_counts or {}, indent=2, sort_keys=True),
+        "weak_mode": next((s.split(":", 1)[1] for s in version.label_sources if s.startswith("weak:")), ""),
+        "requested_counts": (version.config or {}).get("request", {}).get("requested_counts"),
     }
     return render(request, DETAIL_TEMPLATE, context, status=status)
 

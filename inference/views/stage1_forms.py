@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from annotations.models import Modality, WeakLabelSet
-from inference.services.stage1_data import LABEL_SOURCE_LABELS, Stage1DataError
+from inference.services.stage1_data import LABEL_SOURCE_LABELS, WEAK_AUTO, Stage1DataError
 from inference.services.stage1_training import PRESET_CHOICES, checkpoint_check
 
 MAX_PATIENT_IDS = 10_000
@@ -23,9 +23,12 @@ class TrainForm(forms.Form):
     )
     weak_mode = forms.ChoiceField(
         label="Weak labels from",
-        choices=WeakLabelSet.Mode.choices,
-        initial=WeakLabelSet.Mode.KEYWORD_NEGATION,
-        help_text="Used when the label sources include weak labels.",
+        choices=[
+            (WEAK_AUTO, "Rule engine when its labels exist, else keyword + negation"),
+            *WeakLabelSet.Mode.choices,
+        ],
+        initial=WEAK_AUTO,
+        help_text="Used when the label sources include weak labels (run weak labelling first).",
     )
     pretrain = forms.BooleanField(
         required=False,

@@ -8,10 +8,19 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from annotations.models import WeakLabel, WeakLabelSet
 from inference.models import ModelPromotion, ModelVersion
 from inference.services.stage1 import predictor_cache_clear
+from inference.services.stage1_data import is_heldout
 from jobs.models import Job
-from tests.inference.factories import Stage1PredictionFactory, corpus_report, installed_version
+from tests.annotations.factories import entity_key
+from tests.inference.factories import (
+    Stage1PredictionFactory,
+    corpus_report,
+    gold_corpus,
+    installed_version,
+    unlabelled_corpus,
+)
 
 KEYS = ["nodule", "consolidation", "pleural effusion"]
 
@@ -95,8 +104,26 @@ def test_admin_sees_versions_with_metrics_and_the_detail_page(client, admin_user
     assert 'id="promote-form"' in detail
 
 
+def _outside_heldout(reports) -> int:
+    return sum(not is_heldout(r.source, r.external_id) for r in reports)
+
+
+def _weak_labelled(reports, *, mode):
+    for report in reports:
+        label_set = WeakLabelSet.objects.create(report=report, mode=mode, schema_version=1)
+        WeakLabel.objects.create(label_set=label_set, key=entity_key("nodule"), status="positive")
+
+
+@pytest.fixture
+def recipe_data(chest_ct):
+    """Gold reports and keyword weak labels on unannotated ones (no rule engine labels)."""
+    gold, plain = gold_corpus(10), unlabelled_corpus(14)
+    _weak_labelled(plain, mode="keyword")
+    return {"gold": _outside_heldout(gold), "weak": _outside_heldout(plain)}
+
+
 def test_training_form_queues_a_job_and_never_trains_in_the_request(
-    client, admin_user, chest_ct, django_capture_on_commit_callbacks
+    client, admin_user, chest_ct, recipe_data, django_capture_on_commit_callbacks
 ):
     client.force_login(admin_user)
     data = {"modality": "chest_ct", "preset": "small", "label_sources": "gold_weak", "weak_mode": "keyword"}
@@ -108,6 +135,87 @@ def test_training_form_queues_a_job_and_never_trains_in_the_request(
     assert job.status == Job.Status.QUEUED and len(callbacks) == 1  # sent to a worker after commit
     assert job.task_name == "inference.stage1_train" and job.params["model_version_id"] == version.pk
     assert version.status == "training" and version.job == job and version.created_by == admin_user
+    assert job.params["requested_counts"]["weak"] == recipe_data["weak"]
+
+
+def test_training_form_previews_the_counts_of_the_recipe(client, admin_user, recipe_data):
+    client.force_login(admin_user)
+    query = {"modality": "chest_ct", "label_sources": "gold_weak", "weak_mode": "keyword"}
+    fragment = client.get(reverse("inference:train_preview"), query).content.decode()
+    total = recipe_data["gold"] + recipe_data["weak"]
+    assert f"This recipe trains on {total} reports" in fragment
+    assert f"{recipe_data['gold']} gold, {recipe_data['weak']} weak (keyword, schema v1)" in fragment
+    assert "Refused" not in fragment
+    page = client.get(reverse("inference:model_list")).content.decode()
+    assert 'id="train-preview"' in page and 'hx-get="/models/train/preview/"' in page
+
+
+def test_training_form_refuses_weak_labels_that_do_not_exist_and_says_why(client, admin_user, recipe_data):
+    client.force_login(admin_user)
+    data = {
+        "modality": "chest_ct",
+        "preset": "small",
+        "label_sources": "gold_weak",
+        "weak_mode": "rule_engine",
+    }
+    preview = client.get(reverse("inference:train_preview"), data).content.decode()
+    assert "Refused: the recipe asks for weak labels but there are no rule_engine weak labels" in preview
+    response = client.post(reverse("inference:train_start"), data)
+    html = response.content.decode()
+    assert response.status_code == 400 and "no rule_engine weak labels for chest_ct" in html
+    assert 'value="rule_engine" selected' in html  # the user's choices are kept
+    assert not Job.objects.exists() and not ModelVersion.objects.exists()
+
+
+def test_training_form_refuses_a_recipe_without_gold(client, admin_user, chest_ct):
+    _weak_labelled(unlabelled_corpus(14), mode="rule_engine")
+    client.force_login(admin_user)
+    data = {"modality": "chest_ct", "preset": "small", "label_sources": "gold_weak"}
+    response = client.post(reverse("inference:train_start"), data)
+    assert response.status_code == 400
+    assert "no gold chest_ct reports outside the held-out set" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_api_refuses_an_empty_recipe_and_previews_counts(client, admin_user, recipe_data):
+    client.force_login(admin_user)
+    url = reverse("api_stage1_training_runs")
+    refused = client.post(
+        url, {"modality": "chest_ct", "label_sources": "gold_weak", "weak_mode": "rule_engine"}
+    )
+    # Well formed, refused by the data's state: 409, as every state refusal (docs/decisions.md).
+    assert refused.status_code == 409 and "no rule_engine weak labels" in refused.json()["detail"]
+    preview = client.get(
+        reverse("api_stage1_training_preview"), {"modality": "chest_ct", "label_sources": "gold_weak"}
+    ).json()
+    # auto: no rule engine labels, so keyword + negation, which does not exist either
+    assert preview["weak_mode"] == "rule_engine" and "no rule_engine weak labels" in preview["problem"]
+    keyword = client.get(
+        reverse("api_stage1_training_preview"),
+        {"modality": "chest_ct", "label_sources": "gold_weak", "weak_mode": "keyword"},
+    ).json()
+    assert keyword["problem"] is None
+    assert (keyword["counts"]["gold"], keyword["counts"]["weak"]) == (
+        recipe_data["gold"],
+        recipe_data["weak"],
+    )
+    assert not Job.objects.exists()
+
+
+def test_detail_page_says_how_many_reports_of_each_source_went_in(client, admin_user, ready):
+    ready.data_counts = {
+        "gold": 7,
+        "weak": 40,
+        "approved": 0,
+        "total": 47,
+        "unlabelled_pretrain": 0,
+        "heldout_excluded": 2,
+    }
+    ready.label_sources = ["gold", "weak:rule_engine"]
+    ready.save()
+    client.force_login(admin_user)
+    detail = client.get(reverse("inference:model_detail", args=[ready.pk])).content.decode()
+    assert "47 reports went in</strong>: 7 gold, 40 weak (rule_engine), 0 clinician-approved" in detail
 
 
 def test_training_form_explains_a_bad_checkpoint(client, admin_user, chest_ct):
@@ -146,7 +254,7 @@ def test_promote_and_roll_back_from_the_screens(client, admin_user, ready, chest
 
 
 def test_api_train_promote_and_rollback(
-    client, admin_user, ready, chest_ct, django_capture_on_commit_callbacks
+    client, admin_user, ready, chest_ct, recipe_data, django_capture_on_commit_callbacks
 ):
     client.force_login(admin_user)
     with django_capture_on_commit_callbacks(execute=False):
@@ -156,6 +264,7 @@ def test_api_train_promote_and_rollback(
             content_type="application/json",
         )
     assert response.status_code == 202
+    assert response.json()["counts"]["gold"] == recipe_data["gold"]
     assert ModelVersion.objects.get(pk=response.json()["model_version"]).status == "training"
     bad = client.post(reverse("api_stage1_training_runs"), {"modality": "chest_ct", "preset": "huge"})
     assert bad.status_code == 400 and "preset" in bad.json()

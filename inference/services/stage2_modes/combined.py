@@ -56,6 +56,12 @@ def engine_for(schema: ModalitySchema) -> RuleEngine:
     return RuleEngine.for_brain_mri(schema.lexicon, keys=keys, rules=rules)
 
 
+def modality_engine(modality: Modality) -> RuleEngine:
+    """The rule engine of a modality from its current schema and the site's rules: what
+    weak labelling's "rule_engine" mode runs (registered in InferenceConfig.ready())."""
+    return engine_for(modality_schema(modality))
+
+
 class _PlanBackend:
     """The plan's LLM backend: built on the first call only (a report the rules settle
     never loads the model), given each report's deadline, and keeping the last LLM

@@ -173,3 +173,103 @@ def test_job_create_refuses_unknown_modes(admin_user):
             modalities=["chest_ct"], modes=["magic"], prune_older=False, user=admin_user
         )
     assert not Job.objects.exists()
+
+
+# -- the rule_engine mode -------------------------------------------------------------------------
+
+ENGINE_TEXTS = {
+    "negated": "No pleural effusion. Small nodule in the RUL.",
+    "hedged": "Possible consolidation in the left lower lobe.",
+    "historical": "The previously seen atelectasis has resolved. Mild bronchiectasis in the RML.",
+}
+
+
+@pytest.fixture
+def engine_corpus(chest_ct):
+    return {
+        name: ReportFactory(text=text, external_id=f"engine-{name}") for name, text in ENGINE_TEXTS.items()
+    }
+
+
+def test_rule_engine_mode_stores_the_engines_verdict_per_key(engine_corpus, chest_ct):
+    run = weak_labels.weak_labels_run(modality=chest_ct, modes=["rule_engine"])
+
+    assert labels(engine_corpus["negated"], "rule_engine") == {
+        "pleural effusion": ("negated", ["pleural effusion"]),
+        "nodule": ("positive", ["nodule"]),
+    }
+    assert labels(engine_corpus["hedged"], "rule_engine") == {
+        "consolidation": ("uncertain", ["consolidation"])
+    }
+    historical = labels(engine_corpus["historical"], "rule_engine")
+    assert historical["atelectasis"][0] == "negated"  # historical counts as negated
+    assert historical["bronchiectasis"][0] == "positive"
+    assert "right middle lobe" not in historical  # report-level finding keys only, no locations
+    assert run["rules_version"] == weak_labels.weak_label_engine(modality=chest_ct).rules.version
+    assert set(WeakLabelSet.objects.values_list("rules_version", flat=True)) == {run["rules_version"]}
+
+
+def test_rule_engine_rerun_replaces_its_labels_without_duplicates(engine_corpus, chest_ct):
+    weak_labels.weak_labels_run(modality=chest_ct, modes=["rule_engine", "keyword"])
+    first = (WeakLabelSet.objects.count(), WeakLabel.objects.count())
+    weak_labels.weak_labels_run(modality=chest_ct, modes=["rule_engine"])
+    assert (WeakLabelSet.objects.count(), WeakLabel.objects.count()) == first
+    assert WeakLabelSet.objects.filter(mode="rule_engine").count() == 3
+    assert not WeakLabelSet.objects.filter(mode="keyword").exclude(rules_version="").exists()
+
+
+def test_rule_engine_mode_leaves_annotated_reports_out_and_scores_them_against_gold(engine_corpus, chest_ct):
+    gold_report = engine_corpus["negated"]
+    version = AssignmentFactory(report=gold_report, kind="imported", status="submitted")
+    MentionFactory(assignment=version, key=entity_key("pleural effusion"), start=3, end=19, negated=True)
+    MentionFactory(assignment=version, key=entity_key("nodule"), start=27, end=33)
+
+    run = weak_labels.weak_labels_run(modality=chest_ct, modes=["rule_engine", "keyword"])
+
+    assert not WeakLabelSet.objects.filter(report=gold_report).exists()
+    assert (run["labelled"], run["gold_reports"]) == (2, 1)
+    engine = run["evaluation"]["rule_engine"]["keys"]
+    keyword = run["evaluation"]["keyword"]["keys"]
+    assert (engine["nodule"]["tp"], engine["pleural effusion"]["fp"]) == (1, 0)
+    assert (keyword["pleural effusion"]["fp"], keyword["pleural effusion"]["negated_called_present"]) == (
+        1,
+        1,
+    )
+
+
+def test_rule_engine_details_make_their_parent_present(brain_mri):
+    report = ReportFactory(text="Acute lacunar infarct in the left basal ganglia.", modality=brain_mri)
+    denied = ReportFactory(text="No evidence of metastasis.", modality=brain_mri)
+    weak_labels.weak_labels_run(modality=brain_mri, modes=["rule_engine"])
+    got = labels(report, "rule_engine")
+    assert (got["stroke/infarction"][0], got["other non-tumor"][0]) == ("positive", "positive")
+    assert labels(denied, "rule_engine") == {"metastasis": ("negated", ["metastasis"])}
+
+
+def test_rule_engine_mode_is_refused_without_an_engine(admin_user, monkeypatch):
+    monkeypatch.setattr(weak_labels, "_engine_provider", [])
+    with pytest.raises(weak_labels.WeakLabelError, match="rule engine is not available"):
+        weak_labels.weak_label_job_create(
+            modalities=["chest_ct"], modes=["rule_engine"], prune_older=False, user=admin_user
+        )
+    assert not Job.objects.exists()
+
+
+def test_api_starts_a_rule_engine_run_and_shows_its_rules_version(
+    client, engine_corpus, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            "/api/weak-labels/runs/",
+            {"modalities": ["chest_ct"], "modes": ["rule_engine"]},
+            "application/json",
+        )
+    assert response.status_code == 202
+    weak_label_task(response.json()["job"])
+    body = client.get(f"/api/reports/{engine_corpus['hedged'].pk}/weak-labels/").json()
+    (label_set,) = body["label_sets"]
+    assert label_set["mode"] == "rule_engine" and label_set["rules_version"]
+    assert label_set["labels"] == [
+        {"key": "consolidation", "status": "uncertain", "values": ["consolidation"]}
+    ]

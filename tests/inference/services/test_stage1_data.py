@@ -120,7 +120,7 @@ def test_weak_labels_count_positive_and_uncertain_of_the_newest_schema_version(c
 
 
 def test_nothing_to_learn_from_is_a_clear_error(chest_ct):
-    with pytest.raises(Stage1DataError, match="no labelled chest_ct reports"):
+    with pytest.raises(Stage1DataError, match="no gold chest_ct reports outside the held-out set"):
         training_data_build(chest_ct, label_sources="gold")
     with pytest.raises(Stage1DataError, match="unknown label sources"):
         training_data_build(chest_ct, label_sources="everything")

@@ -11,6 +11,7 @@ import pytest
 import torch
 from django.utils import timezone
 
+from annotations.models import Assignment, WeakLabel, WeakLabelSet
 from inference.models import ModelVersion, Stage1Prediction
 from inference.services import stage1_training
 from inference.services.stage1 import (
@@ -23,6 +24,7 @@ from inference.services.stage1 import (
 from inference.tasks.stage1 import stage1_train_task
 from jobs.models import Job
 from jobs.services import job_cancel
+from tests.annotations.factories import entity_key
 from tests.inference.factories import gold_corpus, unlabelled_corpus
 
 
@@ -127,6 +129,7 @@ def test_cancelling_a_running_training_job_leaves_no_model(chest_ct, admin_user,
 
 
 def test_cancelling_a_queued_training_job_leaves_no_version_training(chest_ct, admin_user):
+    gold_corpus(10)
     job, version = training_job_create(
         modality="chest_ct", preset="tiny", label_sources="gold", user=admin_user
     )
@@ -136,9 +139,58 @@ def test_cancelling_a_queued_training_job_leaves_no_version_training(chest_ct, a
 
 
 def test_a_failed_run_records_the_reason_on_the_job_and_marks_the_version(chest_ct, admin_user):
-    job, version = _train(admin_user)  # no gold at all
+    gold_corpus(10)
+    job, version = training_job_create(
+        modality="chest_ct", preset="tiny", label_sources="gold", user=admin_user
+    )
+    Assignment.objects.all().delete()  # the gold went away between the request and the worker
+    stage1_train_task.apply(args=[job.pk])
+    job.refresh_from_db()
+    version.refresh_from_db()
     assert job.status == Job.Status.FAILED and version.status == ModelVersion.Status.FAILED
-    assert "Stage1DataError: no labelled chest_ct reports" in job.error
+    assert "Stage1RecipeRefused: no gold chest_ct reports outside the held-out set" in job.error
+
+
+def test_a_recipe_without_gold_is_refused_before_a_job_exists(chest_ct, admin_user):
+    _weak_labelled(unlabelled_corpus(12), mode="rule_engine")
+    with pytest.raises(Stage1DataError, match="no gold chest_ct reports outside the held-out set"):
+        training_job_create(modality="chest_ct", preset="tiny", label_sources="gold_weak", user=admin_user)
+    assert not Job.objects.exists() and not ModelVersion.objects.exists()
+
+
+def test_requested_weak_labels_that_do_not_exist_are_refused_with_the_mode(chest_ct, admin_user):
+    gold_corpus(10)
+    _weak_labelled(unlabelled_corpus(12), mode="keyword")
+    with pytest.raises(Stage1DataError, match="no keyword_negation weak labels for chest_ct"):
+        training_job_create(
+            modality="chest_ct",
+            preset="tiny",
+            label_sources="gold_weak",
+            weak_mode="keyword_negation",
+            user=admin_user,
+        )
+    assert not Job.objects.exists() and not ModelVersion.objects.exists()
+
+
+def test_auto_weak_mode_takes_the_rule_engine_labels_and_records_the_counts(chest_ct, admin_user):
+    gold = gold_corpus(10)
+    plain = unlabelled_corpus(12)
+    _weak_labelled(plain, mode="keyword_negation")
+    _weak_labelled(plain, mode="rule_engine")
+    job, _version = training_job_create(
+        modality="chest_ct", preset="tiny", label_sources="gold_weak", user=admin_user
+    )
+    counts = job.params["requested_counts"]
+    assert job.params["weak_mode"] == "rule_engine"
+    assert counts["gold"] == sum(not is_heldout(r.source, r.external_id) for r in gold)
+    assert counts["weak"] == sum(not is_heldout(r.source, r.external_id) for r in plain)
+    assert counts["total"] == counts["gold"] + counts["weak"]
+
+
+def _weak_labelled(reports, *, mode):
+    for report in reports:
+        label_set = WeakLabelSet.objects.create(report=report, mode=mode, schema_version=1)
+        WeakLabel.objects.create(label_set=label_set, key=entity_key("nodule"), status="positive")
 
 
 def test_bad_requests_are_refused_before_a_job_exists(chest_ct, admin_user, tmp_path):
