@@ -27,7 +27,7 @@
   "use strict";
 
   const state = { focus: null, sugg: -1, pairing: null, pending: null };
-  const history = { undo: [], redo: [], seen: new Set(), kind: "do" };
+  const history = { undo: [], redo: [], seen: new Set() };
 
   // No CSS transitions to wait for: let htmx wire swapped content at once, so a
   // click right after a save hits a live form.
@@ -45,9 +45,8 @@
     try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"] || ""; } catch (e) { return ""; }
   }
 
-  function post(path, values, kind) {
+  function post(path, values) {
     const ws = workspace();
-    history.kind = kind || "do";
     return htmx.ajax("POST", ws.dataset.urlBase + path, {
       source: ws, target: "#workspace", swap: "outerHTML", values: values,
       headers: { "X-CSRFToken": csrfToken() },
@@ -252,7 +251,7 @@
     const entry = from.pop();
     if (!entry) { hint(kind === "undo" ? "Nothing to undo in this report." : "Nothing to redo."); showHistory(); return; }
     state.pending = null; state.pairing = null; state.sugg = -1;
-    post("undo/", { token: entry.token, kind: kind }, kind);
+    post("undo/", { token: entry.token, kind: kind });
   }
 
   /* After a swap: file the answer's token on the stack it belongs to. */
@@ -269,7 +268,6 @@
       }
       history.undo = history.undo.slice(-100);
     }
-    history.kind = "do";
     showHistory();
   }
 
