@@ -427,6 +427,45 @@ def assignment_next(*, user: Any, after: Assignment | None = None) -> Assignment
     return rows.order_by(queue_status_order(), "rank", "id").first()
 
 
+@dataclass(frozen=True)
+class QueuePosition:
+    """Where an assignment stands in its annotator's queue, for "3 of 21" and the
+    previous / next report keys."""
+
+    number: int  # 1-based
+    total: int
+    submitted: int
+    previous_id: int | None
+    next_id: int | None
+
+
+def assignment_position(*, user: Any, assignment: Assignment) -> QueuePosition | None:
+    """The position of one of the user's own annotations in their queue, in rank
+    order (the order an admin gave the queue), whatever each one's status: editing
+    a report moves it from "to do" to "in progress", and a previous / next that
+    followed status would jump around while the annotator walks the queue. None for
+    someone else's version or an adjudication. One query."""
+    if assignment.annotator_id != user.pk or assignment.kind != Assignment.Kind.ANNOTATION:
+        return None
+    rows = list(
+        Assignment.objects.filter(annotator=user, kind=Assignment.Kind.ANNOTATION)
+        .exclude(~Q(status=Assignment.Status.SUBMITTED), report__superseded_at__isnull=False)
+        .order_by("rank", "id")
+        .values_list("id", "status")
+    )
+    ids = [pk for pk, _ in rows]
+    if assignment.pk not in ids:
+        return None
+    at = ids.index(assignment.pk)
+    return QueuePosition(
+        number=at + 1,
+        total=len(ids),
+        submitted=sum(1 for _, status in rows if status == Assignment.Status.SUBMITTED),
+        previous_id=ids[at - 1] if at > 0 else None,
+        next_id=ids[at + 1] if at + 1 < len(ids) else None,
+    )
+
+
 def assignment_mentions(*, assignment: Assignment) -> QuerySet[Mention]:
     return assignment.mentions.select_related("key__entity_type").order_by("start", "end", "id")
 

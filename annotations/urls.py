@@ -43,6 +43,7 @@ urlpatterns += [
         annotate.relation_delete,
         name="relation_delete",
     ),
+    path("assignments/<id:assignment_id>/undo/", annotate.undo_restore, name="undo"),
     path("assignments/<id:assignment_id>/no-findings/", annotate.no_findings, name="no_findings"),
     path("assignments/<id:assignment_id>/submit/", annotate.submit, name="submit"),
     path("assignments/<id:assignment_id>/reopen/", annotate.reopen, name="reopen"),

@@ -13,6 +13,7 @@ only ever rendered escaped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,22 +23,43 @@ from annotations.highlight import Span, segments
 from annotations.models import Assignment, EntityKey, Mention, Relation
 from annotations.permissions import PERM_ADJUDICATE, can_edit_assignment
 from annotations.services.consistency import Issue, assignment_issues
+from inference.ml.text.korean import particle_spans
 
-SHORTCUTS = [*"1234567890"] + [f"⇧{d}" for d in "1234567890"]
+# Two rows of twelve key shortcuts: the top row of the keyboard, then with shift.
+# Twelve per row so that chest CT's 11 lesions take the plain row and its 11
+# locations (pleura and mediastinum/hilum included) the shifted one.
+ROW = "1234567890-="
+CODES = {**{d: f"Digit{d}" for d in "1234567890"}, "-": "Minus", "=": "Equal"}
+
+
+def key_shortcuts(group_sizes: list[int]) -> list[str]:
+    """Shortcuts for keys listed by entity type (`group_sizes`, in order): a type
+    that does not fit in what is left of the current row starts on the next one,
+    so a type's keys share a row where they can; "" past the 24th (type-ahead only)."""
+    slots = [*ROW, *(f"⇧{c}" for c in ROW)]
+    out: list[str] = []
+    at = 0
+    for size in group_sizes:
+        left = len(ROW) - at % len(ROW)
+        if size > left and size <= len(ROW) and at + left < len(slots):
+            at += left
+        out += [slots[at + i] if at + i < len(slots) else "" for i in range(size)]
+        at += size
+    return out
 
 
 @dataclass(frozen=True)
 class KeyChoice:
     key: EntityKey
-    shortcut: str  # "1".."0", "⇧1".."⇧0", or "" (type-ahead only)
+    shortcut: str  # "1".."=", "⇧1".."⇧=", or "" (type-ahead only)
 
     @property
     def code(self) -> str:
-        """The KeyboardEvent.code the shortcut is bound to ("Digit1"), with "+shift"."""
+        """The KeyboardEvent.code the shortcut is bound to ("Digit1", "Minus"), with
+        "+shift": layout independent, and Shift+1 is still Digit1."""
         if not self.shortcut:
             return ""
-        digit = self.shortcut[-1]
-        return f"Digit{digit}" + ("+shift" if self.shortcut.startswith("⇧") else "")
+        return CODES[self.shortcut[-1]] + ("+shift" if self.shortcut.startswith("⇧") else "")
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ class Workspace:
     segments: list[SegmentView]
     issues: list[Issue]
     texts: dict[int, str] = field(default_factory=dict)  # mention id -> its text
+    position: selectors.QueuePosition | None = None
 
     @property
     def report(self) -> Any:
@@ -104,8 +127,11 @@ class Workspace:
                 for row in self.rows
             ],
             "relations": [
-                {"source": r.source_mention_id, "target": r.target_mention_id} for r in self.relations
+                {"id": r.pk, "source": r.source_mention_id, "target": r.target_mention_id}
+                for r in self.relations
             ],
+            # Trailing Korean particles (우상엽|의): a selection that ends on one is trimmed.
+            "particles": [list(span) for span in _particles(self.report.text)],
             "suggestions": [
                 {
                     "i": s.index,
@@ -144,10 +170,13 @@ def workspace_build(
         if with_suggestions and editable
         else []
     )
+    sizes: dict[int, int] = {}
+    for k in keys:
+        sizes[k.entity_type_id] = sizes.get(k.entity_type_id, 0) + 1
     return Workspace(
         assignment=assignment,
         editable=editable,
-        keys=[KeyChoice(k, SHORTCUTS[i] if i < len(SHORTCUTS) else "") for i, k in enumerate(keys)],
+        keys=[KeyChoice(k, s) for k, s in zip(keys, key_shortcuts(list(sizes.values())), strict=True)],
         rows=_rows(report.text, keys, mentions, relations),
         relations=relations,
         suggestions=suggestions,
@@ -156,7 +185,14 @@ def workspace_build(
             assignment=assignment, mentions=mentions, relations=relations, before_submit=before_submit
         ),
         texts={m.pk: report.text[m.start : m.end] for m in mentions},
+        position=selectors.assignment_position(user=user, assignment=assignment),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _particles(text: str) -> list[tuple[int, int]]:
+    # Every edit re-renders the workspace: analyse each report text once.
+    return particle_spans(text)
 
 
 def _hidden_values(assignment: Assignment, user: Any) -> set[int]:

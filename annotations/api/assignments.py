@@ -266,7 +266,7 @@ class SuggestionsAcceptApi(APIView):
         created = service_call(
             annotation.mentions_accept, assignment=assignment, user=request.user, spans=spans
         )
-        return Response({"created": created, "workspace": workspace_out(request, assignment)})
+        return Response({"created": len(created), "workspace": workspace_out(request, assignment)})
 
 
 class AssignmentTakeBackApi(APIView):

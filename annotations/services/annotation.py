@@ -22,8 +22,10 @@ from django.utils import timezone
 
 from annotations.models import Assignment, EntityKey, Mention, Relation
 from annotations.permissions import can_edit_assignment
-from annotations.services.consistency import Issue, assignment_issues
+from annotations.selectors import site_detector
+from annotations.services.consistency import FINDING_ROLES, Issue, assignment_issues
 from annotations.services.values import entity_value_learn
+from inference.ml.text.assertion import HISTORICAL, NEGATED, UNCERTAIN
 
 # Its mentions are offsets into the old text: kept as they were, never changed (issue 16).
 SUPERSEDED = "This report was corrected: its new revision replaces it, and this version is read-only."
@@ -38,7 +40,7 @@ def assignment_check_editable(*, assignment: Assignment, user: Any) -> None:
         raise ValidationError(SUPERSEDED)
 
 
-def _touch(assignment: Assignment) -> None:
+def assignment_touch(assignment: Assignment) -> None:
     """An edit moves a to-do assignment to in progress."""
     now = timezone.now()
     if assignment.status == Assignment.Status.TODO:
@@ -88,13 +90,17 @@ def mention_create(
     negated: bool = False,
     uncertain: bool = False,
     learn: bool = True,
+    rules_assertion: bool = False,
 ) -> Mention:
     """Label a span with a key. With `learn`, its text becomes an entity value of
-    the key if no value expresses it yet."""
+    the key if no value expresses it yet. With `rules_assertion` (an accepted
+    suggestion), negated and uncertain are what the assertion rules read."""
     assignment_check_editable(assignment=assignment, user=user)
     report_text = assignment.report.text
     start, end = mention_span_check(report_text, start, end, expected=text)
     key = _key(assignment, key_id)
+    if rules_assertion:
+        [(negated, uncertain)] = suggestion_flags(assignment=assignment, spans=[(key, start, end)])
     if Mention.objects.filter(assignment=assignment, key=key, start=start, end=end).exists():
         raise ValidationError(f"This span is already marked as {key.name}.")
     mention = Mention.objects.create(
@@ -111,7 +117,7 @@ def mention_create(
         entity_value_learn(
             key=key, surface=report_text[start:end], user=user, modality=assignment.report.modality
         )
-    _touch(assignment)
+    assignment_touch(assignment)
     return mention
 
 
@@ -166,7 +172,7 @@ def mention_update(
                 modality=assignment.report.modality,
             )
     mention.save(update_fields=["negated", "uncertain", "key", "start", "end"])
-    _touch(assignment)
+    assignment_touch(assignment)
     return mention
 
 
@@ -191,7 +197,7 @@ def mention_flag_toggle(*, mention: Mention, user: Any, flag: str) -> Mention:
         }
     )
     mention.refresh_from_db(fields=list(FLAGS))
-    _touch(mention.assignment)
+    assignment_touch(mention.assignment)
     return mention
 
 
@@ -200,37 +206,64 @@ def mention_delete(*, mention: Mention, user: Any) -> None:
     """Delete a mention and the pairs it is part of."""
     assignment_check_editable(assignment=mention.assignment, user=user)
     mention.delete()
-    _touch(mention.assignment)
+    assignment_touch(mention.assignment)
+
+
+def suggestion_flags(
+    *, assignment: Assignment, spans: Sequence[tuple[EntityKey, int, int]]
+) -> list[tuple[bool, bool]]:
+    """(negated, uncertain) of each suggested (key, start, end) as the site's
+    assertion rules read it: what the consistency check ("reads as negated") would
+    ask for, so accepting a suggestion never creates an issue by itself. Only
+    findings carry an assertion; a location is just where."""
+    findings = [i for i, (key, _, _) in enumerate(spans) if key.entity_type.role in FINDING_ROLES]
+    flags = [(False, False)] * len(spans)
+    if not findings:
+        return flags
+    detector = site_detector(modality=assignment.report.modality)
+    statuses = detector.statuses(assignment.report.text, [spans[i][1:] for i in findings])
+    for i, status in zip(findings, statuses, strict=True):
+        flags[i] = (status in (NEGATED, HISTORICAL), status == UNCERTAIN)
+    return flags
 
 
 @transaction.atomic
-def mentions_accept(*, assignment: Assignment, user: Any, spans: Sequence[tuple[int, int, int]]) -> int:
-    """Accept suggestions [(key id, start, end)] as mentions; spans already marked
-    with the key are skipped. Returns how many were created."""
+def mentions_accept(
+    *, assignment: Assignment, user: Any, spans: Sequence[tuple[int, int, int]]
+) -> list[Mention]:
+    """Accept suggestions [(key id, start, end)] as mentions, negated or uncertain
+    as the assertion rules read them (suggestion_flags); spans already marked with
+    the key are skipped. Returns the mentions created."""
     assignment_check_editable(assignment=assignment, user=user)
     existing = set(Mention.objects.filter(assignment=assignment).values_list("key_id", "start", "end"))
     text = assignment.report.text
-    created = []
+    wanted: list[tuple[EntityKey, int, int]] = []
     for key_id, start, end in spans:
         key = _key(assignment, key_id)
         span = mention_span_check(text, start, end)
         if (key.pk, *span) in existing:
             continue
         existing.add((key.pk, *span))
-        created.append(
-            Mention(
-                report_id=assignment.report_id,
-                assignment=assignment,
-                key=key,
-                start=span[0],
-                end=span[1],
-                created_by=user,
-            )
+        wanted.append((key, *span))
+    created = [
+        Mention(
+            report_id=assignment.report_id,
+            assignment=assignment,
+            key=key,
+            start=start,
+            end=end,
+            negated=negated,
+            uncertain=uncertain,
+            created_by=user,
         )
+        for (key, start, end), (negated, uncertain) in zip(
+            wanted, suggestion_flags(assignment=assignment, spans=wanted), strict=True
+        )
+    ]
     Mention.objects.bulk_create(created)
     if created:
-        _touch(assignment)
-    return len(created)
+        assignment_touch(assignment)
+    return created
 
 
 def _pair_target_check(source: EntityKey, target: EntityKey) -> None:
@@ -284,7 +317,7 @@ def relation_create(
             )
     except IntegrityError:
         raise ValidationError("That pair exists already.") from None
-    _touch(assignment)
+    assignment_touch(assignment)
     return relation
 
 
@@ -292,7 +325,7 @@ def relation_create(
 def relation_delete(*, relation: Relation, user: Any) -> None:
     assignment_check_editable(assignment=relation.assignment, user=user)
     relation.delete()
-    _touch(relation.assignment)
+    assignment_touch(relation.assignment)
 
 
 @transaction.atomic
@@ -300,7 +333,7 @@ def assignment_set_no_findings(*, assignment: Assignment, user: Any, no_findings
     assignment_check_editable(assignment=assignment, user=user)
     assignment.no_findings = no_findings
     Assignment.objects.filter(pk=assignment.pk).update(no_findings=no_findings)
-    _touch(assignment)
+    assignment_touch(assignment)
 
 
 @dataclass(frozen=True)

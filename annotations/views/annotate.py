@@ -5,9 +5,19 @@ thing through services.annotation and answers, to htmx, the re-rendered
 workspace (no page reloads); without htmx it redirects back to the page. A
 ValidationError becomes a message in the workspace; editing someone else's
 assignment is a 403.
+
+Undo: a change that can be undone stores, in the session, the snapshot of the
+mentions it touches as they were before (services.undo), and the re-rendered
+workspace carries the snapshot's token (data-undo-token). annotate.js keeps the
+tokens of this report's changes as its undo stack; Ctrl+Z POSTs one to undo/,
+which restores the snapshot and answers with the token of what it replaced: the
+redo. The session keeps the last UNDO_KEEP snapshots of the last UNDO_REPORTS
+reports, so undo is bounded to a report and the session stays small.
 """
 
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -19,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotations import selectors
 from annotations.models import Assignment, Mention, Relation
 from annotations.permissions import PERM_ADJUDICATE, can_edit_assignment
-from annotations.services import annotation
+from annotations.services import annotation, undo
 from annotations.workspace import workspace_build
 from radreview.http import HtmxHttpRequest
 
@@ -52,12 +62,53 @@ def annotate(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     return _render(request, _assignment(request, assignment_id, edit=False))
 
 
-def _act(request: HtmxHttpRequest, assignment_id: int, change: Callable[[Assignment], Any]) -> HttpResponse:
-    """Apply `change`; it may return the id of the mention to focus next."""
+@dataclass
+class Done:
+    """What a change did: the mention to focus next, the snapshot that undoes it,
+    and a message for the toast (deletes always say what went with them)."""
+
+    focus: Any = None
+    snapshot: undo.Snapshot | None = None
+    toast: str = ""
+
+
+UNDO_SESSION_KEY = "workspace_undo"
+UNDO_KEEP = 100  # snapshots per report
+UNDO_REPORTS = 5
+
+
+def _remember(request: HtmxHttpRequest, snapshot: undo.Snapshot) -> str:
+    store: dict[str, dict[str, Any]] = request.session.get(UNDO_SESSION_KEY, {})
+    mine = store.pop(str(snapshot["assignment"]), {})
+    token = secrets.token_urlsafe(9)
+    mine[token] = snapshot
+    store[str(snapshot["assignment"])] = dict(list(mine.items())[-UNDO_KEEP:])  # newest report last
+    request.session[UNDO_SESSION_KEY] = dict(list(store.items())[-UNDO_REPORTS:])
+    return token
+
+
+def _recall(request: HtmxHttpRequest, assignment: Assignment, token: str) -> undo.Snapshot:
+    store = request.session.get(UNDO_SESSION_KEY, {})
+    snapshot = store.get(str(assignment.pk), {}).pop(token, None)
+    if snapshot is None:
+        raise ValidationError("Nothing to undo here any more (the page is older than the last changes).")
+    request.session[UNDO_SESSION_KEY] = store
+    return snapshot
+
+
+def _act(
+    request: HtmxHttpRequest,
+    assignment_id: int,
+    change: Callable[[Assignment], Any],
+    *,
+    undo_kind: str = "do",
+) -> HttpResponse:
+    """Apply `change`; it may return the id of the mention to focus next, or a Done."""
     assignment = _assignment(request, assignment_id, edit=True)
-    error, focus = "", None
+    error, done = "", Done()
     try:
-        focus = change(assignment)
+        result = change(assignment)
+        done = result if isinstance(result, Done) else Done(focus=result)
     except ValidationError as exc:
         error = " ".join(exc.messages)
     # Only the fields a change may touch: a full refresh would drop the cached
@@ -67,7 +118,25 @@ def _act(request: HtmxHttpRequest, assignment_id: int, change: Callable[[Assignm
         if error:
             messages.error(request, error)
         return redirect("annotations:annotate", assignment_id=assignment.pk)
-    return _render(request, assignment, error=error, focus=focus)
+    snapshot = done.snapshot if not error else None
+    extra = {
+        "undo_token": _remember(request, snapshot) if snapshot else "",
+        "undo_kind": undo_kind,
+        "undo_label": snapshot["label"] if snapshot else "",
+    }
+    return _render(request, assignment, error=error, focus=done.focus, toast=done.toast, **extra)
+
+
+def _quote(text: str) -> str:
+    return f"“{text if len(text) <= 40 else text[:39] + '…'}”"
+
+
+def _mention_label(assignment: Assignment, mention: Mention) -> str:
+    return f"{mention.key.name} {_quote(assignment.report.text[mention.start : mention.end])}"
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair{'s' if n != 1 else ''}"
 
 
 def _flag(value: str | None) -> bool:
@@ -78,7 +147,8 @@ def _flag(value: str | None) -> bool:
 def mention_create(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     data = request.POST
 
-    def change(assignment: Assignment) -> int:
+    def change(assignment: Assignment) -> Done:
+        suggested = _flag(data.get("suggestion"))
         mention = annotation.mention_create(
             assignment=assignment,
             user=request.user,
@@ -88,9 +158,17 @@ def mention_create(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse
             text=data.get("text"),
             negated=_flag(data.get("negated")),
             uncertain=_flag(data.get("uncertain")),
-            learn=not _flag(data.get("suggestion")),
+            learn=not suggested,
+            rules_assertion=suggested,
         )
-        return mention.pk
+        verb = "accept" if suggested else "add"
+        flag = " (negated)" if mention.negated else " (uncertain)" if mention.uncertain else ""
+        label = f"{verb} {_mention_label(assignment, mention)}{flag}"
+        # Before the change the mention did not exist: undo deletes it.
+        return Done(
+            focus=mention.pk,
+            snapshot=undo.snapshot_absent(assignment=assignment, mention_ids=[mention.pk], label=label),
+        )
 
     return _act(request, assignment_id, change)
 
@@ -99,11 +177,13 @@ def mention_create(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse
 def mention_update(request: HtmxHttpRequest, assignment_id: int, mention_id: int) -> HttpResponse:
     data = request.POST
 
-    def change(assignment: Assignment) -> int:
+    def change(assignment: Assignment) -> Done:
         mention = get_object_or_404(
             Mention.objects.select_related("key"), pk=mention_id, assignment=assignment
         )
         field = data.get("field")
+        before = undo.snapshot_take(assignment=assignment, mention_ids=[mention.pk])
+        old_label = _mention_label(assignment, mention)
         if field in annotation.FLAGS:
             annotation.mention_flag_toggle(mention=mention, user=request.user, flag=field)
         elif field == "key":
@@ -118,26 +198,61 @@ def mention_update(request: HtmxHttpRequest, assignment_id: int, mention_id: int
             )
         else:
             raise ValidationError("Nothing to change.")
-        return mention.pk
+        lost = (
+            len(before["relations"])
+            if field == "key" and mention.key_id != before["mentions"][str(mention.pk)]["key_id"]
+            else 0
+        )
+        before["label"] = {
+            "key": f"key of {old_label} → {mention.key.name}"
+            + (f" (removed {_pairs(lost)})" if lost else ""),
+            "span": f"move {old_label}",
+        }.get(field or "", f"{field} on {old_label}")
+        toast = (
+            f"Changed the key of {old_label} to {mention.key.name}: its {_pairs(lost)} went with the old key."
+            if lost
+            else ""
+        )
+        return Done(focus=mention.pk, snapshot=before, toast=toast)
 
     return _act(request, assignment_id, change)
 
 
 @require_POST
 def mention_delete(request: HtmxHttpRequest, assignment_id: int, mention_id: int) -> HttpResponse:
-    def change(assignment: Assignment) -> None:
-        mention = get_object_or_404(Mention, pk=mention_id, assignment=assignment)
+    def change(assignment: Assignment) -> Done:
+        mention = get_object_or_404(
+            Mention.objects.select_related("key"), pk=mention_id, assignment=assignment
+        )
+        label = _mention_label(assignment, mention)
+        before = undo.snapshot_take(assignment=assignment, mention_ids=[mention.pk])
         annotation.mention_delete(mention=mention, user=request.user)
+        pairs = len(before["relations"])
+        before["label"] = f"delete {label}" + (f" and its {_pairs(pairs)}" if pairs else "")
+        # Never a silent cascade: the toast names the pairs that went too.
+        toast = f"Deleted {label}" + (f" and its {_pairs(pairs)}" if pairs else "") + "."
+        return Done(snapshot=before, toast=toast)
 
     return _act(request, assignment_id, change)
 
 
 @require_POST
 def suggestions_accept(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
-    def change(assignment: Assignment) -> None:
+    def change(assignment: Assignment) -> Done:
         ws = workspace_build(assignment=assignment, user=request.user)
         spans = [(s.key.pk, s.start, s.end) for s in ws.suggestions]
-        annotation.mentions_accept(assignment=assignment, user=request.user, spans=spans)
+        created = annotation.mentions_accept(assignment=assignment, user=request.user, spans=spans)
+        negated = [m for m in created if m.negated]
+        uncertain = [m for m in created if m.uncertain]
+        label = f"accept {len(created)} suggestion{'s' if len(created) != 1 else ''}"
+        toast = f"Accepted {len(created)} suggestion{'s' if len(created) != 1 else ''}"
+        read = [f"{len(ms)} as {word}" for ms, word in ((negated, "negated"), (uncertain, "uncertain")) if ms]
+        if read:
+            names = ", ".join(dict.fromkeys(_mention_label(assignment, m) for m in [*negated, *uncertain]))
+            toast += f", {' and '.join(read)} as the rules read them ({names})"
+        ids = [m.pk for m in created]
+        snapshot = undo.snapshot_absent(assignment=assignment, mention_ids=ids, label=label) if ids else None
+        return Done(snapshot=snapshot, toast=toast + ".")
 
     return _act(request, assignment_id, change)
 
@@ -147,26 +262,60 @@ def relation_create(request: HtmxHttpRequest, assignment_id: int) -> HttpRespons
     data = request.POST
     target = data.get("target", "")  # "m<id>" for a mention, "k<id>" for a key without a span
 
-    def change(assignment: Assignment) -> Any:
-        annotation.relation_create(
+    def change(assignment: Assignment) -> Done:
+        relation = annotation.relation_create(
             assignment=assignment,
             user=request.user,
             source_mention_id=data.get("source"),
             target_mention_id=target[1:] if target.startswith("m") else None,
             target_key_id=target[1:] if target.startswith("k") else None,
         )
-        return data.get("source")
+        ends = [i for i in (relation.source_mention_id, relation.target_mention_id) if i]
+        before = undo.snapshot_take(assignment=assignment, mention_ids=ends)
+        # Taken after the create: leave the new pair out, and undo removes it.
+        before["relations"] = [r for r in before["relations"] if r["id"] != relation.pk]
+        before["label"] = f"pair {relation.source_key.name} → {relation.target_key.name}"
+        return Done(focus=relation.source_mention_id, snapshot=before)
 
     return _act(request, assignment_id, change)
 
 
 @require_POST
 def relation_delete(request: HtmxHttpRequest, assignment_id: int, relation_id: int) -> HttpResponse:
-    def change(assignment: Assignment) -> None:
-        relation = get_object_or_404(Relation, pk=relation_id, assignment=assignment)
+    def change(assignment: Assignment) -> Done:
+        relation = get_object_or_404(
+            Relation.objects.select_related("source_key", "target_key"), pk=relation_id, assignment=assignment
+        )
+        ends = [i for i in (relation.source_mention_id, relation.target_mention_id) if i]
+        before = undo.snapshot_take(
+            assignment=assignment,
+            mention_ids=ends,
+            label=f"remove pair {relation.source_key.name} → {relation.target_key.name}",
+        )
         annotation.relation_delete(relation=relation, user=request.user)
+        return Done(focus=relation.source_mention_id, snapshot=before if ends else None)
 
     return _act(request, assignment_id, change)
+
+
+@require_POST
+def undo_restore(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
+    """Undo (or redo) a change: restore the snapshot behind the token; the answer
+    carries the token of the state it replaced, which redoes (or undoes) it."""
+    kind = "redo" if request.POST.get("kind") == "redo" else "undo"
+
+    def change(assignment: Assignment) -> Done:
+        snapshot = _recall(request, assignment, request.POST.get("token", ""))
+        replaced = undo.snapshot_restore(assignment=assignment, user=request.user, snapshot=snapshot)
+        present = [int(i) for i, m in snapshot["mentions"].items() if m]
+        verb = "Undone" if kind == "undo" else "Redone"
+        return Done(
+            focus=present[0] if len(present) == 1 else None,
+            snapshot=replaced,
+            toast=f"{verb}: {snapshot['label']}.",
+        )
+
+    return _act(request, assignment_id, change, undo_kind=kind)
 
 
 @require_POST

@@ -30,8 +30,6 @@ from __future__ import annotations
 import importlib.metadata
 import itertools
 import json
-import re
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -48,12 +46,12 @@ from tokenizers import (
 )
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from inference.ml.text.korean import HANGUL as _HANGUL
+from inference.ml.text.korean import kiwi as _kiwi
+
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 PRETOKENIZATION_FILE = "radreview_pretokenization.json"
-KIWI_INSTALL_HINT = "pip install kiwipiepy==0.24.1 kiwipiepy_model==0.24.0"
-
-_HANGUL = re.compile("[\uac00-\ud7a3]")
 _MORPHEME_ATTR = "radreview_morphemes"
 
 
@@ -170,22 +168,3 @@ def _wrap(backend: Tokenizer, *, morphemes: bool) -> PreTrainedTokenizerFast:
         _set_pre_tokenizer(tokenizer.backend_tokenizer, morphemes=True)
     setattr(tokenizer, _MORPHEME_ATTR, morphemes)
     return tokenizer
-
-
-_kiwi_lock = threading.Lock()
-_kiwi_instance: Any = None
-
-
-def _kiwi() -> Any:
-    """The shared Kiwi analyser (~2 s to start, so once per process)."""
-    global _kiwi_instance
-    with _kiwi_lock:
-        if _kiwi_instance is None:
-            try:
-                from kiwipiepy import Kiwi
-            except ImportError as exc:
-                raise ImportError(
-                    f"morpheme-aware tokenization needs kiwipiepy: {KIWI_INSTALL_HINT}"
-                ) from exc
-            _kiwi_instance = Kiwi()
-        return _kiwi_instance

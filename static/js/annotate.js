@@ -12,11 +12,22 @@
  * Every change is a POST through htmx that swaps #workspace; state that must
  * survive a swap (focused mention, pairing source) lives here and is re-applied
  * after each swap. Report text is only ever read and written with textContent.
+ *
+ * Undo / redo: every change that can be undone answers with a token
+ * (#workspace[data-undo-token]) for the server-side snapshot of what it changed.
+ * The tokens of this page's changes are the undo stack; Ctrl+Z POSTs the top one
+ * to undo/, whose answer carries the token that redoes it (the redo stack), and
+ * the other way round. A new change empties the redo stack. The stacks live as
+ * long as the page: undo is bounded to the report on screen.
+ *
+ * Selections that end on a Korean particle (우상엽|의) are trimmed to the word:
+ * the server sends the particles' spans (ws-data "particles", from Kiwi).
  */
 (function () {
   "use strict";
 
   const state = { focus: null, sugg: -1, pairing: null, pending: null };
+  const history = { undo: [], redo: [], seen: new Set() };
 
   // No CSS transitions to wait for: let htmx wire swapped content at once, so a
   // click right after a save hits a live form.
@@ -46,6 +57,30 @@
 
   function codePoints(s) { let n = 0; for (const _ of s) n++; return n; }
 
+  /* The DOM position (text node, UTF-16 offset) of a code-point offset in the report. */
+  function pointAt(cp) {
+    const walker = document.createTreeWalker(textRoot(), NodeFilter.SHOW_TEXT);
+    let seen = 0;
+    while (walker.nextNode()) {
+      const node = walker.currentNode;
+      const chars = Array.from(node.data);
+      if (seen + chars.length >= cp) return [node, chars.slice(0, cp - seen).join("").length];
+      seen += chars.length;
+    }
+    return null;
+  }
+
+  /* Trim a trailing Korean particle off a span that starts before it. */
+  function snapToWord(span) {
+    const d = data();
+    for (const [a, b] of (d && d.particles) || []) {
+      if (span.start < a && a < span.end && span.end <= b) {
+        return { start: span.start, end: a, text: Array.from(span.text).slice(0, a - span.start).join(""), snapped: true };
+      }
+    }
+    return span;
+  }
+
   function offsetOf(node, offset) {
     const range = document.createRange();
     range.setStart(textRoot(), 0);
@@ -67,7 +102,19 @@
     while (a < b && /\s/u.test(chars[a])) a++;
     while (b > a && /\s/u.test(chars[b - 1])) b--;
     if (a === b) return null;
-    return { start: start + a, end: start + b, text: chars.slice(a, b).join("") };
+    return snapToWord({ start: start + a, end: start + b, text: chars.slice(a, b).join("") });
+  }
+
+  /* Show the trimmed selection, so what is highlighted is what will be labelled. */
+  function showSnapped(span) {
+    const from = pointAt(span.start), to = pointAt(span.end);
+    if (!from || !to) return;
+    const range = document.createRange();
+    range.setStart(from[0], from[1]);
+    range.setEnd(to[0], to[1]);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
   }
 
   /* -- hints ------------------------------------------------------------------- */
@@ -84,7 +131,7 @@
         "): press a key's number, click a key, or type / to search" +
         (state.focus ? "; e moves the focused mention here." : "."));
     } else {
-      hint("Select text, then press a key's number or click a key. Click a highlighted suggestion to accept it.");
+      hint("Select text, then press a key's number or click a key. Click a dashed suggestion to pick it, then Enter or y accepts it.");
     }
   }
 
@@ -111,13 +158,15 @@
 
   function applySuggestionFocus() {
     clearClass("sugg-focus");
+    const button = $("accept-suggestion");
+    if (button) button.hidden = state.sugg < 0;
     if (state.sugg < 0) return;
     const segs = Array.from(document.querySelectorAll("#report-text .seg[data-s]"))
       .filter((seg) => seg.dataset.s.split(" ").includes(String(state.sugg)));
     segs.forEach((seg) => seg.classList.add("sugg-focus"));
     if (segs.length) segs[0].scrollIntoView({ block: "nearest" });
     const s = suggestion(state.sugg);
-    if (s) hint("Suggestion: “" + s.text + "” → " + s.key_name + ". Press a or Enter to accept, j/k to move.");
+    if (s) hint("Suggestion: “" + s.text + "” → " + s.key_name + ". Enter or y accepts it (negated if the rules read it so); j/k move.");
   }
 
   function applyPairing() {
@@ -129,7 +178,7 @@
     if (!source) { state.pairing = null; return; }
     data().mentions.filter((m) => m.type === source.pairs_with)
       .forEach((m) => segmentsOf(m.id).forEach((seg) => seg.classList.add("pair-target")));
-    hint("Pairing “" + source.text + "” (" + source.key_name + "): click its location/episode in the text. Esc to stop.");
+    hint("Pairing “" + source.text + "” (" + source.key_name + "): click its location/episode in the text (one pair). Esc to stop.");
   }
 
   function highlightPair(ids, on) {
@@ -188,7 +237,48 @@
     const source = mention(state.pairing), target = mention(targetId);
     if (!source || !target) return;
     if (target.type !== source.pairs_with) { hint("“" + target.text + "” cannot be paired with " + source.key_name + "."); return; }
+    // One pair per p: the next click on a mention must not make a second, unintended one.
+    state.pairing = null;
+    applyPairing();
     post("relations/", { source: source.id, target: "m" + target.id });
+  }
+
+  /* -- undo / redo ---------------------------------------------------------------- */
+
+  function historyStep(kind) {
+    if (!editable()) return;
+    const from = kind === "undo" ? history.undo : history.redo;
+    const entry = from.pop();
+    if (!entry) { hint(kind === "undo" ? "Nothing to undo in this report." : "Nothing to redo."); showHistory(); return; }
+    state.pending = null; state.pairing = null; state.sugg = -1;
+    post("undo/", { token: entry.token, kind: kind });
+  }
+
+  /* After a swap: file the answer's token on the stack it belongs to. */
+  function recordHistory(ws) {
+    const token = ws.dataset.undoToken;
+    if (token && !history.seen.has(token)) {
+      history.seen.add(token);
+      const entry = { token: token, label: ws.dataset.undoLabel || "" };
+      const kind = ws.dataset.undoKind || "do";
+      if (kind === "undo") history.redo.push(entry);
+      else {
+        if (kind === "do") history.redo = [];
+        history.undo.push(entry);
+      }
+      history.undo = history.undo.slice(-100);
+    }
+    showHistory();
+  }
+
+  function showHistory() {
+    const top = (stack) => stack.length ? stack[stack.length - 1].label : "";
+    [["undo-button", history.undo, "Undo"], ["redo-button", history.redo, "Redo"]].forEach(([id, stack, verb]) => {
+      const button = $(id);
+      if (!button) return;
+      button.disabled = stack.length === 0;
+      button.title = stack.length ? verb + ": " + top(stack) + (verb === "Undo" ? " (Ctrl+Z)" : " (Ctrl+Shift+Z)") : "Nothing to " + verb.toLowerCase();
+    });
   }
 
   function focusMention(id) {
@@ -218,7 +308,10 @@
     const root = textRoot();
     if (!root || !root.contains(event.target) || !editable()) return;
     const span = selectedSpan();
-    if (span) { state.pending = span; showPending(); return; }
+    if (span) {
+      if (span.snapped) showSnapped(span);
+      state.pending = span; showPending(); return;
+    }
     const seg = event.target.closest(".seg");
     if (!seg) return;
     if (state.pairing && seg.dataset.m) { pairWith(seg.dataset.m.split(" ")[0]); return; }
@@ -228,10 +321,15 @@
       focusMention(next);
       return;
     }
-    if (seg.dataset.s) acceptSuggestion(seg.dataset.s.split(" ")[0]);
+    // A click picks a suggestion, never accepts it: the same click may be the start
+    // of a double-click that selects a word. Enter, y or the Accept button accept.
+    if (seg.dataset.s) { state.sugg = Number(seg.dataset.s.split(" ")[0]); applySuggestionFocus(); }
   });
 
   document.addEventListener("click", (event) => {
+    const step = event.target.closest("[data-history]");
+    if (step) { historyStep(step.dataset.history); return; }
+    if (event.target.closest("#accept-suggestion")) { if (state.sugg >= 0) acceptSuggestion(state.sugg); return; }
     const key = event.target.closest("#key-list .key");
     if (key) { assignKey(key.dataset.key); return; }
     const row = event.target.closest(".mention-row");
@@ -253,6 +351,12 @@
     if (event.target.closest("[data-pair], #report-text .seg[data-m]")) clearClass("hl");
   });
 
+  // No preselected pair target: Pair stays disabled until one is chosen.
+  document.addEventListener("change", (event) => {
+    const select = event.target.closest(".pair-form select");
+    if (select) select.form.querySelector("button[type=submit]").disabled = !select.value;
+  });
+
   document.addEventListener("input", (event) => {
     if (event.target.id !== "key-search") return;
     const query = event.target.value.trim().toLowerCase();
@@ -266,8 +370,22 @@
     return document.querySelector('#key-list .key[data-code="' + code + '"]');
   }
 
+  function goTo(which) {
+    const url = workspace().dataset[which === "]" ? "urlNext" : "urlPrevious"];
+    if (url) window.location.assign(url);
+    else hint(which === "]" ? "This is the last report of your queue." : "This is the first report of your queue.");
+  }
+
   document.addEventListener("keydown", (event) => {
-    if (!workspace() || !editable()) return;
+    if (!workspace()) return;
+    // Previous / next report work on a submitted (read-only) report too.
+    if ((event.key === "[" || event.key === "]") && !event.ctrlKey && !event.metaKey && !event.altKey &&
+        !event.target.closest("input, select, textarea")) {
+      event.preventDefault();
+      goTo(event.key);
+      return;
+    }
+    if (!editable()) return;
     const inSearch = event.target.id === "key-search";
     if (inSearch) {
       if (event.key === "Enter") {
@@ -279,8 +397,14 @@
       }
       return;
     }
-    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (/^Digit\d$/.test(event.code)) {
+    if (event.target.closest("input, select, textarea")) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && (event.code === "KeyZ" || event.code === "KeyY")) {
+      event.preventDefault();
+      historyStep(event.code === "KeyY" || event.shiftKey ? "redo" : "undo");
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (/^(Digit\d|Minus|Equal)$/.test(event.code)) {
       const button = keyFromShortcut(event);
       if (button) { event.preventDefault(); assignKey(button.dataset.key); }
       return;
@@ -290,8 +414,8 @@
       case "/": event.preventDefault(); $("key-search").focus(); break;
       case "j": moveSuggestion(1); break;
       case "k": moveSuggestion(-1); break;
-      case "a": case "Enter":
-        if (state.sugg >= 0) { event.preventDefault(); acceptSuggestion(state.sugg); }
+      case "a": case "y": case "Enter":
+        if (state.sugg >= 0 && !event.target.closest("button, a")) { event.preventDefault(); acceptSuggestion(state.sugg); }
         break;
       case "e": moveMention(); break;
       case "n": if (focused) post("mentions/" + focused.id + "/", { field: "negated" }); break;
@@ -325,6 +449,9 @@
     if (!ws) return;
     if (ws.dataset.focus) state.focus = Number(ws.dataset.focus);
     state.pending = null;
+    recordHistory(ws);
+    const toast = $("ws-toast");
+    if (toast) setTimeout(() => toast.classList.add("faded"), 8000);
     const d = data();
     if (state.sugg >= 0 && (!d || state.sugg >= d.suggestions.length)) state.sugg = -1;
     applyFocus();
@@ -352,5 +479,5 @@
   document.addEventListener("DOMContentLoaded", restoreOnce);
 
   // Exposed for tests and the browser console.
-  window.RadAnnotate = { selectedSpan, codePoints, state };
+  window.RadAnnotate = { selectedSpan, codePoints, state, history };
 })();

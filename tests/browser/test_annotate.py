@@ -2,7 +2,8 @@
 
 An annotator logs in, opens a mixed Korean/English report that starts with an
 emoji (so UTF-16 and code-point offsets differ), selects spans with a DOM Range,
-assigns keys by keyboard, accepts a suggestion, flags it negated, pairs the
+assigns keys by keyboard, picks a suggestion by click and accepts it with Enter
+(negated, as the rules read it), toggles the flag, pairs the
 lesion with its location, moves the lesion's span (keeping the pair), submits,
 and the database holds exactly those spans.
 Screenshots go to test-artifacts/.
@@ -95,15 +96,22 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
     page.keyboard.press("Digit1")  # key 1: nodule
     _wait_for_mentions(page, 1)
 
-    # 2. The location: shift+2 is "right upper lobe".
+    # 2. The location: shift+1 is "right upper lobe" (locations take the shifted row).
     page.evaluate(SELECT_JS, ["우상엽", 0])
-    page.keyboard.press("Shift+Digit2")
+    page.keyboard.press("Shift+Digit1")
     _wait_for_mentions(page, 2)
 
-    # 3. A suggestion accepted by click, then flagged negated with "n" (it is focused after the save).
+    # 3. A click picks a suggestion, Enter accepts it: negated, as the rules read "No pleural
+    #    effusion". "n" toggles the focused mention's flag off and on again.
     page.click("#report-text .seg.sugg:has-text('pleural effusion')")
+    page.wait_for_selector("#accept-suggestion:not([hidden])")
+    assert page.locator("#mention-panel .mention-row").count() == 2  # the click accepted nothing
+    page.keyboard.press("Enter")
     _wait_for_mentions(page, 3)
     page.wait_for_selector("#mention-panel .mention-row.focus:has-text('pleural effusion')")
+    page.wait_for_selector("#report-text .seg.m.negated")
+    page.keyboard.press("n")
+    page.wait_for_selector("#report-text .seg.m.negated", state="detached")
     page.keyboard.press("n")
     page.wait_for_selector("#report-text .seg.m.negated")
 
@@ -113,6 +121,7 @@ def test_annotator_labels_pairs_and_submits_a_mixed_korean_report(live_server, p
     page.wait_for_selector("#workspace.pairing")
     page.click("#report-text .seg.pair-target:has-text('우상엽')")
     page.wait_for_selector("#pair-panel li.pair")
+    page.wait_for_selector("#workspace:not(.pairing)")  # one pair, then pairing ends
     page.hover("#pair-panel li.pair")
     page.wait_for_selector("#report-text .seg.hl")  # hovering a pair highlights both of its spans
     page.screenshot(path=str(ARTIFACTS / "annotate-2-paired.png"))  # not full_page: resizing ends the hover

@@ -221,7 +221,7 @@ def test_accepting_suggestions_skips_spans_already_marked(mine, annotator):
         (entity_key("ground-glass opacity").pk, start, start + 3),
         (entity_key("right upper lobe").pk, start + 7, start + 10),
     ]
-    assert annotation.mentions_accept(assignment=mine, user=annotator, spans=spans) == 1
+    assert len(annotation.mentions_accept(assignment=mine, user=annotator, spans=spans)) == 1
     assert sorted(Mention.objects.values_list("key__name", flat=True)) == [
         "ground-glass opacity",
         "right upper lobe",
