@@ -212,7 +212,14 @@ def job_cancel(*, job: Job) -> bool:
 def job_cancel_requested(*, job_id: int) -> bool:
     """For work between progress reports (an import's write pass): the marker file or
     the flag."""
-    return _cancel_marker(job_id).exists() or Job.objects.filter(pk=job_id, cancel_requested=True).exists()
+    marker = _cancel_marker(job_id)
+    if marker.exists():
+        created = Job.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
+        # A marker older than the row was left by an earlier row with the same id (a
+        # database reset, a test database): it says nothing about this job.
+        if created is not None and marker.stat().st_mtime >= created.timestamp():
+            return True
+    return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
 def _cancel_marker(job_id: int) -> Path:

@@ -125,3 +125,23 @@ def test_enqueue_records_the_task_name(db, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         job_enqueue(job=job, task=selftest_task)
     assert Job.objects.get(pk=job.pk).task_name == "jobs.selftest"
+
+
+def test_a_cancel_marker_older_than_the_job_row_does_not_cancel_it(db, settings, tmp_path):
+    """A database reset restarts ids; the marker a cancelled job #n left behind must not
+    cancel the new job #n."""
+    import os
+
+    from jobs.services import job_cancel_requested
+
+    settings.DATA_DIR = tmp_path
+    job = JobFactory(status=Job.Status.RUNNING)
+    marker = tmp_path / "jobs" / f"cancel-{job.pk}"
+    marker.parent.mkdir()
+    marker.touch()
+    old = job.created_at.timestamp() - 3600
+    os.utime(marker, (old, old))
+    assert job_cancel_requested(job_id=job.pk) is False
+
+    job_cancel(job=job)  # a real request writes a fresh marker
+    assert job_cancel_requested(job_id=job.pk) is True
