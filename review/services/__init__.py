@@ -1,9 +1,13 @@
 """Services of the review app: syncing findings from predictions, and decisions."""
 
+from review.services.bulk import BulkResult, findings_bulk_decide
 from review.services.decisions import (
+    ConfirmationRequired,
+    EvidenceRequired,
     ReviewConflict,
     finding_add,
     finding_decide,
+    finding_undo,
     grid_toggle,
     lease_acquire,
     lease_release,
@@ -12,9 +16,14 @@ from review.services.decisions import (
 from review.services.sync import sync_report_findings, sync_reports
 
 __all__ = [
+    "BulkResult",
+    "ConfirmationRequired",
+    "EvidenceRequired",
     "ReviewConflict",
     "finding_add",
     "finding_decide",
+    "finding_undo",
+    "findings_bulk_decide",
     "grid_toggle",
     "lease_acquire",
     "lease_release",
