@@ -15,7 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from inference.ml.llm.mapping import FLAG_UNMATCHED
-from review.services.sync import FLAG_HALLUCINATION
+
+# Set by review sync (services.sync) next to inference's flags: the quote is not in
+# the report, or the report negates it.
+FLAG_HALLUCINATION = "possible_hallucination"
 
 HALLUCINATION_FLAGS = {FLAG_HALLUCINATION, FLAG_UNMATCHED, "evidence_negated"}
 FLAG_LABELS = {

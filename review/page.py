@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from annotations import selectors as annotation_selectors
 from annotations.highlight import Span, segments
 from annotations.models import EntityKey, EntityType, Modality
+from inference.ml.llm.mapping import FLAG_UNMATCHED
 from inference.ml.text.assertion import NEGATED, UNCERTAIN
 from review import html
 from review.flags import FLAG_LABELS, HALLUCINATION_FLAGS, approval_warnings, needs_evidence
@@ -99,6 +100,20 @@ class FindingView:
     @property
     def hallucination(self) -> bool:
         return bool(HALLUCINATION_FLAGS & set(self.f.flags or []))
+
+    @property
+    def hallucination_text(self) -> str:
+        """Why the AI's claim may be made up; after a clinician chose the evidence, say so."""
+        flags = set(self.f.flags or [])
+        said = (
+            "the AI's quote does not occur in the report"
+            if FLAG_UNMATCHED in flags
+            else "the text negates it"
+        )
+        if self.f.is_decided and self.f.ai and self.f.evidence != (self.f.ai.get("evidence") or ""):
+            who = self.f.decided_by.get_username() if self.f.decided_by else "a clinician"
+            said += f"; the evidence shown was selected by {who}"
+        return said
 
     @property
     def warnings(self) -> list[str]:

@@ -118,7 +118,9 @@
     // The server reads the span with the modality's lexicon and pre-fills the key.
     $("add-selection").textContent = "Selected: “" + span.text + "” (reading…)";
     const url = form.dataset.prefillUrl + "?start=" + span.start + "&end=" + span.end;
-    htmx.ajax("GET", url, { source: form, target: "#add-form", swap: "outerHTML" });
+    // The source is the report text, not the form: htmx would add the form's own
+    // (empty) start/end to a GET whose source is the form.
+    htmx.ajax("GET", url, { source: $("report-text"), target: "#add-form", swap: "outerHTML" });
   }
 
   function addFromSelection() {
