@@ -9,10 +9,9 @@ from review.services.decisions import (
     finding_decide,
     finding_undo,
     grid_toggle,
-    lease_acquire,
-    lease_release,
     report_confirm_no_findings,
 )
+from review.services.lease import lease_acquire, lease_release
 from review.services.sync import sync_report_findings, sync_reports
 
 __all__ = [

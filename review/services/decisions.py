@@ -11,7 +11,11 @@ Refusals raise ReviewConflict with a message for the person; nothing is saved.
 
 Rules: only users holding PERM_REVIEW through a group or a direct grant decide
 (superuser status alone does not: radreview.roles.has_role_perm); reject needs a reason code
-("other" also needs a comment); edits are checked against the schema. A saved
+("other" also needs a comment); edits are checked against the schema. Whatever makes a
+finding verified (approve, edit, add) is guarded (review.flags, issue 18): a flagged pending
+finding needs `confirm`, and a finding without an evidence span needs the span the
+clinician selected, which becomes its evidence; so no verified finding lacks offsets.
+Undo takes a finding back to undecided (an added one is withdrawn), audited like the rest. A saved
 location list goes through the site's one location normalisation
 (inference.ml.text.location_keys, LABELLING.md section 4), as every mode's
 output does; a location just ticked in the grid is never the key it drops.
@@ -24,7 +28,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType
@@ -32,9 +35,9 @@ from annotations.selectors import site_ruleset
 from radreview.roles import PERM_REVIEW, has_role_perm
 from review.flags import approval_warnings, needs_evidence
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
+from review.services.lease import LEASE_MINUTES, lease_holder
 from review.services.sync import finding_kinds, review_refresh
 
-LEASE_MINUTES = 15
 Reason = ReviewDecision.Reason
 Action = ReviewDecision.Action
 
@@ -74,43 +77,6 @@ def _who(user: Any) -> str:
 def _check_can_review(user: Any) -> None:
     if not has_role_perm(user, PERM_REVIEW):
         raise PermissionDenied("Only clinicians verify AI findings.")
-
-
-def lease_holder(review: ReviewReport, user: Any) -> Any:
-    """The other user holding an unexpired lease on the report, or None."""
-    other = review.lease_user_id and review.lease_user_id != user.pk
-    if other and review.lease_until and review.lease_until > timezone.now():
-        return review.lease_user
-    return None
-
-
-def lease_acquire(*, review: ReviewReport, user: Any) -> Any:
-    """Take or renew the lease unless someone else holds it; returns that someone, or None.
-    Writes only when the lease changes hands or has less than half its time left."""
-    holder = lease_holder(review, user)
-    if holder is not None:
-        return holder
-    now = timezone.now()
-    fresh = review.lease_until and review.lease_until - now > timedelta(minutes=LEASE_MINUTES / 2)
-    if review.lease_user_id == user.pk and fresh:
-        return None
-    until = now + timedelta(minutes=LEASE_MINUTES)
-    free = (
-        Q(lease_user__isnull=True)
-        | Q(lease_user=user)
-        | Q(lease_until__isnull=True)
-        | Q(lease_until__lte=now)
-    )
-    taken = ReviewReport.objects.filter(free, pk=review.pk).update(lease_user=user, lease_until=until)
-    if not taken:  # someone took it between our read and write
-        review.refresh_from_db(fields=["lease_user", "lease_until"])
-        return lease_holder(review, user)
-    review.lease_user, review.lease_until = user, until
-    return None
-
-
-def lease_release(*, review: ReviewReport, user: Any) -> None:
-    ReviewReport.objects.filter(pk=review.pk, lease_user=user).update(lease_user=None, lease_until=None)
 
 
 def snapshot(f: ReviewFinding) -> dict[str, Any]:
