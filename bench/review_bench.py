@@ -247,11 +247,14 @@ def main() -> None:
         finding = ReviewFinding.objects.filter(report_id=report_id, status="pending").first()
         if finding is None:
             continue
+        # As a clinician approves: the flags confirmed, a span selected where the
+        # finding has no evidence in the report (issue 18).
+        data = {"action": "approve", "version": finding.version, "confirm": "1"}
+        if finding.evidence_start is None:
+            data |= {"start": 0, "end": 5}
         t0 = time.perf_counter()
         response = client.post(
-            reverse("review:decide", args=[report_id, finding.pk]),
-            {"action": "approve", "version": finding.version},
-            HTTP_HX_REQUEST="true",
+            reverse("review:decide", args=[report_id, finding.pk]), data, HTTP_HX_REQUEST="true"
         )
         decision_ms.append((time.perf_counter() - t0) * 1000)
         assert response.status_code in (200, 204) and b"rv-error" not in response.content, response.content[

@@ -184,11 +184,17 @@ class ReviewDecision(AppendOnlyModel):
         EDIT = "edit", "Edited"
         ADD = "add", "Added"
         CONFIRM_NONE = "confirm_none", "Confirmed no findings"
+        UNDO = "undo", "Undone"
 
     class Reason(models.TextChoices):
+        # The order is the number key of each reason on the review screen (1 to 7):
+        # the same for both modalities, so the keys stay in the fingers; "other",
+        # the one that needs a comment, last.
+        HALLUCINATED = "hallucinated", "Hallucinated (not in the report)"
         MISSED_NEGATION = "missed_negation", "Missed negation"
         WRONG_LOCATION = "wrong_location", "Wrong laterality / location"
-        HALLUCINATED = "hallucinated", "Hallucinated (not in the report)"
+        WRONG_KEY = "wrong_key", "Wrong key (another finding)"
+        WRONG_EVIDENCE = "wrong_evidence", "Wrong evidence quote"
         WRONG_EPISODE = "wrong_episode", "Wrong episode"
         OTHER = "other", "Other (comment)"
 

@@ -19,35 +19,12 @@ from django.utils.safestring import SafeString
 from annotations import selectors as annotation_selectors
 from annotations.highlight import Span, segments
 from annotations.models import EntityKey, EntityType, Modality
+from inference.ml.llm.mapping import FLAG_UNMATCHED
 from inference.ml.text.assertion import NEGATED, UNCERTAIN
 from review import html
+from review.flags import FLAG_LABELS, HALLUCINATION_FLAGS, approval_warnings, needs_evidence
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
-from review.services.sync import FLAG_HALLUCINATION, FLAG_UNMATCHED
 
-HALLUCINATION_FLAGS = {FLAG_HALLUCINATION, FLAG_UNMATCHED, "evidence_negated"}
-FLAG_LABELS = {
-    "stage1_only": "stage 1 only (stage 2 did not confirm)",
-    "stage2_only": "stage 2 only (stage 1 below threshold)",
-    "near_threshold": "stage 1 near its threshold",
-    "llm_failed": "LLM output failed",
-    "evidence_not_negated": "LLM says negated; text does not",
-    "key_not_in_evidence": "quote does not name the key",
-    "hint_leak_suspect": "may copy the stage 1 hint",
-    "not_in_hint": "not in the stage 1 hint",
-    # The combined extractor (inference.ml.combined) and its rule engine.
-    "rules_stage1_disagree": "Rules and stage 1 disagree",
-    "lexicon_silent": "No keyword matched (stage 1 found it)",
-    "no_location": "Rules linked no location",
-    "unparsed": "Rules could not parse the report",
-    "llm_disagrees": "LLM disagrees with the rules",
-    "unconfirmed": "Stage 1 alone; the LLM did not confirm it",
-    "llm_quote_not_found": "LLM's quote is not in the report (not applied)",
-    "mixed_assertion": "Mentioned both present and absent",
-    "weak_location": "Weak location link",
-    "outside_mention": "Some mentions are outside the chest",
-    "cross_sentence_location": "Location from another sentence",
-    "historical": "Historical or resolved",
-}
 # Who decided a combined finding (its `ai["source"]`), and the order sources are listed in.
 SOURCE_LABELS = {"rules": "Rules", "stage1": "Stage 1", "llm": "LLM", "rules+llm": "Rules + LLM"}
 SOURCE_ORDER = ("rules", "stage1", "llm")
@@ -125,6 +102,34 @@ class FindingView:
         return bool(HALLUCINATION_FLAGS & set(self.f.flags or []))
 
     @property
+    def hallucination_text(self) -> str:
+        """Why the AI's claim may be made up; after a clinician chose the evidence, say so."""
+        flags = set(self.f.flags or [])
+        said = (
+            "the AI's quote does not occur in the report"
+            if FLAG_UNMATCHED in flags
+            else "the text negates it"
+        )
+        if self.f.is_decided and self.f.ai and self.f.evidence != (self.f.ai.get("evidence") or ""):
+            who = self.f.decided_by.get_username() if self.f.decided_by else "a clinician"
+            said += f"; the evidence shown was selected by {who}"
+        return said
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the approve step names before a flagged finding may be approved."""
+        return approval_warnings(self.f)
+
+    @property
+    def needs_evidence(self) -> bool:
+        return needs_evidence(self.f)
+
+    @property
+    def reason_label(self) -> str:
+        code = self.f.reason_code
+        return str(dict(ReviewDecision.Reason.choices).get(code, code))
+
+    @property
     def other_flags(self) -> list[tuple[str, str]]:
         """(code, label) of the flags that are not about hallucination."""
         return [(x, FLAG_LABELS.get(x, x)) for x in self.f.flags or [] if x not in HALLUCINATION_FLAGS]
@@ -173,6 +178,65 @@ def verdict_text(source: str, verdict: dict[str, Any]) -> str:
 
 
 @dataclass
+class AddForm:
+    """The "add a missed finding" form, empty or pre-filled from a selected span."""
+
+    keys: SchemaKeys
+    is_brain: bool
+    start: int | None = None
+    end: int | None = None
+    selected: str = ""
+    key: str = ""
+    locations: list[str] = field(default_factory=list)
+    episode: str = ""
+
+    @property
+    def key_options(self) -> SafeString:
+        # A blank first choice: nothing is added under a key nobody chose.
+        blank = SafeString('<option value="">Choose the finding…</option>')
+        return (
+            blank
+            + html.options_html(self.keys.findings, self.key)
+            + html.options_html(self.keys.details, self.key, suffix=" (detail)")
+        )
+
+    @property
+    def location_checks(self) -> SafeString:
+        return html.checkboxes_html("locations", self.keys.locations, self.locations)
+
+    @property
+    def episode_options(self) -> SafeString:
+        return html.options_html(self.keys.episodes, self.episode)
+
+
+def add_prefill(*, review: ReviewReport, start: int, end: int) -> AddForm:
+    """The add form for the span [start, end) of the report: the first finding key
+    whose entity value the span overlaps (the modality's lexicon, as highlighted),
+    and the locations / episode named inside it."""
+    report = review.report
+    keys = schema_keys(report.modality)
+    form = AddForm(
+        keys=keys,
+        is_brain=report.modality.code == "brain_mri",
+        start=start,
+        end=end,
+        selected=report.text[start:end],
+    )
+    for m in annotation_selectors.modality_matcher(modality=report.modality).find(report.text):
+        if m.end <= start or m.start >= end:
+            continue
+        for k in m.keys:
+            name, role = keys.by_id.get(k, ("", "")) if isinstance(k, int) else ("", "")
+            if role in (EntityType.Role.FINDING, EntityType.Role.DETAIL) and not form.key:
+                form.key = name
+            elif role == EntityType.Role.LOCATION and name not in form.locations:
+                form.locations.append(name)
+            elif role == EntityType.Role.EPISODE and not form.episode:
+                form.episode = name
+    return form
+
+
+@dataclass
 class GridCell:
     location: str
     ticked: bool
@@ -187,7 +251,7 @@ class ReviewPage:
     groups: list[FindingView]
     grid: list[tuple[str, list[GridCell]]]
     keys: SchemaKeys
-    reasons: list[tuple[str, str]]
+    reasons: list[tuple[int, str, str]]  # (number key, code, label)
     is_brain: bool
     editable: bool
     holder: Any = None
@@ -201,14 +265,8 @@ class ReviewPage:
         return html.grid_html(self.grid, self.keys.locations, editable=self.editable)
 
     @property
-    def add_key_options(self) -> SafeString:
-        return html.options_html(self.keys.findings) + html.options_html(
-            self.keys.details, suffix=" (detail)"
-        )
-
-    @property
-    def add_location_checks(self) -> SafeString:
-        return html.checkboxes_html("locations", self.keys.locations)
+    def add(self) -> AddForm:
+        return AddForm(keys=self.keys, is_brain=self.is_brain)
 
     @property
     def pending(self) -> int:
@@ -279,7 +337,7 @@ def review_page(
         groups=_groups(findings, keys),
         grid=[] if is_brain else _grid(keys, findings),
         keys=keys,
-        reasons=list(ReviewDecision.Reason.choices),
+        reasons=[(n, code, label) for n, (code, label) in enumerate(ReviewDecision.Reason.choices, start=1)],
         is_brain=is_brain,
         editable=editable,
         holder=holder,

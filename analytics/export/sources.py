@@ -118,7 +118,12 @@ def verified_report_ids(report_ids: list[int]) -> set[int]:
 
 def verified_records(batch: dict[int, ReportInfo], keys: KeyIndex) -> Iterator[FindingRecord]:
     """Findings a clinician approved, edited or added, on verified reports.
-    Rejected AI findings are not findings; undecided ones are not verified."""
+    Rejected AI findings are not findings; undecided ones are not verified.
+    Every verified record carries its evidence offsets: the review services
+    refuse to verify a finding without a span in the report (review.flags), and
+    a row decided before that rule, without one, is not exported as verified
+    until a clinician gives it a span (issue 18). A non-tumor detail shares the
+    span of the finding it belongs to."""
     positive = (ReviewFinding.Status.APPROVED, ReviewFinding.Status.EDITED, ReviewFinding.Status.ADDED)
     rows = (
         ReviewFinding.objects.filter(
@@ -126,6 +131,8 @@ def verified_records(batch: dict[int, ReportInfo], keys: KeyIndex) -> Iterator[F
             review__verified_at__isnull=False,
             superseded=False,
             status__in=positive,
+            evidence_start__isnull=False,
+            evidence_end__isnull=False,
         )
         .order_by("report_id", "id")
         .values_list(
@@ -190,7 +197,15 @@ def verified_records(batch: dict[int, ReportInfo], keys: KeyIndex) -> Iterator[F
             detail = str(detail)
             entity_type = keys.type_of(report.modality, detail, kind)
             yield FindingRecord(
-                report=report, label=VERIFIED, entity_type=entity_type, key=detail, status=PRESENT, **common
+                report=report,
+                label=VERIFIED,
+                entity_type=entity_type,
+                key=detail,
+                status=PRESENT,
+                evidence=evidence or "",
+                start=start,
+                end=end,
+                **common,
             )
 
 

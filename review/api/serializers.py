@@ -76,14 +76,47 @@ def decision_data(d: ReviewDecision) -> dict[str, Any]:
 
 
 class DecisionIn(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["approve", "reject", "edit"])
+    action = serializers.ChoiceField(choices=["approve", "reject", "edit", "undo"])
     version = OffsetField()
+    confirm = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="the second step of approving or editing a flagged finding: its flags were checked",
+    )
+    start = OffsetField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the evidence the clinician selected, [start, end) in code points; required to approve "
+        "or edit a finding whose evidence is not in the report",
+    )
+    end = OffsetField(required=False, allow_null=True, default=None)
     reason_code = serializers.CharField(required=False, allow_blank=True, default="")
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     key = serializers.CharField(required=False, max_length=100)
     locations = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     episode = serializers.CharField(required=False, allow_blank=True, max_length=50)
     details = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+
+
+class BulkItemIn(serializers.Serializer):
+    id = IdField()
+    version = OffsetField()
+
+
+class BulkIn(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["approve", "reject"])
+    findings = BulkItemIn(many=True, allow_empty=False)
+    reason_code = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class BulkOut(serializers.Serializer):
+    done = serializers.ListField(child=serializers.CharField(), help_text="keys decided")
+    skipped = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="[key, why] not decided"
+    )
+    message = serializers.CharField()
 
 
 class AddIn(serializers.Serializer):
@@ -93,8 +126,8 @@ class AddIn(serializers.Serializer):
     )
     episode = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
     details = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
-    start = OffsetField(required=False, allow_null=True, default=None)
-    end = OffsetField(required=False, allow_null=True, default=None)
+    start = OffsetField(help_text="the evidence the clinician selected, [start, end) in code points")
+    end = OffsetField()
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 

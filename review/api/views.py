@@ -22,6 +22,8 @@ from radreview.private_query import reject_private_query
 from review import selectors, services
 from review.api.serializers import (
     AddIn,
+    BulkIn,
+    BulkOut,
     DecisionIn,
     DecisionOut,
     FindingOut,
@@ -130,9 +132,13 @@ class DecisionApi(APIView):
         get_object_or_404(ReviewFinding, pk=finding_id)
         data = DecisionIn(data=request.data)
         data.is_valid(raise_exception=True)
-        result = _call(
-            services.finding_decide, finding_id=finding_id, user=request.user, **data.validated_data
-        )
+        values = dict(data.validated_data)
+        if values["action"] == "undo":
+            result = _call(
+                services.finding_undo, finding_id=finding_id, user=request.user, version=values["version"]
+            )
+        else:
+            result = _call(services.finding_decide, finding_id=finding_id, user=request.user, **values)
         if isinstance(result, Response):
             return result
         return Response(finding_data(result))
@@ -150,6 +156,33 @@ class AddApi(APIView):
         if isinstance(result, Response):
             return result
         return Response(finding_data(result), status=status.HTTP_201_CREATED)
+
+
+class BulkApi(APIView):
+    """Approve or reject several findings of one report; approval skips flagged
+    findings and findings without evidence in the report, and says so."""
+
+    permission_classes = [IsClinician]
+
+    @extend_schema(request=BulkIn, responses={200: BulkOut, 409: ReviewConflictOut})
+    def post(self, request: Request, report_id: int) -> Response:
+        review = _review(report_id)
+        data = BulkIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        result = _call(
+            services.findings_bulk_decide,
+            review_id=review.pk,
+            user=request.user,
+            action=values["action"],
+            versions={item["id"]: item["version"] for item in values["findings"]},
+            reason_code=values["reason_code"],
+            comment=values["comment"],
+        )
+        if isinstance(result, Response):
+            return result
+        skipped = [[key, why] for key, why in result.skipped]
+        return Response({"done": result.done, "skipped": skipped, "message": result.message})
 
 
 class HistoryApi(APIView):

@@ -11,7 +11,11 @@ Refusals raise ReviewConflict with a message for the person; nothing is saved.
 
 Rules: only users holding PERM_REVIEW through a group or a direct grant decide
 (superuser status alone does not: radreview.roles.has_role_perm); reject needs a reason code
-("other" also needs a comment); edits are checked against the schema. A saved
+("other" also needs a comment); edits are checked against the schema. Whatever makes a
+finding verified (approve, edit, add) is guarded (review.flags, issue 18): a flagged pending
+finding needs `confirm`, and a finding without an evidence span needs the span the
+clinician selected, which becomes its evidence; so no verified finding lacks offsets.
+Undo takes a finding back to undecided (an added one is withdrawn), audited like the rest. A saved
 location list goes through the site's one location normalisation
 (inference.ml.text.location_keys, LABELLING.md section 4), as every mode's
 output does; a location just ticked in the grid is never the key it drops.
@@ -24,22 +28,46 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import EntityKey, EntityType
 from annotations.selectors import site_ruleset
 from radreview.roles import PERM_REVIEW, has_role_perm
+from review.flags import approval_warnings, needs_evidence
 from review.models import ReviewDecision, ReviewFinding, ReviewReport
+from review.services.lease import LEASE_MINUTES, lease_holder
 from review.services.sync import finding_kinds, review_refresh
 
-LEASE_MINUTES = 15
 Reason = ReviewDecision.Reason
 Action = ReviewDecision.Action
 
 
 class ReviewConflict(Exception):
-    """Another clinician got there first; the message says who and what to do."""
+    """Another clinician got there first, or the finding's state refuses the
+    decision as asked; the message says who or what, and what to do (409 in the API)."""
+
+
+class ConfirmationRequired(ReviewConflict):
+    """A flagged finding was to become verified without the second step that
+    acknowledges its flags (`confirm=True`)."""
+
+    def __init__(self, key: str, warnings: list[str]) -> None:
+        self.warnings = warnings
+        super().__init__(
+            f"“{key}” is flagged: {'; '.join(warnings)}. Check it against the report "
+            "and confirm in its card to accept it anyway; nothing was saved."
+        )
+
+
+class EvidenceRequired(ReviewConflict):
+    """A finding with no evidence span in the report was to become verified
+    without a span the clinician selected."""
+
+    def __init__(self, key: str, evidence: str) -> None:
+        said = f"The quote “{evidence[:80]}” is not in the report" if evidence else "It has no evidence"
+        super().__init__(
+            f"{said}: select the text that shows “{key}” in the report, then approve. Nothing was saved."
+        )
 
 
 def _who(user: Any) -> str:
@@ -49,43 +77,6 @@ def _who(user: Any) -> str:
 def _check_can_review(user: Any) -> None:
     if not has_role_perm(user, PERM_REVIEW):
         raise PermissionDenied("Only clinicians verify AI findings.")
-
-
-def lease_holder(review: ReviewReport, user: Any) -> Any:
-    """The other user holding an unexpired lease on the report, or None."""
-    other = review.lease_user_id and review.lease_user_id != user.pk
-    if other and review.lease_until and review.lease_until > timezone.now():
-        return review.lease_user
-    return None
-
-
-def lease_acquire(*, review: ReviewReport, user: Any) -> Any:
-    """Take or renew the lease unless someone else holds it; returns that someone, or None.
-    Writes only when the lease changes hands or has less than half its time left."""
-    holder = lease_holder(review, user)
-    if holder is not None:
-        return holder
-    now = timezone.now()
-    fresh = review.lease_until and review.lease_until - now > timedelta(minutes=LEASE_MINUTES / 2)
-    if review.lease_user_id == user.pk and fresh:
-        return None
-    until = now + timedelta(minutes=LEASE_MINUTES)
-    free = (
-        Q(lease_user__isnull=True)
-        | Q(lease_user=user)
-        | Q(lease_until__isnull=True)
-        | Q(lease_until__lte=now)
-    )
-    taken = ReviewReport.objects.filter(free, pk=review.pk).update(lease_user=user, lease_until=until)
-    if not taken:  # someone took it between our read and write
-        review.refresh_from_db(fields=["lease_user", "lease_until"])
-        return lease_holder(review, user)
-    review.lease_user, review.lease_until = user, until
-    return None
-
-
-def lease_release(*, review: ReviewReport, user: Any) -> None:
-    ReviewReport.objects.filter(pk=review.pk, lease_user=user).update(lease_user=None, lease_until=None)
 
 
 def snapshot(f: ReviewFinding) -> dict[str, Any]:
@@ -198,6 +189,31 @@ def _record(
     )
 
 
+def _clean_span(text: str, start: int | None, end: int | None) -> tuple[int, int] | None:
+    """The clinician's selected span, checked against the report (code points)."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None or not 0 <= start < end <= len(text):
+        raise ValidationError("The selected text is outside the report; select it again.")
+    if not text[start:end].strip():
+        raise ValidationError("The selected text is blank; select the words that show the finding.")
+    return start, end
+
+
+def _check_verifiable(finding: ReviewFinding, *, confirm: bool, span: tuple[int, int] | None) -> None:
+    """The two guards of a decision that makes a finding verified (review.flags)."""
+    warnings = approval_warnings(finding)
+    if warnings and not confirm:
+        raise ConfirmationRequired(finding.key, warnings)
+    if span is None and needs_evidence(finding):
+        raise EvidenceRequired(finding.key, finding.evidence)
+
+
+def _set_evidence(finding: ReviewFinding, text: str, span: tuple[int, int]) -> None:
+    finding.evidence = text[span[0] : span[1]]
+    finding.evidence_start, finding.evidence_end = span
+
+
 @transaction.atomic
 def finding_decide(
     *,
@@ -212,10 +228,19 @@ def finding_decide(
     episode: str | None = None,
     details: list[str] | None = None,
     ticked_location: str | None = None,
+    confirm: bool = False,
+    start: int | None = None,
+    end: int | None = None,
 ) -> ReviewFinding:
     """Approve, reject or edit one finding made on `version`; returns it updated.
     An edit's locations are normalised; `ticked_location` (the grid's last click)
-    is kept, the listed keys it replaces are dropped."""
+    is kept, the listed keys it replaces are dropped.
+
+    Approving or editing makes a finding verified, so both are guarded: a pending
+    finding with flags needs `confirm` (ConfirmationRequired otherwise), and a
+    finding with no evidence span needs `start`/`end`, the span the clinician
+    selected, which becomes its evidence (EvidenceRequired otherwise). A span may
+    also replace the evidence of a finding that has one."""
     _check_can_review(user)
     review_id = ReviewFinding.objects.values_list("review_id", flat=True).get(pk=finding_id)
     review = _lock(review_id, user)
@@ -231,10 +256,15 @@ def finding_decide(
         )
     comment = (comment or "").strip()
     before = snapshot(finding)
+    span = _clean_span(review.report.text, start, end)
+    if action in (Action.APPROVE, Action.EDIT):
+        _check_verifiable(finding, confirm=confirm, span=span)
     if action == Action.APPROVE:
-        if finding.status in (ReviewFinding.Status.APPROVED, ReviewFinding.Status.ADDED):
+        accepted = finding.status in (ReviewFinding.Status.APPROVED, ReviewFinding.Status.ADDED)
+        if accepted and span is None:
             raise ValidationError("This finding is already accepted.")
-        finding.status = ReviewFinding.Status.APPROVED
+        if finding.status != ReviewFinding.Status.ADDED:
+            finding.status = ReviewFinding.Status.APPROVED
         reason_code = ""
     elif action == Action.REJECT:
         if reason_code not in Reason.values:
@@ -250,7 +280,7 @@ def finding_decide(
         _clean_changes(review, finding.kind, new_key, new_locations, new_episode, new_details)
         if locations is not None:
             new_locations = _normalised_locations(review, new_locations, ticked_location)
-        if (new_key, new_locations, new_episode, new_details) == (
+        if span is None and (new_key, new_locations, new_episode, new_details) == (
             finding.key,
             finding.locations,
             finding.episode,
@@ -263,6 +293,8 @@ def finding_decide(
             finding.status = ReviewFinding.Status.EDITED
     else:
         raise ValidationError(f"Unknown action “{action}”.")
+    if span is not None and action != Action.REJECT:
+        _set_evidence(finding, review.report.text, span)
     finding.reason_code, finding.comment = reason_code, comment
     finding.decided_by, finding.decided_at = user, timezone.now()
     finding.version += 1
@@ -293,12 +325,15 @@ def finding_add(
     kind = finding_kinds(review.report.modality).get(key, "")
     _clean_changes(review, kind, key, locations, episode, details)  # a key with no kind raises
     locations = _normalised_locations(review, locations, None)
-    has_span = start is not None or end is not None
-    if has_span and (start is None or end is None or not 0 <= start < end <= len(text)):
-        raise ValidationError("The selected text is outside the report; select it again.")
     live = review.findings.filter(superseded=False, key=key).exclude(status=ReviewFinding.Status.REJECTED)
     if live.exists():
         raise ValidationError(f"“{key}” is already listed; edit that finding instead.")
+    span = _clean_span(text, start, end)
+    if span is None:  # an added finding is verified: it needs its evidence (review.flags)
+        raise ValidationError(
+            f"Select the text that shows “{key}” in the report first; it becomes the evidence."
+        )
+    start, end = span
     finding = ReviewFinding.objects.create(
         review=review,
         report_id=review.report_id,
@@ -308,7 +343,7 @@ def finding_add(
         locations=locations,
         episode=episode,
         details=details,
-        evidence=text[start:end] if start is not None else "",
+        evidence=text[start:end],
         evidence_start=start,
         evidence_end=end,
         comment=comment.strip(),
@@ -322,13 +357,22 @@ def finding_add(
 
 
 def grid_toggle(
-    *, review_id: int, user: Any, lesion: str, location: str, version: int | None
+    *,
+    review_id: int,
+    user: Any,
+    lesion: str,
+    location: str,
+    version: int | None,
+    start: int | None = None,
+    end: int | None = None,
 ) -> ReviewFinding:
     """Tick or untick one lesion x location cell: an edit of the lesion's finding,
     or, when the models did not report that lesion, an added finding. A tick is
     the last click and wins: ticking "right lung" where "right upper lobe" is
     listed replaces the lobe, ticking the lobe where its lung is listed replaces
-    the lung. An untick is a plain removal."""
+    the lung. An untick is a plain removal. `start`/`end`: the text the
+    clinician selected, the evidence of an added lesion (required then) or of an
+    edited one that has none."""
     live = (
         ReviewFinding.objects.filter(review_id=review_id, superseded=False, key=lesion)
         .exclude(status=ReviewFinding.Status.REJECTED)
@@ -336,7 +380,9 @@ def grid_toggle(
         .first()
     )
     if live is None:
-        return finding_add(review_id=review_id, user=user, key=lesion, locations=[location])
+        return finding_add(
+            review_id=review_id, user=user, key=lesion, locations=[location], start=start, end=end
+        )
     locations = list(live.locations or [])
     ticked = location not in locations
     locations = [*locations, location] if ticked else [x for x in locations if x != location]
@@ -347,7 +393,60 @@ def grid_toggle(
         version=live.version if version is None else version,
         locations=locations,
         ticked_location=location if ticked else None,
+        start=start,
+        end=end,
     )
+
+
+def _state_before_decisions(finding: ReviewFinding) -> dict[str, Any] | None:
+    """The finding as it was when it was last undecided: the `before` of the
+    first decision after it was last pending (None for a finding a clinician added)."""
+    state = None
+    for decision in finding.decisions.order_by("-id"):
+        if decision.action == Action.ADD:
+            return None
+        before = decision.before or {}
+        state = before
+        if before.get("status") == ReviewFinding.Status.PENDING:
+            return before
+    return state
+
+
+@transaction.atomic
+def finding_undo(*, finding_id: int, user: Any, version: int) -> ReviewFinding:
+    """Take back the decisions on a finding: an AI finding is pending again with the
+    values it had before them; a finding a clinician added is withdrawn (hidden as
+    superseded, kept for the audit). Audited as one "undo" decision."""
+    _check_can_review(user)
+    review_id = ReviewFinding.objects.values_list("review_id", flat=True).get(pk=finding_id)
+    review = _lock(review_id, user)
+    finding = ReviewFinding.objects.select_for_update().get(pk=finding_id)
+    if finding.superseded:
+        raise ReviewConflict("A newer prediction replaced this suggestion; reload the report.")
+    if finding.version != version:
+        raise ReviewConflict("This finding was changed after you opened it; reload to see it.")
+    if not finding.is_decided:
+        raise ValidationError("There is no decision on this finding to undo.")
+    before = snapshot(finding)
+    state = _state_before_decisions(finding)
+    if state is None:
+        finding.superseded = True
+    else:
+        finding.status = ReviewFinding.Status.PENDING
+        finding.key = str(state.get("key") or finding.key)
+        finding.locations = list(state.get("locations") or [])
+        finding.episode = str(state.get("episode") or "")
+        finding.details = list(state.get("details") or [])
+        finding.evidence = str(state.get("evidence") or "")
+        span = state.get("evidence_span") or [None, None]
+        finding.evidence_start, finding.evidence_end = span[0], span[1]
+        finding.decided_by, finding.decided_at = None, None
+    finding.reason_code, finding.comment = "", ""
+    finding.version += 1
+    finding.save()
+    _record(review, finding, user, Action.UNDO, before, version=version)
+    _finish(review, user)
+    return finding
 
 
 @transaction.atomic

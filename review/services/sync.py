@@ -53,14 +53,14 @@ from inference.selectors import (
     stage2_current_prediction,
     stage2_latest_pipeline_attempt,
 )
+from review.flags import FLAG_HALLUCINATION
 from review.models import OPEN, ReviewFinding, ReviewReport
 
 POSITIVE = ("present", "uncertain")
 NEAR_THRESHOLD = 0.1  # a stage 1 probability this close to its threshold counts as unsure
 DEFAULT_THRESHOLD = 0.5
 
-# Our flags, next to those of inference.ml.llm.mapping.
-FLAG_HALLUCINATION = "possible_hallucination"  # quote not in the report, or lesion negated there
+# Our flags, next to those of inference.ml.llm.mapping (FLAG_HALLUCINATION: review.flags).
 FLAG_STAGE1_ONLY = "stage1_only"
 FLAG_STAGE2_ONLY = "stage2_only"
 FLAG_NEAR_THRESHOLD = "near_threshold"

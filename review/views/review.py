@@ -23,7 +23,7 @@ from inference.services.stage2_modes.registry import stage2_no_prompt_note
 from radreview.http import HtmxHttpRequest
 from review import labels, selectors, services
 from review.models import ReviewFinding, ReviewReport
-from review.page import review_page
+from review.page import add_prefill, review_page
 from review.permissions import can_view_history, review_required
 
 TEMPLATE = "review/review.html"
@@ -41,6 +41,7 @@ def _render(
     review: ReviewReport,
     *,
     error: str = "",
+    notice: str = "",
     focus: int | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -51,7 +52,14 @@ def _render(
         editable=holder is None and review.report.superseded_at is None,
         holder=holder,
     )
-    context = {"page": page, "review": review, "report": review.report, "error": error, "focus": focus}
+    context = {
+        "page": page,
+        "review": review,
+        "report": review.report,
+        "error": error,
+        "notice": notice,
+        "focus": focus,
+    }
     template = f"{TEMPLATE}#review-main" if request.htmx else TEMPLATE
     return render(request, template, context, status=status)
 
@@ -63,10 +71,16 @@ def review(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
 
 
 def _act(request: HtmxHttpRequest, report_id: int, change: Callable[[ReviewReport], Any]) -> HttpResponse:
+    """Run one decision; `change` returns the finding to focus next, or a
+    BulkResult whose message the page shows."""
     review = _review(report_id)
-    error, focus = "", None
+    error, notice, focus = "", "", None
     try:
-        focus = change(review)
+        outcome = change(review)
+        if isinstance(outcome, services.BulkResult):
+            notice = outcome.message
+        else:
+            focus = outcome
     except services.ReviewConflict as exc:
         error = str(exc)
     except ValidationError as exc:
@@ -75,12 +89,17 @@ def _act(request: HtmxHttpRequest, report_id: int, change: Callable[[ReviewRepor
         error = "That finding no longer exists; reload the report."
     review = _review(report_id)  # one query with its relations (refresh_from_db would drop them)
     if not error and review.status == ReviewReport.Status.VERIFIED:
+        if notice:
+            messages.info(request, notice)
         return _next(request, review)
     if not request.htmx:
         if error:
             messages.error(request, error)
+        if notice:
+            messages.info(request, notice)
         return redirect("review:review", report_id=report_id)
-    return _render(request, review, error=error, focus=focus)
+    # 200 with the message in the page: htmx swaps no 4xx answer by default.
+    return _render(request, review, error=error, notice=notice, focus=focus)
 
 
 def _next(request: HtmxHttpRequest, review: ReviewReport) -> HttpResponse:
@@ -102,6 +121,17 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _flag(value: str | None) -> bool:
+    return value in ("1", "true", "on", "yes")
+
+
+def _version(data: Any) -> int:
+    version = _int(data.get("version"))
+    if version is None:
+        raise ValidationError("The form is missing the finding version; reload the report.")
+    return version
+
+
 def _list(request: HtmxHttpRequest, name: str) -> list[str] | None:
     """A multi-value field; None when the form did not carry it at all."""
     if name not in request.POST and f"{name}__present" not in request.POST:
@@ -117,24 +147,81 @@ def decide(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpRes
     def change(review: ReviewReport) -> int:
         if not review.findings.filter(pk=finding_id).exists():
             raise ReviewFinding.DoesNotExist
-        version = _int(data.get("version"))
-        if version is None:
-            raise ValidationError("The form is missing the finding version; reload the report.")
         services.finding_decide(
             finding_id=finding_id,
             user=request.user,
             action=data.get("action", ""),
-            version=version,
+            version=_version(data),
             reason_code=data.get("reason_code", ""),
             comment=data.get("comment", ""),
             key=data.get("key") or None,
             locations=_list(request, "locations"),
             episode=data.get("episode") if "episode" in data else None,
             details=_list(request, "details"),
+            confirm=_flag(data.get("confirm")),
+            start=_int(data.get("start")),
+            end=_int(data.get("end")),
         )
         return finding_id
 
     return _act(request, report_id, change)
+
+
+@require_POST
+@review_required
+def undo(request: HtmxHttpRequest, report_id: int, finding_id: int) -> HttpResponse:
+    def change(review: ReviewReport) -> int:
+        if not review.findings.filter(pk=finding_id).exists():
+            raise ReviewFinding.DoesNotExist
+        services.finding_undo(finding_id=finding_id, user=request.user, version=_version(request.POST))
+        return finding_id
+
+    return _act(request, report_id, change)
+
+
+def _selection(request: HtmxHttpRequest) -> dict[int, int]:
+    """The bulk form's `ids` values, "finding id:version" each."""
+    out: dict[int, int] = {}
+    for value in request.POST.getlist("ids"):
+        pk, _, version = value.partition(":")
+        pk_i, version_i = _int(pk), _int(version)
+        if pk_i is None or version_i is None:
+            raise ValidationError("The selection is malformed; reload the report.")
+        out[pk_i] = version_i
+    return out
+
+
+@require_POST
+@review_required
+def bulk(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
+    data = request.POST
+
+    def change(review: ReviewReport) -> services.BulkResult:
+        return services.findings_bulk_decide(
+            review_id=review.pk,
+            user=request.user,
+            action=data.get("action", ""),
+            versions=_selection(request),
+            reason_code=data.get("reason_code", ""),
+            comment=data.get("comment", ""),
+        )
+
+    return _act(request, report_id, change)
+
+
+@require_GET
+@review_required
+def add_form(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
+    """The add form pre-filled from the selected span: its finding key and
+    locations as the modality's lexicon reads them (review.page.add_prefill)."""
+    review = _review(report_id)
+    start, end = _int(request.GET.get("start")), _int(request.GET.get("end"))
+    text = review.report.text
+    if start is None or end is None or not 0 <= start < end <= len(text):
+        return HttpResponse("Select the text again.", status=400, content_type="text/plain")
+    prefill = add_prefill(review=review, start=start, end=end)
+    context = {"add": prefill, "report": review.report}
+    return render(request, f"{TEMPLATE}#add-form", context)
 
 
 @require_POST
@@ -171,6 +258,8 @@ def grid_toggle(request: HtmxHttpRequest, report_id: int) -> HttpResponse:
             lesion=data.get("lesion", ""),
             location=data.get("location", ""),
             version=_int(data.get("version")),
+            start=_int(data.get("start")),
+            end=_int(data.get("end")),
         )
         return finding.pk
 

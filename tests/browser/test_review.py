@@ -92,6 +92,8 @@ def test_clinician_approves_edits_rejects_and_adds(live_server, page):
     span = page.evaluate(SELECT_JS, "좌측 흉막 비후")
     start = TEXT.index("좌측 흉막 비후")
     assert (span["start"], span["end"]) == (start, start + len("좌측 흉막 비후"))
+    # The server reads the selection with the lexicon and pre-fills the form.
+    page.wait_for_selector(f"#add-start[value='{start}']", state="attached")
     page.keyboard.press("n")
     page.select_option("#add-key", "pleural thickening")
     page.check("#add-form input[name=locations][value=pleura]")
@@ -107,6 +109,8 @@ def test_clinician_approves_edits_rejects_and_adds(live_server, page):
     page.focus(f"#finding-{f['consolidation']}")
     page.keyboard.press("e")
     page.check(f"#finding-{f['consolidation']} .act-edit input[name=locations][value=lingula]")
+    # Its stage 1 probability is near the threshold: the edit names that and asks for a tick.
+    page.check(f"#finding-{f['consolidation']} .act-edit input[name=confirm]")
     page.click(f"#finding-{f['consolidation']} .act-edit-submit")
     _status(page, f["consolidation"], "Edited")
     assert page.get_attribute("button[aria-label='consolidation in lingula']", "aria-pressed") == "true"
@@ -114,9 +118,9 @@ def test_clinician_approves_edits_rejects_and_adds(live_server, page):
     # Reject the bronchiectasis with a reason.
     page.focus(f"#finding-{f['bronchiectasis']}")
     page.keyboard.press("r")
-    page.select_option(f"#finding-{f['bronchiectasis']} select[name=reason_code]", "other")
+    page.keyboard.press("7")  # "other": the comment field opens, Enter rejects with it
     page.fill(f"#finding-{f['bronchiectasis']} .act-reject input[name=comment]", "old, known")
-    page.click(f"#finding-{f['bronchiectasis']} .act-reject-submit")
+    page.keyboard.press("Enter")
     _status(page, f["bronchiectasis"], "Rejected")
     page.screenshot(path=str(ARTIFACTS / "review-2-decided.png"), full_page=True)
 
@@ -126,8 +130,13 @@ def test_clinician_approves_edits_rejects_and_adds(live_server, page):
     page.screenshot(path=str(ARTIFACTS / "review-3-provenance.png"), full_page=True)
 
     # The last pending finding: approving it verifies the report and opens the next one.
+    # Stage 1 alone names atelectasis, with no evidence: a opens the panel, the
+    # clinician selects the words that show it, Enter approves.
     page.focus(f"#finding-{f['atelectasis']}")
     page.keyboard.press("a")
+    page.wait_for_selector(f"#finding-{f['atelectasis']} .confirm-panel", state="visible")
+    page.evaluate(SELECT_JS, "5 mm 결절")
+    page.keyboard.press("Enter")
     page.wait_for_url(f"**/review/{following.report_id}/")
     page.wait_for_selector("h1:has-text('next-1')")
     page.screenshot(path=str(ARTIFACTS / "review-4-next.png"), full_page=True)

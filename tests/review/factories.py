@@ -7,6 +7,8 @@ from typing import Any
 
 from annotations.models import Report
 from inference.models import Stage2Prediction
+from review.models import ReviewFinding
+from review.services import finding_decide
 from tests.annotations.factories import ReportFactory
 from tests.inference.factories import (
     ModelVersionFactory,
@@ -123,3 +125,19 @@ def combined_report_with_sources() -> Report:
         ],
     )
     return report
+
+
+def approve(f: ReviewFinding, user: Any) -> ReviewFinding:
+    """Approve as a clinician who took the second step wherever one is needed: the
+    flags of a flagged finding confirmed, and for a finding without evidence in the
+    report a selected span (the report's first five characters stand in for it)."""
+    start, end = (0, 5) if f.evidence_start is None else (None, None)
+    return finding_decide(
+        finding_id=f.pk,
+        user=user,
+        action="approve",
+        version=f.version,
+        confirm=bool(f.flags),
+        start=start,
+        end=end,
+    )

@@ -59,7 +59,7 @@ def test_decision_api_refuses_while_another_clinician_holds_the_lease(review, cl
 def test_add_and_history_api(review, clinician, admin_user, annotator):
     response = _api(clinician).post(
         f"/api/review/reports/{review.report_id}/findings/",
-        {"key": "mass", "locations": ["left upper lobe"]},
+        {"key": "mass", "locations": ["left upper lobe"], "start": 0, "end": 5},
         format="json",
     )
     assert response.status_code == 201 and response.json()["status"] == "added"

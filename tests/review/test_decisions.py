@@ -15,7 +15,7 @@ from review.services import (
 from tests.annotations.factories import ReportFactory, modality
 from tests.inference.factories import Stage2PredictionFactory, finding
 from tests.radreview.factories import UserFactory
-from tests.review.factories import chest_report_with_predictions
+from tests.review.factories import approve, chest_report_with_predictions
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,12 @@ def test_each_decision_is_audited_with_before_after_and_versions(review, clinici
     finding_decide(finding_id=nodule.pk, user=clinician, action="approve", version=1)
     cons = _f(review, "consolidation")
     finding_decide(
-        finding_id=cons.pk, user=clinician, action="edit", version=1, locations=["left lower lobe", "lingula"]
+        finding_id=cons.pk,
+        user=clinician,
+        action="edit",
+        version=1,
+        locations=["left lower lobe", "lingula"],
+        confirm=True,
     )
     bron = _f(review, "bronchiectasis")
     finding_decide(
@@ -62,7 +67,7 @@ def test_each_decision_is_audited_with_before_after_and_versions(review, clinici
 
 def test_report_is_verified_when_every_finding_has_a_decision(review, clinician):
     for f in review.findings.all():
-        finding_decide(finding_id=f.pk, user=clinician, action="approve", version=f.version)
+        approve(f, clinician)
     review.refresh_from_db()
     assert review.status == ReviewReport.Status.VERIFIED
     assert review.verified_by == clinician and review.n_pending == 0
@@ -138,7 +143,15 @@ def test_grid_toggle_edits_the_lesion_or_adds_it(review, clinician):
         review_id=review.pk, user=clinician, lesion="nodule", location="right upper lobe", version=None
     )
     assert _f(review, "nodule").locations == ["lingula"]
-    grid_toggle(review_id=review.pk, user=clinician, lesion="mass", location="left upper lobe", version=None)
+    grid_toggle(
+        review_id=review.pk,
+        user=clinician,
+        lesion="mass",
+        location="left upper lobe",
+        version=None,
+        start=0,
+        end=5,
+    )
     assert (_f(review, "mass").status, _f(review, "mass").locations) == ("added", ["left upper lobe"])
 
 
@@ -149,7 +162,9 @@ def test_grid_tick_of_a_lung_next_to_its_lobe_replaces_the_lobe(review, clinicia
 
 def test_grid_tick_of_a_lobe_next_to_its_lung_replaces_the_lung(review, clinician):
     cons = _f(review, "consolidation")
-    finding_decide(finding_id=cons.pk, user=clinician, action="edit", version=1, locations=["left lung"])
+    finding_decide(
+        finding_id=cons.pk, user=clinician, action="edit", version=1, locations=["left lung"], confirm=True
+    )
     grid_toggle(review_id=review.pk, user=clinician, lesion="consolidation", location="lingula", version=None)
     assert _f(review, "consolidation").locations == ["lingula"]
 
@@ -165,7 +180,12 @@ def test_edited_and_added_locations_are_normalised(review, clinician):
     )
     assert _f(review, "bronchiectasis").locations == ["right upper lobe", "left lower lobe"]
     added = finding_add(
-        review_id=review.pk, user=clinician, key="mass", locations=["right lung", "right upper lobe"]
+        review_id=review.pk,
+        user=clinician,
+        key="mass",
+        locations=["right lung", "right upper lobe"],
+        start=0,
+        end=5,
     )
     assert added.locations == ["right upper lobe"]
 
@@ -207,6 +227,7 @@ def test_approved_key_labels_for_stage1_training(review, clinician):
         action="edit",
         version=1,
         locations=["lingula"],
+        confirm=True,
     )
     assert approved_key_labels(modality="chest_ct") == {}  # not verified yet
     finding_decide(
@@ -260,7 +281,7 @@ def test_changing_a_decision_appends_and_never_rewrites_the_audit(review, clinic
 def test_verifying_releases_the_lease(review, clinician):
     lease_acquire(review=review, user=clinician)
     for f in review.findings.all():
-        finding_decide(finding_id=f.pk, user=clinician, action="approve", version=f.version)
+        approve(f, clinician)
     review.refresh_from_db()
     assert (review.status, review.lease_user) == (ReviewReport.Status.VERIFIED, None)
     other = UserFactory(username="clin2", role="clinician")
@@ -269,5 +290,5 @@ def test_verifying_releases_the_lease(review, clinician):
 
 def test_label_provenance_names_who_verified(review, clinician):
     for f in review.findings.all():
-        finding_decide(finding_id=f.pk, user=clinician, action="approve", version=f.version)
+        approve(f, clinician)
     assert approved_label_provenance(modality="chest_ct")[review.report_id]["verified_by"] == "clin"

@@ -7,7 +7,7 @@ from annotations.services.rules import trigger_create
 from inference.models import Stage2Prediction
 from inference.services.stage2 import stage2_predict_report
 from review.models import ReviewFinding, ReviewReport
-from review.services import finding_decide, sync_report_findings, sync_reports
+from review.services import sync_report_findings, sync_reports
 from tests.annotations.factories import ReportFactory, modality
 from tests.inference.factories import (
     CHEST_OUTPUT,
@@ -18,7 +18,7 @@ from tests.inference.factories import (
     finding,
     install,
 )
-from tests.review.factories import CHEST_TEXT, chest_report_with_predictions
+from tests.review.factories import CHEST_TEXT, approve, chest_report_with_predictions
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_new_prediction_after_verification_is_a_new_suggestion_and_decisions_sta
     report = chest_report_with_predictions()
     review = sync_report_findings(report)
     for f in review.findings.all():
-        finding_decide(finding_id=f.pk, user=clinician, action="approve", version=f.version)
+        approve(f, clinician)
     review.refresh_from_db()
     assert review.status == ReviewReport.Status.VERIFIED
     # A later run says the nodule is in the right lower lobe instead.

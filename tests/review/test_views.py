@@ -117,7 +117,8 @@ def test_htmx_decision_swaps_the_panel_and_last_one_opens_the_next_report(client
     findings = list(review.findings.filter(superseded=False))
     for f in findings[:-1]:
         url = reverse("review:decide", args=[review.report_id, f.pk])
-        response = client.post(url, {"action": "approve", "version": f.version}, HTTP_HX_REQUEST="true")
+        data = {"action": "approve", "version": f.version, "confirm": "1", "start": 0, "end": 5}
+        response = client.post(url, data, HTTP_HX_REQUEST="true")
         assert response.status_code == 200 and 'id="review-main"' in response.content.decode()
     last = findings[-1]
     url = reverse("review:decide", args=[review.report_id, last.pk])
