@@ -329,12 +329,12 @@ class ImportRefused(Exception):
     """The file had problems, so nothing was imported; the job's result lists them."""
 
 
-def import_upload_save(*, upload: UploadedFile) -> Path:
+def import_upload_save(*, upload: UploadedFile, prefix: str = "") -> Path:
     """Stream an upload to settings.UPLOAD_DIR under a random name (keeping a
     known extension, which format "auto" reads)."""
     settings.UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
     suffix = Path(upload.name or "").suffix.lower()
-    path = settings.UPLOAD_DIR / f"{uuid.uuid4().hex}{suffix if suffix in UPLOAD_SUFFIXES else ''}"
+    path = settings.UPLOAD_DIR / f"{prefix}{uuid.uuid4().hex}{suffix if suffix in UPLOAD_SUFFIXES else ''}"
     with path.open("xb") as out:
         for chunk in upload.chunks():
             out.write(chunk)

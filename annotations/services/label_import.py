@@ -21,7 +21,6 @@ imported gold (anyone's), so importing a corrected file never duplicates.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,13 +43,14 @@ from annotations.importing.readers import (
 )
 from annotations.models import EntityType, Report
 from annotations.services import gold
+from annotations.services.importing import UPLOAD_SUFFIXES, import_upload_save
 from jobs.models import Job
 from jobs.services import JobCancelled, job_cancel_requested, job_create, job_progress
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("auto", "jsonl", "csv")
-UPLOAD_SUFFIXES = frozenset({".csv", ".jsonl", ".ndjson", ".json", ".txt"})
+
 MAX_LABEL_SOURCE = 200  # Assignment.label_source
 CSV_ID, CSV_MODALITY = "id", "modality"
 CSV_VALUES = {"1": "present", "0": None}
@@ -319,17 +319,6 @@ def label_upload_problem(*, upload: UploadedFile) -> str | None:
     return head_problem(head)  # an empty file: the form refuses it; the import says "no labels"
 
 
-def label_upload_save(*, upload: UploadedFile) -> Path:
-    """Stream an upload to settings.UPLOAD_DIR under a random name with its known suffix."""
-    settings.UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-    suffix = Path(upload.name or "").suffix.lower()
-    path = settings.UPLOAD_DIR / f"labels-{uuid.uuid4().hex}{suffix if suffix in UPLOAD_SUFFIXES else ''}"
-    with path.open("xb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return path
-
-
 def label_import_job_create(
     *, upload: UploadedFile, source: str, label_source: str, fmt: str, user: Any
 ) -> Job:
@@ -337,7 +326,7 @@ def label_import_job_create(
     the caller enqueues the task. A report import's kind (interactive queue)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    path = label_upload_save(upload=upload)
+    path = import_upload_save(upload=upload, prefix="labels-")
     filename = Path(upload.name or "labels").name[:150]
     params = {
         "what": "labels",
