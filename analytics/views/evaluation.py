@@ -18,7 +18,6 @@ from analytics.models import EvaluationRun
 from analytics.permissions import analytics_viewer_required
 from analytics.services.evaluation import evaluation_start
 from analytics.tasks import evaluation_task
-from analytics.views.assets import PLOTLY_VERSION
 from inference.ml.questions import QUESTION_LABELS
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
@@ -40,7 +39,7 @@ def evaluation_list(request: HttpRequest) -> HttpResponse:
         "runs": selectors.evaluation_runs()[:RUNS_SHOWN],
         "form": EvaluationStartForm() if request.user.has_perm(PERM_RUN_JOBS) else None,
     }
-    return render(request, "analytics/evaluation_list.html", {**context, "plotly_version": PLOTLY_VERSION})
+    return render(request, "analytics/evaluation_list.html", context)
 
 
 @require_POST
@@ -78,7 +77,7 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context: dict[str, Any] = {"run": run, "job": run.job}
     if run.has_results:
         context.update(dashboard_context(run.results, run.comparisons))
-    return render(request, "analytics/evaluation_detail.html", {**context, "plotly_version": PLOTLY_VERSION})
+    return render(request, "analytics/evaluation_detail.html", context)
 
 
 def dashboard_context(results: dict[str, Any], comparisons: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver leaves /static/ to WhiteNoise, as gunicorn does.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
@@ -148,6 +150,17 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
+# Static files (docs/decisions.md, "Issue 18: static files"): collectstatic writes each file
+# under a content-hashed name with .gz and .br copies; WhiteNoise serves the compressed copy
+# the browser accepts, hashed names with a ten-year "immutable" lifetime, any file asked for
+# by its plain name for WHITENOISE_MAX_AGE seconds. radreview.staticfiles.StaticStorage falls
+# back to the plain name for a file collectstatic has not seen (a checkout that never ran it);
+# production uses WhiteNoise's strict storage, where such a file is an error.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "radreview.staticfiles.StaticStorage"},
+}
+WHITENOISE_MAX_AGE = env.int("WHITENOISE_MAX_AGE", default=3600)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 MEDIA_URL = "media/"
 
