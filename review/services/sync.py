@@ -389,9 +389,9 @@ def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
             seen.add(fp)
             row = existing.get(fp)
             if row is None:
-                row = _finding_new(review, report, item, fp)
-                _apply_provenance(row, item, stage1, stage2)
-                added.append(row)
+                fresh = _finding_new(review, report, item, fp)
+                _apply_provenance(fresh, item, stage1, stage2)
+                added.append(fresh)
             elif not row.is_decided:
                 before = [getattr(row, _attname(name)) for name in PROVENANCE]
                 _apply_provenance(row, item, stage1, stage2)
