@@ -360,8 +360,8 @@ def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
     stage1s = stage1_current_predictions(report_ids=ids)
     current2, latest2 = _stage2_rows(ids)
     live: dict[int, list[ReviewFinding]] = {}
-    for row in ReviewFinding.objects.filter(report_id__in=ids, superseded=False).order_by("id"):
-        live.setdefault(row.report_id, []).append(row)
+    for live_row in ReviewFinding.objects.filter(report_id__in=ids, superseded=False).order_by("id"):
+        live.setdefault(live_row.report_id, []).append(live_row)
     kinds_by_modality: dict[int, dict[str, str]] = {}
     detector = site_detector()
     new: list[ReviewFinding] = []
