@@ -8,6 +8,7 @@ where stage 1 training reads the labels clinicians approved.
     approved_labels_register(ApprovedLabelSource(...))     # review.apps
 
     stage2_stored(report)                                  # each pipeline prediction stored
+    stage2_stored_many(reports)                            # a batch's group of them
     approved_labels_source()                               # stage 1 training data ("approved")
 
 Registering the same callback twice keeps one, so a second ready() (tests that
@@ -23,20 +24,39 @@ from typing import Protocol
 from annotations.models import Modality, Report
 
 Stage2Stored = Callable[[Report], object]
+Stage2StoredMany = Callable[[list[Report]], object]
 
 _stage2_stored: list[Stage2Stored] = []
+_stage2_stored_many: dict[Stage2Stored, Stage2StoredMany] = {}
 
 
-def on_stage2_stored(callback: Stage2Stored) -> None:
+def on_stage2_stored(callback: Stage2Stored, *, many: Stage2StoredMany | None = None) -> None:
     """Call `callback(report)` each time a pipeline prediction of the report is stored
-    (a stage 2 batch or a single-report request; evaluation runs do not call it)."""
+    (a stage 2 batch or a single-report request; evaluation runs do not call it).
+    `many(reports)`, when given, is what a batch calls for a group of stored reports
+    instead of `callback` once per report (review: one batched sync)."""
     if callback not in _stage2_stored:
         _stage2_stored.append(callback)
+    if many is not None:
+        _stage2_stored_many[callback] = many
 
 
 def stage2_stored(report: Report) -> None:
     for callback in list(_stage2_stored):
         callback(report)
+
+
+def stage2_stored_many(reports: list[Report]) -> None:
+    """A batch stored these reports' pipeline predictions."""
+    if not reports:
+        return
+    for callback in list(_stage2_stored):
+        many = _stage2_stored_many.get(callback)
+        if many is not None:
+            many(list(reports))
+        else:
+            for report in reports:
+                callback(report)
 
 
 class KeyLabels(Protocol):

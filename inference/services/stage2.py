@@ -34,6 +34,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -51,8 +52,9 @@ from inference.services.stage2_modes.strategy import (
     Stage2Plan,
     StoredFields,
 )
-from jobs.models import Job
-from jobs.services import job_create, job_log, job_progress
+from jobs.chunks import chunk_counts_sum, chunk_progress, chunk_writes, chunked_job_work
+from jobs.models import Job, JobChunk
+from jobs.services import job_create, job_log
 
 __all__ = [
     "BackendFor",
@@ -69,6 +71,7 @@ __all__ = [
     "stage2_plan",
     "stage2_predict_report",
     "stage2_predictions",
+    "stage2_reports_run",
     "stage2_runs",
 ]
 
@@ -129,6 +132,7 @@ def stage2_predict_report(
     retry: RetryPolicy | None = None,
     backend_for: BackendFor | None = None,
     purpose: str = Stage2Prediction.Purpose.PIPELINE,
+    notify: bool = True,
 ) -> Stage2Prediction:
     """Map one report and store the result (created or replaced for its run key).
 
@@ -136,14 +140,15 @@ def stage2_predict_report(
     REPORT_TIMEOUT. `purpose` says who asks: the pipeline (a batch, the API) or an
     evaluation run, whose rows never stand for the report. Raises LLMConfigError
     for configuration problems and Stage2Error for bad input; everything else ends
-    in a stored prediction."""
+    in a stored prediction. `notify=False`: the caller tells the hooks itself
+    (a batch, in groups: hooks.stage2_stored_many)."""
     run = run or stage2_plan(modality=report.modality, mode=mode, backend_for=backend_for)
     if report.modality_id != run.modality.pk:
         raise Stage2Error(f"report {report.pk} is not a {run.modality.code} report")
     limit = timeout if timeout is not None else stage2_backend.llm_settings().report_timeout
     fields = _predict(stage2_mode_get(run.mode), report, run, limit, retry or RetryPolicy())
     prediction = _store(report, run, job, purpose, fields)
-    if purpose == Stage2Prediction.Purpose.PIPELINE:
+    if notify and purpose == Stage2Prediction.Purpose.PIPELINE:
         # Apps built on inference hear of each pipeline prediction as soon as it is
         # stored (review: clinicians see the report in their queue), from a batch or a
         # single-report request alike; inference does not know who listens.
@@ -307,72 +312,174 @@ def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
     return job_create(kind=Job.Kind.INFER, title=title, params=params, user=user)
 
 
+CHUNK_BODY = "inference.services.stage2.stage2_chunk"
+# Reports per chunk: an LLM takes seconds a report, so a chunk is a few minutes of work
+# (JOBS_CHUNK_SIZE for the modes that call no LLM).
+LLM_CHUNK_SIZE = 20
+# Review hears of stored reports in groups (one batched sync): at most this many, or
+# this many seconds after the first of them.
+NOTIFY_REPORTS = 100
+NOTIFY_SECONDS = 2.0
+
+_backend_override: list[BackendFor] = []  # stage2_job_work(backend_for=...) for this process's chunks
+_plans: dict[tuple[int, float], Stage2Plan] = {}  # job -> its plan, for the chunks this process runs
+
+
 def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[str, Any]:
-    """Run the job's cohort; resumable: reports this job already stored are skipped.
-    The schema, rules and stage 1 version are those the job started with (pinned),
-    so a resumed job writes the same rows; only an LLM change moves its run key,
-    which is recorded on the job, not a failure."""
+    """Run the job's cohort in chunks (jobs.chunks) any worker of its queue may run;
+    resumable: a resumed job keeps its snapshot, and reports this job already stored
+    are skipped. The schema, rules and stage 1 version are those the job started with
+    (pinned), so a resumed job writes the same rows; only an LLM change moves its run
+    key, which is recorded on the job, not a failure."""
+    _backend_override[:] = [backend_for] if backend_for is not None else []
+    _plans.pop(_plan_key(job), None)
+    try:
+        with pinned(job.params.get("pinned")):
+            run = _job_plan(job)
+            if run.run_key != job.params["run_key"]:
+                job_log(
+                    job_id=job.pk,
+                    line="the LLM or prompt changed since this job started; the remaining reports use "
+                    f"the new configuration (run key {run.run_key!r})",
+                )
+            size = (
+                None
+                if run.mode in _NO_LLM_MODES
+                else int(getattr(settings, "STAGE2_CHUNK_SIZE", LLM_CHUNK_SIZE))
+            )
+            return chunked_job_work(job, body=CHUNK_BODY, plan=_job_cohort, finish=_job_finish, size=size)
+    finally:
+        _backend_override.clear()
+        _plans.pop(_plan_key(job), None)
+
+
+_NO_LLM_MODES = {"rules", "combined"}  # the combined mode asks the LLM only for a few question types
+
+
+def _job_plan(job: Job) -> Stage2Plan:
+    """The job's plan, built once per process (an LLM backend is built, not loaded)."""
+    run = _plans.get(_plan_key(job))
+    if run is None:
+        modality = Modality.objects.get(code=job.params["cohort"]["modality"])
+        backend_for = _backend_override[0] if _backend_override else None
+        run = stage2_plan(modality=modality, mode=job.params["mode"], backend_for=backend_for)
+        if len(_plans) > 4:
+            _plans.clear()
+        _plans[_plan_key(job)] = run
+    return run
+
+
+def _plan_key(job: Job) -> tuple[int, float]:
+    return job.pk, job.created_at.timestamp()  # test databases reuse ids
+
+
+def _job_cohort(job: Job) -> list[tuple[str, list[int]]]:
+    """The snapshot: the cohort's report ids when the job first starts."""
+    cohort = Cohort.from_params(job.params["cohort"])
+    reports = cohort_reports(cohort, run_key=job.params["run_key"])
+    return [(cohort.modality, list(reports.values_list("pk", flat=True)))]
+
+
+def stage2_chunk(job: Job, chunk: JobChunk) -> None:
+    """One chunk: map its reports this job has not stored yet, one after another (each
+    stored as it comes, under its run key: a redone chunk overwrites its own rows),
+    then mark it done with its counts."""
     with pinned(job.params.get("pinned")):
-        return _stage2_job_work(job, backend_for=backend_for)
-
-
-def _stage2_job_work(job: Job, *, backend_for: BackendFor | None) -> dict[str, Any]:
-    params = job.params
-    cohort = Cohort.from_params(params["cohort"])
-    modality = Modality.objects.get(code=cohort.modality)
-    run = stage2_plan(modality=modality, mode=params["mode"], backend_for=backend_for)
-    changed: list[str] = []
-    if run.run_key != params["run_key"]:
-        # Only what cannot be pinned: the configured LLM or a prompt shipped with the code.
-        changed = [f"run key {params['run_key']!r} -> {run.run_key!r}"]
-        job_log(
-            job_id=job.pk,
-            line="the LLM or prompt changed since this job started; the remaining reports use "
-            f"the new configuration (run key {run.run_key!r})",
+        run = _job_plan(job)
+        ids = list(chunk.report_ids)
+        mine = set(
+            Stage2Prediction.objects.filter(job=job, report_id__in=ids).values_list("report_id", flat=True)
         )
+        reports = list(
+            Report.objects.filter(pk__in=[i for i in ids if i not in mine])
+            .select_related("modality")
+            .order_by("pk")
+        )
+        resumed = len(ids) - len(reports)
+        counts = stage2_reports_run(
+            job=job,
+            run=run,
+            reports=reports,
+            progress=lambda n: chunk_progress(
+                chunk, done=resumed + n, message=f"{run.mode}: chunk {chunk.index}"
+            ),
+        )
+        with chunk_writes(chunk) as stored:
+            stored.update(reports=len(ids), resumed=resumed, **counts)
 
+
+def stage2_reports_run(
+    *, job: Job, run: Stage2Plan, reports: list[Report], progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
+    """Map `reports` with `run` and store each prediction as it comes; review hears of
+    them in groups. Returns the counts: ok, failed, ms (the reports' seconds, summed, in
+    milliseconds). Raises LLMUnavailable when the server stayed unreachable for
+    MAX_CONSECUTIVE_UNAVAILABLE reports in a row."""
     config = stage2_backend.llm_settings()
     retry = RetryPolicy(retries=config.retries, backoff=config.retry_backoff)
-    reports = cohort_reports(cohort, run_key=run.run_key)
-    total = reports.count()
-    # A subquery, not a list of ids: a resumed cohort may be larger than SQLite's
-    # limit on query parameters.
-    # This job's rows under any of its run keys (an LLM change moves the key mid-job).
-    mine = Stage2Prediction.objects.filter(job=job).values("report_id")
-    resumed = reports.filter(pk__in=mine).count()
-    counts = {"ok": 0, "failed": 0, "resumed": resumed}
-    seconds: list[float] = []
-    if resumed:
-        job_log(job_id=job.pk, line=f"resuming: {resumed} report(s) already done by this job")
-    done = resumed
+    counts = {"ok": 0, "failed": 0, "ms": 0}
     unavailable_streak = 0
-    job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
-    for report in _batches(reports.exclude(pk__in=mine).select_related("modality")):
-        prediction = stage2_predict_report(
-            report=report, mode=run.mode, run=run, job=job, timeout=config.report_timeout, retry=retry
-        )
-        ok = prediction.status == Stage2Prediction.Status.OK
-        counts["ok" if ok else "failed"] += 1
-        seconds.append(prediction.seconds)
-        unavailable_streak = unavailable_streak + 1 if prediction.error.startswith(UNREACHABLE_PREFIX) else 0
-        if not ok:
-            # The error names no report text (validation errors quote JSON paths only).
-            job_log(job_id=job.pk, line=f"report {report.pk}: failed: {prediction.error[:200]}")
-        if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
-            raise LLMUnavailable(
-                f"{unavailable_streak} reports in a row could not reach the LLM server; "
-                "the job stopped (run it again to resume). Last error: " + prediction.error[:300]
+    stored: list[Report] = []
+    since = time.monotonic()
+    try:
+        for done, report in enumerate(reports, start=1):
+            prediction = stage2_predict_report(
+                report=report,
+                mode=run.mode,
+                run=run,
+                job=job,
+                timeout=config.report_timeout,
+                retry=retry,
+                notify=False,
             )
-        done += 1
-        job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
+            stored.append(report)
+            ok = prediction.status == Stage2Prediction.Status.OK
+            counts["ok" if ok else "failed"] += 1
+            counts["ms"] += round(prediction.seconds * 1000)
+            unavailable_streak = (
+                unavailable_streak + 1 if prediction.error.startswith(UNREACHABLE_PREFIX) else 0
+            )
+            if not ok:
+                # The error names no report text (validation errors quote JSON paths only).
+                job_log(job_id=job.pk, line=f"report {report.pk}: failed: {prediction.error[:200]}")
+            if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
+                raise LLMUnavailable(
+                    f"{unavailable_streak} reports in a row could not reach the LLM server; "
+                    "the job stopped (run it again to resume). Last error: " + prediction.error[:300]
+                )
+            if len(stored) >= NOTIFY_REPORTS or time.monotonic() - since >= NOTIFY_SECONDS:
+                hooks.stage2_stored_many(stored)
+                stored, since = [], time.monotonic()
+                if progress is not None:
+                    progress(done)
+    finally:
+        if stored:
+            hooks.stage2_stored_many(stored)
+    return counts
+
+
+def _job_finish(job: Job, chunks: list[JobChunk]) -> dict[str, Any]:
+    run = _job_plan(job)
+    counts = chunk_counts_sum(chunks)
+    total = sum(len(c.report_ids) for c in chunks)
+    if counts.get("resumed"):
+        job_log(job_id=job.pk, line=f"resumed: {counts['resumed']} report(s) already done by this job")
+    changed = (
+        []
+        if run.run_key == job.params["run_key"]
+        else [f"run key {job.params['run_key']!r} -> {run.run_key!r}"]
+    )
+    mapped = counts.get("ok", 0) + counts.get("failed", 0)
     return {
         "run_key": run.run_key,
         "mode": run.mode,
-        "modality": modality.code,
+        "modality": run.modality.code,
         "reports": total,
-        **counts,
+        "ok": counts.get("ok", 0),
+        "failed": counts.get("failed", 0),
+        "resumed": counts.get("resumed", 0),
         **({"version_changes": changed} if changed else {}),
-        "seconds_per_report": round(sum(seconds) / len(seconds), 3) if seconds else None,
+        "seconds_per_report": round(counts.get("ms", 0) / 1000 / mapped, 3) if mapped else None,
     }
 
 

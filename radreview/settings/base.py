@@ -231,6 +231,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Liveness of running jobs (jobs.services): a beat every 10 s, re-sent after 60 s of silence.
 JOBS_QUEUE_PREFIX = env.str("JOBS_QUEUE_PREFIX", default="")
 JOBS_HEARTBEAT = True
+# Cohort jobs run in chunks of this many reports (jobs.chunks); the job's task sends
+# this many helper tasks to its queue, so every free worker takes chunks of it.
+JOBS_CHUNK_SIZE = env.int("JOBS_CHUNK_SIZE", default=500)
+JOBS_CHUNK_HELPERS = env.int("JOBS_CHUNK_HELPERS", default=16)
+# Stage 2 chunks in the LLM modes (seconds a report): a chunk stays a few minutes of work.
+STAGE2_CHUNK_SIZE = env.int("STAGE2_CHUNK_SIZE", default=20)
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
 JOBS_STALE_SECONDS = env.float("JOBS_STALE_SECONDS", default=60.0)
 

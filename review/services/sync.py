@@ -6,6 +6,7 @@ stage 2 batch maps enters the queue), and by the review_sync command:
 
     sync_report_findings(report)          # one report
     sync_reports(report_ids)              # many, in chunks
+    sync_reports_findings(reports)        # a group at once, in a few queries (a stage 2 chunk)
 
 Sources: the latest stage 1 prediction (of the active model version when there
 is one) and the stage 2 prediction that stands for the report (the rule is
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +48,15 @@ from annotations.models import EntityKey, EntityType, Modality, Report
 from annotations.selectors import site_detector
 from inference.ml.combined import FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED, FLAG_UNCONFIRMED
 from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
+from inference.ml.text.assertion import AssertionDetector
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import (
+    HEAVY_FIELDS,
     stage1_current_prediction,
+    stage1_current_predictions,
     stage2_current_prediction,
     stage2_latest_pipeline_attempt,
+    stage2_pipeline_predictions,
 )
 from review.flags import FLAG_HALLUCINATION
 from review.models import OPEN, ReviewFinding, ReviewReport
@@ -138,9 +143,10 @@ def desired_items(
     stage2: Stage2Prediction | None,
     llm_failed: bool,
     kinds: dict[str, str],
+    detector: AssertionDetector | None = None,
 ) -> list[Item]:
     text = report.text
-    detector = site_detector()  # the triggers admins maintain, as on the review page
+    detector = detector or site_detector()  # the triggers admins maintain, as on the review page
     probabilities = (stage1.probabilities or {}) if stage1 else {}
     thresholds = (stage1.model_version.thresholds or {}) if stage1 else {}
     s1_keys = {k for k in (stage1.predicted_keys if stage1 else []) if k in kinds}
@@ -237,7 +243,12 @@ def review_refresh(review: ReviewReport) -> None:
     counts = review.findings.filter(superseded=False).aggregate(
         total=Count("id"), pending=Count("id", filter=Q(status=ReviewFinding.Status.PENDING))
     )
-    review.n_total, review.n_pending = counts["total"], counts["pending"]
+    review_counts_apply(review, total=counts["total"], pending=counts["pending"])
+
+
+def review_counts_apply(review: ReviewReport, *, total: int, pending: int) -> None:
+    """Set the review's counts and the status they make (review_refresh's rule)."""
+    review.n_total, review.n_pending = total, pending
     decided = review.n_total - review.n_pending
     if review.n_pending:
         review.status = ReviewReport.Status.IN_PROGRESS if decided else ReviewReport.Status.PENDING
@@ -307,20 +318,148 @@ def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None)
 
 
 SYNC_CHUNK = 500
+PROVENANCE = [
+    "flags",
+    "stage1_probability",
+    "stage1_threshold",
+    "stage1_prediction",
+    "stage2_prediction",
+    "model_version_name",
+    "prompt_version",
+]
+REVIEW_SYNCED = [
+    "signals",
+    "priority",
+    "model_version",
+    "prompt_version",
+    "modality",
+    "patient_id",
+    "study_datetime",
+    "synced_at",
+    "n_total",
+    "n_pending",
+    "status",
+]
+
+
+@transaction.atomic
+def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
+    """sync_report_findings for a group of reports (a stage 2 chunk's) in a few queries:
+    the predictions, reviews and live findings are read for all of them at once, and
+    new, changed and superseded findings are written in bulk (unchanged ones are not
+    written). The same result as syncing each report alone."""
+    reports = list({r.pk: r for r in reports}.values())
+    if not reports:
+        return []
+    ids = [r.pk for r in reports]
+    ReviewReport.objects.bulk_create([ReviewReport(report_id=i) for i in ids], ignore_conflicts=True)
+    reviews = {
+        r.report_id: r
+        for r in ReviewReport.objects.select_for_update().filter(report_id__in=ids).order_by("id")
+    }
+    stage1s = stage1_current_predictions(report_ids=ids)
+    current2, latest2 = _stage2_rows(ids)
+    live: dict[int, list[ReviewFinding]] = {}
+    for live_row in ReviewFinding.objects.filter(report_id__in=ids, superseded=False).order_by("id"):
+        live.setdefault(live_row.report_id, []).append(live_row)
+    kinds_by_modality: dict[int, dict[str, str]] = {}
+    detector = site_detector()
+    new: list[ReviewFinding] = []
+    changed: list[ReviewFinding] = []
+    gone: list[int] = []
+    now = timezone.now()
+    for report in reports:
+        kinds = kinds_by_modality.get(report.modality_id)
+        if kinds is None:
+            kinds = kinds_by_modality[report.modality_id] = finding_kinds(report.modality)
+        review, stage1, stage2 = reviews[report.pk], stage1s.get(report.pk), current2.get(report.pk)
+        latest = latest2.get(report.pk)
+        llm_failed = latest is not None and latest.status == Stage2Prediction.Status.FAILED
+        items = desired_items(report, stage1, stage2, llm_failed, kinds, detector)
+        rows = live.get(report.pk, [])
+        existing = {f.fingerprint: f for f in rows if f.ai is not None}
+        decided_keys = {f.key for f in rows if f.is_decided}
+        items = [i for i in items if i.from_stage2 or i.key not in decided_keys]
+        seen: set[str] = set()
+        added: list[ReviewFinding] = []
+        for item in items:
+            fp = item.fingerprint
+            if fp in seen:
+                continue
+            seen.add(fp)
+            row = existing.get(fp)
+            if row is None:
+                fresh = _finding_new(review, report, item, fp)
+                _apply_provenance(fresh, item, stage1, stage2)
+                added.append(fresh)
+            elif not row.is_decided:
+                before = [getattr(row, _attname(name)) for name in PROVENANCE]
+                _apply_provenance(row, item, stage1, stage2)
+                if before != [getattr(row, _attname(name)) for name in PROVENANCE]:
+                    changed.append(row)
+        superseded = {row.pk for fp, row in existing.items() if fp not in seen and not row.is_decided}
+        gone.extend(superseded)
+        new.extend(added)
+        kept = [f for f in rows if f.pk not in superseded] + added
+        review.signals = _signals(stage1, items, llm_failed)
+        review.priority = priority_of(review.signals)
+        review.model_version = stage1.model_version if stage1 else None
+        review.prompt_version = stage2.prompt_version if stage2 else ""
+        review.modality_id, review.patient_id = report.modality_id, report.patient_id
+        review.study_datetime = report.study_datetime
+        review.synced_at = now
+        pending = sum(1 for f in kept if f.status == ReviewFinding.Status.PENDING)
+        review_counts_apply(review, total=len(kept), pending=pending)
+    ReviewFinding.objects.bulk_create(new, batch_size=500)
+    ReviewFinding.objects.bulk_update(changed, PROVENANCE, batch_size=500)
+    if gone:
+        ReviewFinding.objects.filter(pk__in=gone).update(superseded=True)
+    ReviewReport.objects.bulk_update(list(reviews.values()), REVIEW_SYNCED, batch_size=500)
+    return [reviews[i] for i in ids]
+
+
+def _attname(name: str) -> str:
+    return f"{name}_id" if name in ("stage1_prediction", "stage2_prediction") else name
+
+
+def _finding_new(review: ReviewReport, report: Report, item: Item, fp: str) -> ReviewFinding:
+    return ReviewFinding(
+        review=review,
+        report=report,
+        kind=item.kind,
+        key=item.key,
+        locations=item.locations,
+        episode=item.episode,
+        details=item.details,
+        evidence=item.evidence,
+        evidence_start=item.span[0] if item.span else None,
+        evidence_end=item.span[1] if item.span else None,
+        ai=item.ai,
+        fingerprint=fp,
+    )
+
+
+def _stage2_rows(ids: list[int]) -> tuple[dict[int, Stage2Prediction], dict[int, Stage2Prediction]]:
+    """(report id -> the stage 2 prediction that stands, report id -> the pipeline's
+    latest try): the rules of stage2_current_predictions and
+    stage2_latest_pipeline_attempt, from one query."""
+    current: dict[int, Stage2Prediction] = {}
+    latest: dict[int, Stage2Prediction] = {}
+    rows = stage2_pipeline_predictions(report_ids=ids).select_related("stage1_version").defer(*HEAVY_FIELDS)
+    for row in rows.iterator(chunk_size=500):
+        latest.setdefault(row.report_id, row)
+        if row.status == Stage2Prediction.Status.OK:
+            current.setdefault(row.report_id, row)
+    return current, latest
 
 
 def sync_reports(report_ids: Iterable[int]) -> int:
     """sync_report_findings for many reports; returns how many were synced."""
     ids = list(report_ids)
     done = 0
-    kinds_by_modality: dict[int, dict[str, str]] = {}
     for i in range(0, len(ids), SYNC_CHUNK):
-        for report in Report.objects.filter(pk__in=ids[i : i + SYNC_CHUNK]).select_related("modality"):
-            kinds = kinds_by_modality.get(report.modality_id)
-            if kinds is None:
-                kinds = kinds_by_modality[report.modality_id] = finding_kinds(report.modality)
-            sync_report_findings(report, kinds=kinds)
-            done += 1
+        reports = list(Report.objects.filter(pk__in=ids[i : i + SYNC_CHUNK]).select_related("modality"))
+        done += len(sync_reports_findings(reports))
     return done
 
 
