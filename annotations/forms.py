@@ -94,7 +94,7 @@ class LabelImportForm(forms.Form):
 
     def clean_file(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["file"]
-        problem = label_upload_problem(upload=upload) or text_upload_check(upload, UPLOAD_SUFFIXES)
+        problem = text_upload_check(upload, UPLOAD_SUFFIXES) or label_upload_problem(upload=upload)
         if problem:
             raise forms.ValidationError(problem)
         return upload

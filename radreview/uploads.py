@@ -68,10 +68,10 @@ def _either(suffixes: list[str]) -> str:
 def _binary_problem(head: bytes) -> str | None:
     for signature, what in SIGNATURES:
         if head.startswith(signature):
-            return f"This file is {what}, not a text file (CSV or JSONL)."
+            return f"This file is {what}, not a CSV or JSONL text file."
     if b"\x00" in head:
         at = head.index(b"\x00") + 1
-        return f"This file is binary (a NUL byte at byte {at}), not a text file (CSV or JSONL)."
+        return f"This file is binary (a NUL byte at byte {at}), not a CSV or JSONL text file."
     return None
 
 
@@ -93,7 +93,7 @@ def _decode_problem(chunks: Iterable[bytes], *, bom: bool) -> str | None:
             at = offset - len(pending) + start
             line = lines + data[:start].count(b"\n")
             return (
-                f"This file is not UTF-8 text: byte {at + 1} (0x{data[start]:02x}, on line {line}) "
+                f"This file is not UTF-8 encoded: byte {at + 1} (0x{data[start]:02x}, on line {line}) "
                 "is not UTF-8. Save it as UTF-8 (e.g. Excel's 'CSV UTF-8'), or convert it from its "
                 "encoding (Latin-1, Windows-1252, CP949/EUC-KR ...)."
             )
@@ -104,5 +104,5 @@ def _decode_problem(chunks: Iterable[bytes], *, bom: bool) -> str | None:
     try:
         has_text = bool(decoder.decode(b"", final=True).strip()) or has_text
     except UnicodeDecodeError:
-        return f"This file is not UTF-8 text: it ends in the middle of a character (byte {offset})."
+        return f"This file is not UTF-8 encoded: it ends in the middle of a character (byte {offset})."
     return None if has_text else "The file is empty (nothing but white space)."
