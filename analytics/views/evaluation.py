@@ -35,21 +35,27 @@ RUNS_SHOWN = 50
 @require_GET
 @analytics_viewer_required
 def evaluation_list(request: HttpRequest) -> HttpResponse:
-    context = {
-        "runs": selectors.evaluation_runs()[:RUNS_SHOWN],
-        "form": EvaluationStartForm() if request.user.has_perm(PERM_RUN_JOBS) else None,
-    }
-    return render(request, "analytics/evaluation_list.html", context)
+    return _render_list(request, EvaluationStartForm() if request.user.has_perm(PERM_RUN_JOBS) else None)
+
+
+def _render_list(request: HttpRequest, form: EvaluationStartForm | None, status: int = 200) -> HttpResponse:
+    context = {"runs": selectors.evaluation_runs()[:RUNS_SHOWN], "form": form}
+    return render(
+        request,
+        "analytics/evaluation_list.html",
+        context,
+        status=status,
+    )
 
 
 @require_POST
 @permission_required(PERM_RUN_JOBS, raise_exception=True)
 def evaluation_create(request: HttpRequest) -> HttpResponse:
+    """Queue an evaluation run. A form error re-renders the page with the form as the
+    admin filled it (modality, gold set, methods) and the error at its field."""
     form = EvaluationStartForm(request.POST, request.FILES)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
-        return redirect("analytics:evaluation_list")
+        return _render_list(request, form, status=400)
     try:
         run = evaluation_start(
             user=request.user,
@@ -59,8 +65,8 @@ def evaluation_create(request: HttpRequest) -> HttpResponse:
             gold_file=form.cleaned_data.get("gold_file"),
         )
     except ValueError as exc:
-        messages.error(request, str(exc))
-        return redirect("analytics:evaluation_list")
+        form.add_error(None, str(exc))
+        return _render_list(request, form, status=400)
     assert run.job is not None  # evaluation_start creates both
     job_enqueue(job=run.job, task=evaluation_task)
     messages.success(request, f"Evaluation #{run.pk} queued: its progress is on the runs page.")

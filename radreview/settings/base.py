@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "radreview.context_processors.roles",
+                "radreview.context_processors.navigation",
             ],
         },
     },

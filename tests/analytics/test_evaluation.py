@@ -226,13 +226,11 @@ def test_only_admins_start_evaluation_runs(client, clinician, admin_user, fake_e
     assert run.modes == ["bert", "llm"] and run.created_by == admin_user
 
 
-def test_bad_start_form_gets_a_message_not_a_500(client, admin_user):
+def test_bad_start_form_gets_its_errors_not_a_500(client, admin_user):
     client.force_login(admin_user)
-    response = client.post(
-        reverse("analytics:evaluation_create"), {"modality": "nope", "modes": []}, follow=True
-    )
-    assert response.status_code == 200
-    assert "modality:" in response.content.decode()
+    response = client.post(reverse("analytics:evaluation_create"), {"modality": "nope", "modes": []})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
     assert not EvaluationRun.objects.exists()
 
 
