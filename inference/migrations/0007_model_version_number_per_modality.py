@@ -15,40 +15,41 @@ def number_per_modality(apps, schema_editor):
     rows = ModelVersion.objects.select_related("modality").order_by("created_at", "pk")
     for version in rows:
         number = counters[version.modality_id] = counters.get(version.modality_id, 0) + 1
-        fields = {"number": number}
+        fields: dict[str, object] = {"number": number}
         code = version.modality.code
         new_name = f"{code}-v{number}"
-        if version.name == f"{code}-v{version.pk}" and new_name != version.name:
-            if not ModelVersion.objects.filter(name=new_name).exclude(pk=version.pk).exists():
-                fields["name"] = new_name
+        old_scheme = version.name == f"{code}-v{version.pk}" and new_name != version.name
+        if old_scheme and not ModelVersion.objects.filter(name=new_name).exclude(pk=version.pk).exists():
+            fields["name"] = new_name
         ModelVersion.objects.filter(pk=version.pk).update(**fields)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inference', '0006_stage2_rejected_findings'),
+        ("inference", "0006_stage2_rejected_findings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='number',
+            model_name="modelversion",
+            name="number",
             field=models.PositiveIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='modelpromotion',
-            name='overrode_warning',
+            model_name="modelpromotion",
+            name="overrode_warning",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='modelpromotion',
-            name='warning',
+            model_name="modelpromotion",
+            name="warning",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.RunPython(number_per_modality, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('modality', 'number'), name='model_version_number_per_modality'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                fields=("modality", "number"), name="model_version_number_per_modality"
+            ),
         ),
     ]

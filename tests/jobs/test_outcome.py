@@ -21,7 +21,7 @@ STALE = "fine-tuning: step 72/150, epoch 3, loss 0.4121, ETA 3m 32s"
 
 def _finished(**kwargs) -> Job:
     start = timezone.now() - timedelta(minutes=10)
-    return JobFactory(started_at=start, finished_at=start + timedelta(minutes=3, seconds=7), **kwargs)
+    return JobFactory.create(started_at=start, finished_at=start + timedelta(minutes=3, seconds=7), **kwargs)
 
 
 def test_a_finished_training_shows_the_gold_and_weak_labels_it_used():
