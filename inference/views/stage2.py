@@ -167,7 +167,12 @@ def stage2_count(request: HttpRequest) -> HttpResponse:
 def _count(form: Stage2RunForm) -> dict[str, Any] | None:
     """The selection's size, how many are not mapped yet by this configuration, and how
     many have no stage 1 prediction (what "with hint" would map without one)."""
-    if not form.is_bound or not form.is_valid():
+    if not form.is_bound:  # the page as it opens: the form's first choices
+        modality = Modality.objects.first()
+        if modality is None:
+            return None
+        form = Stage2RunForm({"modality": modality.code, "mode": form["mode"].initial, "only_missing": "on"})
+    if not form.is_valid():
         return None
     cohort = form.cohort()
     count: dict[str, Any] = {"total": cohort_reports(cohort).count(), "unmapped": None}

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
+from annotations.models import Modality, Report
 from inference.models import ModelVersion
 from inference.services.stage2 import Cohort, Stage2HintMissing, cohort_reports, stage2_job_create
 from jobs.models import Job
@@ -177,3 +178,13 @@ def test_the_api_takes_the_same_filters_and_refuses_a_hintless_with_hint_run(cli
     hinted = client.post(url, body | {"stage1": "with"}, content_type="application/json")
     assert hinted.status_code == 202
     assert Job.objects.get(pk=hinted.json()["job"]).params["planned_reports"] == 1
+
+
+def test_the_page_opens_with_the_count_of_its_first_choices(client, admin_user, cohort, brain_mri, llm):
+    first = Modality.objects.first()  # the modality the form shows first
+    ReportFactory.create_batch(3, modality=first, text="MRI brain. No acute infarct.")
+    client.force_login(admin_user)
+    html = client.get(reverse("inference:stage2_start")).content.decode()
+    expected = Report.objects.filter(modality=first).count()
+    assert f"<strong>{expected}</strong> reports match" in html  # llm_hint, not mapped yet
+    assert f"{expected} of them have no stage 1 prediction" in html
