@@ -7,13 +7,15 @@ demo_setup, then a stored evaluation per modality and the brain MRI combined map
 both without the LLM, run in-process), starts the app the way scripts/run.sh does
 (runserver with WhiteNoise serving collectstatic's output, DEBUG off), signs in as each
 demo role in Debian's Chromium through Playwright with the browser cache disabled (CDP
-Network.setCacheDisabled), and loads each page of the role N times. A page's time is its
-navigation timing loadEventEnd, or, on a page with charts, the moment the charts on
-screen are drawn when that is later (static/js/charts.js marks it). Prints `name: value` lines:
-`page_load_p95_ms_<page>` per page, `page_load_p95_ms_max`, and `largest_static_kb`
-(the largest static file a page loaded, as served: compressed, in kB). Target: every
-page under 1000 ms p95. --quick: 5 loads a page (under two minutes once the database
-exists; the first run builds it, a few minutes).
+Network.setCacheDisabled), and loads each page of the role N times after one unmeasured
+load (the server's first request of a page imports and warms what it uses: plotly's
+figure classes, the rules). A page's time is its navigation timing loadEventEnd, or, on
+a page with charts, the moment the charts on screen are drawn when that is later
+(static/js/charts.js marks it). Prints `name: value` lines: `page_load_p95_ms_<page>`
+per page, `page_load_p95_ms_max`, and `largest_static_kb` (the largest static file a
+page loaded, as served: compressed, in kB). Target: every page under 1000 ms p95.
+--quick: 5 loads a page (about two minutes once var/bench exists; the first run builds
+it, a few minutes more).
 """
 
 from __future__ import annotations
@@ -229,6 +231,7 @@ def measure(base: str, pages: dict[str, list[tuple[str, str]]], runs: int) -> tu
             _log_in(page, base, role)
             for name, path in role_pages:
                 samples = times.setdefault(name, [])
+                page.goto(f"{base}{path}", wait_until="load")  # warm-up, not measured: see the docstring
                 for _ in range(runs):
                     response = page.goto(f"{base}{path}", wait_until="load")
                     if response is None or response.status != 200:
