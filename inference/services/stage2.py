@@ -41,7 +41,8 @@ from django.utils import timezone
 from annotations.models import Modality, Report
 from inference import hooks
 from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
-from inference.models import Stage2Prediction
+from inference.models import Stage1Prediction, Stage2Prediction
+from inference.selectors import model_version_active
 from inference.services import stage2_backend
 from inference.services.stage2_modes.pinning import pinned, plan_inputs
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
@@ -62,8 +63,11 @@ __all__ = [
     "RetryPolicy",
     "Stage2Conflict",
     "Stage2Error",
+    "Stage2HintMissing",
     "Stage2Plan",
     "cohort_reports",
+    "hint_refusal",
+    "hint_shortfall",
     "mode_choices",
     "mode_refusal",
     "stage2_job_create",
@@ -239,11 +243,26 @@ def _store(
 # -- a cohort, as a background job --------------------------------------------------------
 
 
+STAGE1_ANY, STAGE1_WITH, STAGE1_WITHOUT = "", "with", "without"
+
+
+class Stage2HintMissing(Stage2Conflict):
+    """A "with hint" run over reports the active stage 1 model has not predicted: refused
+    unless the admin confirms running those without a hint."""
+
+    def __init__(self, message: str, *, missing: int, total: int) -> None:
+        super().__init__(message)
+        self.missing, self.total = missing, total
+
+
 @dataclass(frozen=True, slots=True)
 class Cohort:
-    """Which reports of one modality a batch covers. Empty filters select everything;
-    `only_missing` leaves out reports that already have a successful prediction of
-    the run key."""
+    """Which reports of one modality a batch covers. Empty filters select everything:
+    a date range, patients, the source (the system or file reports came from) or the
+    import job that brought them, whether the active stage 1 model has predicted them
+    (`stage1`: "with", "without" or "" for either), and `only_missing` (not yet mapped)
+    leaves out reports that already have a successful prediction of the run key.
+    `report_ids` is for scripts and the demo (the screens select by filters)."""
 
     modality: str
     date_from: date | None = None
@@ -251,6 +270,9 @@ class Cohort:
     patient_ids: tuple[str, ...] = ()
     report_ids: tuple[int, ...] = ()
     only_missing: bool = False
+    source: str = ""
+    import_job: int | None = None
+    stage1: str = STAGE1_ANY
 
     def as_params(self) -> dict[str, Any]:
         return {
@@ -260,6 +282,9 @@ class Cohort:
             "patient_ids": list(self.patient_ids),
             "report_ids": list(self.report_ids),
             "only_missing": self.only_missing,
+            "source": self.source,
+            "import_job": self.import_job,
+            "stage1": self.stage1,
         }
 
     @classmethod
@@ -271,11 +296,16 @@ class Cohort:
             patient_ids=tuple(params.get("patient_ids") or ()),
             report_ids=tuple(int(i) for i in params.get("report_ids") or ()),
             only_missing=bool(params.get("only_missing")),
+            source=params.get("source") or "",
+            import_job=int(params["import_job"]) if params.get("import_job") else None,
+            stage1=params.get("stage1") or STAGE1_ANY,
         )
 
 
-def cohort_reports(cohort: Cohort, *, run_key: str) -> QuerySet[Report]:
-    reports = Report.objects.current().filter(modality__code=cohort.modality)  # not superseded ones
+def cohort_reports(cohort: Cohort, *, run_key: str = "") -> QuerySet[Report]:
+    """The cohort's current reports (not superseded ones), by id. `only_missing` needs
+    the run key; without one (the form's live count) it is left to the caller."""
+    reports = Report.objects.current().filter(modality__code=cohort.modality)
     tz = timezone.get_current_timezone()
     if cohort.date_from:
         reports = reports.filter(study_datetime__gte=datetime.combine(cohort.date_from, dtime.min, tz))
@@ -285,16 +315,60 @@ def cohort_reports(cohort: Cohort, *, run_key: str) -> QuerySet[Report]:
         reports = reports.filter(patient_id__in=cohort.patient_ids)
     if cohort.report_ids:
         reports = reports.filter(pk__in=cohort.report_ids)
-    if cohort.only_missing:
+    if cohort.source:
+        reports = reports.filter(source=cohort.source)
+    if cohort.import_job:
+        reports = reports.filter(import_job_id=cohort.import_job)
+    if cohort.stage1 in (STAGE1_WITH, STAGE1_WITHOUT):
+        predicted = _stage1_predicted(cohort.modality)
+        reports = (
+            reports.filter(pk__in=predicted)
+            if cohort.stage1 == STAGE1_WITH
+            else reports.exclude(pk__in=predicted)
+        )
+    if cohort.only_missing and run_key:
         done = Stage2Prediction.objects.filter(run_key=run_key, status=Stage2Prediction.Status.OK)
         reports = reports.exclude(pk__in=done.values("report_id"))
     return reports.order_by("pk")
 
 
-def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
+def _stage1_predicted(modality_code: str) -> QuerySet[Stage1Prediction, Any]:
+    """Report ids the modality's active stage 1 model has predicted (none without one)."""
+    version = model_version_active(modality=modality_code)
+    rows = (
+        Stage1Prediction.objects.filter(model_version=version) if version else Stage1Prediction.objects.none()
+    )
+    return rows.values("report_id")
+
+
+def hint_shortfall(cohort: Cohort, *, run_key: str = "") -> tuple[int, int]:
+    """(reports of the cohort without a stage 1 prediction of the active model, all of them)."""
+    reports = cohort_reports(cohort, run_key=run_key)
+    total = reports.count()
+    missing = reports.exclude(pk__in=_stage1_predicted(cohort.modality)).count()
+    return missing, total
+
+
+def hint_refusal(missing: int, total: int, *, modality: Modality) -> str:
+    version = model_version_active(modality=modality)
+    why = (
+        f"{modality.code} has no active stage 1 model"
+        if version is None
+        else f"the active {modality.code} stage 1 model ({version}) has not predicted them"
+    )
+    return (
+        f"{missing} of the {total} selected reports have no stage 1 prediction: {why}, so "
+        '"with hint" would map them without a hint. Run stage 1 on them first, select '
+        '"has stage 1 predictions", or confirm mapping them without a hint.'
+    )
+
+
+def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None, without_hint: bool = False) -> Job:
     """Check the request and create the job (the caller enqueues it). The run key is
-    fixed now, so a resumed job keeps writing the same rows. Raises Stage2Error or
-    LLMConfigError with a message for the admin."""
+    fixed now, so a resumed job keeps writing the same rows. A mode that shows the LLM
+    stage 1's keys (llm_hint) over reports stage 1 has not predicted raises
+    Stage2HintMissing unless `without_hint` confirms mapping those without a hint.
+    Raises Stage2Error or LLMConfigError with a message for the admin."""
     modality = Modality.objects.filter(code=cohort.modality).first()
     if modality is None:
         raise Stage2Error(f"unknown modality {cohort.modality!r}")
@@ -306,7 +380,19 @@ def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
     total = cohort_reports(cohort, run_key=run.run_key).count()
     if total == 0:
         raise Stage2Conflict("no reports match this selection")
-    params = {"mode": mode, "run_key": run.run_key, "cohort": cohort.as_params(), "planned_reports": total}
+    params: dict[str, Any] = {
+        "mode": mode,
+        "run_key": run.run_key,
+        "cohort": cohort.as_params(),
+        "planned_reports": total,
+    }
+    if stage2_mode_get(mode).wants_hint:
+        missing, _ = hint_shortfall(cohort, run_key=run.run_key)
+        if missing and not without_hint:
+            raise Stage2HintMissing(
+                hint_refusal(missing, total, modality=modality), missing=missing, total=total
+            )
+        params["reports_without_hint"] = missing  # confirmed by the admin (0: every report has one)
     params["pinned"] = inputs  # what a resumed job reads (stage2_modes.pinning)
     title = f"Stage 2 ({mode}) on {total} {modality.code} report(s)"
     return job_create(kind=Job.Kind.INFER, title=title, params=params, user=user)

@@ -259,3 +259,22 @@ def test_a_run_on_verified_data_sets_the_llm_questions_and_the_dashboard_shows_t
     client.force_login(admin_user)
     page = client.get(reverse("analytics:evaluation_detail", args=[run.pk])).content.decode()
     assert 'id="llm-questions"' in page and "Location of a present lesion the rules could not place" in page
+
+
+def test_the_dashboards_figures_are_built_once_per_stored_result(client, admin_user, monkeypatch):
+    from analytics import charts
+
+    run = _stored_run()
+    built = []
+    real = charts.key_metric_bars
+    monkeypatch.setattr(charts, "key_metric_bars", lambda results: built.append(1) or real(results))
+    client.force_login(admin_user)
+    url = reverse("analytics:evaluation_detail", args=[run.pk])
+    first = client.get(url).content.decode()
+    second = client.get(url).content.decode()
+    assert len(built) == 1 and 'id="chart-key-bars"' in second
+    assert first.count('data-chart="') == second.count('data-chart="')
+    run.results = {**run.results, "report_count": 99}  # changed results are drawn anew
+    run.save(update_fields=["results"])
+    client.get(url)
+    assert len(built) == 2
