@@ -187,7 +187,8 @@ def _chunk_release(chunk: JobChunk) -> None:
 
 def chunks_requeue_stale(*, stale_after: timedelta | None = None, job_id: int | None = None) -> int:
     """Running chunks whose worker stopped beating go back to pending; returns how many."""
-    stale_after = stale_after or timedelta(seconds=float(getattr(settings, "JOBS_STALE_SECONDS", 45.0)))
+    if stale_after is None:
+        stale_after = timedelta(seconds=float(getattr(settings, "JOBS_STALE_SECONDS", 45.0)))
     cutoff = timezone.now() - stale_after
     stale = JobChunk.objects.filter(state=JobChunk.State.RUNNING).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)

@@ -231,9 +231,17 @@ def _store(
     now = timezone.now()
     if purpose == Stage2Prediction.Purpose.PIPELINE:
         values |= {"purpose": purpose, "stored_at": now}
-        create = values
-    else:
-        create = {**values, "purpose": purpose, "stored_at": now}
+        # One upsert statement (a batch stores hundreds of reports a second), not
+        # update_or_create's transaction, locking read and write.
+        row = Stage2Prediction(report=report, run_key=run.run_key, **values)
+        Stage2Prediction.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["report", "run_key"],
+            update_fields=list(values),
+        )
+        return row
+    create = {**values, "purpose": purpose, "stored_at": now}
     prediction, _ = Stage2Prediction.objects.update_or_create(
         report=report, run_key=run.run_key, defaults=values, create_defaults=create
     )

@@ -236,6 +236,9 @@ JOBS_HEARTBEAT = True
 # this many helper tasks to its queue, so every free worker takes chunks of it.
 JOBS_CHUNK_SIZE = env.int("JOBS_CHUNK_SIZE", default=500)
 JOBS_CHUNK_HELPERS = env.int("JOBS_CHUNK_HELPERS", default=16)
+# Stage 1 inference in int8 (dynamic quantization): faster on a CPU; off by default so
+# stored predictions equal the evaluated model's exactly.
+STAGE1_QUANTIZE = env.bool("STAGE1_QUANTIZE", default=False)
 # Stage 2 chunks in the LLM modes (seconds a report): a chunk stays a few minutes of work.
 STAGE2_CHUNK_SIZE = env.int("STAGE2_CHUNK_SIZE", default=20)
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
