@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -238,7 +239,10 @@ class InferenceRunApi(APIView):
 
 
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    # Not only white space (trimmed, it would be blank): the pattern says so in the schema.
+    reason = serializers.CharField(
+        max_length=2000, validators=[RegexValidator(r"\S", "A reason is required.")]
+    )
 
 
 class PromoteInput(ReasonInput):

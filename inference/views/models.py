@@ -41,6 +41,7 @@ from inference.services.stage1_training import training_job_create
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from inference.views.stage1_forms import InferForm, PromoteForm, ReasonForm, TrainForm
 from jobs.models import Job
+from jobs.selectors import job_outcome
 from jobs.services import job_enqueue
 from radreview.roles import PERM_PROMOTE, PERM_RUN_JOBS
 
@@ -242,10 +243,12 @@ def _runs() -> dict[str, Any]:
     runs = list(
         Job.objects.filter(kind__in=[Job.Kind.TRAIN, Job.Kind.INFER], title__startswith="Stage 1")
         .select_related("created_by")
-        .defer("log", "result", "params")
+        .defer("log", "params")
         .order_by("-created_at")[:RECENT_RUNS]
     )
-    return {"runs": runs, "running": any(not job.is_finished for job in runs)}
+    # A finished run shows what it did (the gold and weak labels a training used), not its last step.
+    outcomes = {job.pk: outcome.summary for job in runs if (outcome := job_outcome(job)) and outcome.summary}
+    return {"runs": runs, "running": any(not job.is_finished for job in runs), "run_outcomes": outcomes}
 
 
 def _summary(version: ModelVersion) -> dict[str, Any]:

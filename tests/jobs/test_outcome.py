@@ -106,3 +106,15 @@ def test_the_pages_keep_progress_and_eta_for_a_running_job(admin_client):
     detail = admin_client.get(reverse("jobs:job_detail", args=[job.pk])).content.decode()
     assert "fine-tuning: step 50/100" in detail and "<dt>ETA</dt>" in detail
     assert 'aria-valuenow="50"' in detail
+
+
+def test_the_models_page_says_what_a_finished_training_used(admin_client, chest_ct):
+    _finished(
+        kind=Job.Kind.TRAIN,
+        title="Stage 1 training: chest_ct-v1 (tiny, gold_weak)",
+        status=Job.Status.SUCCEEDED,
+        progress_message=STALE,
+        result={"data_counts": {"gold": 420, "weak": 0, "approved": 0, "total": 420}},
+    )
+    html = admin_client.get(reverse("inference:model_list")).content.decode()
+    assert "420 gold labels, 0 weak labels" in html and "ETA 3m 32s" not in html
