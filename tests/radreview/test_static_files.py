@@ -65,3 +65,10 @@ def test_collected_files_are_hashed_compressed_and_kept_for_good(tmp_path, db):
         plain = client.get("/static/css/app.css")
         assert plain.status_code == 200
         assert plain["Cache-Control"] == f"max-age={settings.WHITENOISE_MAX_AGE}, public"
+        # The next collectstatic compresses only what changed: here, nothing but a lost copy.
+        br = tmp_path / f"{name}.br"
+        css_gz = next(tmp_path.glob("css/app.*.css.gz"))
+        before = br.stat().st_mtime_ns
+        css_gz.unlink()
+        call_command("collectstatic", "--noinput", verbosity=0)
+        assert br.stat().st_mtime_ns == before and css_gz.exists()
