@@ -62,6 +62,7 @@ def main() -> None:
     env = _environment(work, args.chunk_size)
     os.environ.update(env)
     _database_recreate(env["DATABASE_URL"])
+    _broker_flush(env["CELERY_BROKER_URL"])
 
     import django
 
@@ -131,6 +132,16 @@ def _database_recreate(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _broker_flush(url: str) -> None:
+    """Empty the bench's Redis database: messages of an earlier run name job ids that the
+    recreated database gives to other jobs."""
+    import redis
+
+    if urlparse(url).path.strip("/") in ("", "0"):
+        raise SystemExit("refusing to flush Redis database 0: give the bench a database of its own")
+    redis.Redis.from_url(url).flushdb()
 
 
 def _write_files(work: Path, n: int, parts: int) -> list[Path]:
@@ -227,10 +238,12 @@ def _round(
         _model_version_install(version_dir)
     for code in QUESTION_TYPES:  # the combined mode asks the LLM nothing: rules and stage 1 only
         LLMQuestionType.objects.update_or_create(code=code, defaults={"asked": False, "set_by": "admin"})
-    procs = [_worker_start(i, workers, work, env) for i in range(workers)]
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     seconds: dict[str, float] = {}
-    pids = [p.pid for p, _log in procs]
     try:
+        for i in range(workers):
+            procs.append(_worker_start(i, workers, work, env))
+        pids = [p.pid for p, _log in procs]
         for stage, start in (
             ("import", lambda: _import_jobs(files)),
             ("weak_label", lambda: [_weak_label_job()]),
@@ -270,6 +283,7 @@ def _worker_start(
     deadline = time.monotonic() + READY_TIMEOUT_S
     while " ready." not in log.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
             raise SystemExit(f"worker {i} did not start:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.2)
     return proc, log

@@ -436,18 +436,22 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
                     line="the LLM or prompt changed since this job started; the remaining reports use "
                     f"the new configuration (run key {run.run_key!r})",
                 )
-            size = (
-                None
-                if run.mode in _NO_LLM_MODES
-                else int(getattr(settings, "STAGE2_CHUNK_SIZE", LLM_CHUNK_SIZE))
-            )
+            size = int(getattr(settings, "STAGE2_CHUNK_SIZE", LLM_CHUNK_SIZE)) if _asks_llm(run) else None
             return chunked_job_work(job, body=CHUNK_BODY, plan=_job_cohort, finish=_job_finish, size=size)
     finally:
         _backend_override.clear()
         _plans.pop(_plan_key(job), None)
 
 
-_NO_LLM_MODES = {"rules", "combined"}  # the combined mode asks the LLM only for a few question types
+def _asks_llm(run: Stage2Plan) -> bool:
+    """Whether the run's reports may each wait for an LLM (small chunks then): the LLM
+    modes, and a combined run whose question policy asks something."""
+    if run.mode == "rules":
+        return False
+    if run.mode == "combined":
+        policy = getattr(getattr(run, "extractor", None), "policy", None)
+        return bool(policy is not None and policy.asked)
+    return True
 
 
 def _job_plan(job: Job) -> Stage2Plan:
