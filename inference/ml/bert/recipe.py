@@ -80,9 +80,10 @@ Labeller = Callable[[str], Sequence[Mention]]
 
 @dataclass(frozen=True, slots=True)
 class RecipeReport:
-    """One report of the site's corpus. `present`: keys present (or hedged) in its
-    labels; ignored for unlabelled reports. `uncertain`: the subset whose label is a
-    hedge (counted at `uncertain_weight`)."""
+    """One report of the site's corpus; `source` is "gold", "weak", "approved" (clinician
+    verified; weighs as gold, never validates) or "unlabelled" (MLM only). `present`: keys
+    present (or hedged) in its labels; ignored for unlabelled reports. `uncertain`: the
+    subset whose label is a hedge (counted at `uncertain_weight`)."""
 
     id: str
     text: str
@@ -382,6 +383,8 @@ def train_recipe(
         curves=fit.loop.curves,
         data_snapshot={**(data_snapshot or {}), "validation_ids": val_ids},
     )
+    # The classifier is saved: the fine-tuning checkpoint (weights + optimizer) is not needed.
+    (work_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return RecipeResult(out_dir, thresholds, metrics, manifest, time.perf_counter() - started, val_ids)
 
 
@@ -672,7 +675,10 @@ def _max_by_owner(logits: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Te
     out = torch.full(
         (n, logits.shape[1]), torch.finfo(logits.dtype).min, device=logits.device, dtype=logits.dtype
     )
-    return out.scatter_reduce(0, owner[:, None].expand_as(logits), logits, reduce="amax", include_self=True)
+    pooled: torch.Tensor = out.scatter_reduce(
+        0, owner[:, None].expand_as(logits), logits, reduce="amax", include_self=True
+    )
+    return pooled
 
 
 # Re-exported for callers that only need the recipe module.

@@ -37,7 +37,15 @@ FILLER = [
     "Bone structures are natural.",
 ]
 TOY = RecipeConfig(
-    preset="tiny", window_tokens=64, overlap_tokens=16, mlm_epochs=0, epochs=6, batch_reports=8, seed=3
+    preset="tiny",
+    window_tokens=64,
+    overlap_tokens=16,
+    mlm_epochs=0,
+    epochs=10,
+    batch_reports=8,
+    seed=3,
+    learning_rate=2e-3,
+    patience=10,
 )
 
 
@@ -96,7 +104,7 @@ def test_windowed_reading_gives_a_long_reports_last_sentence_a_say(recipe_run):
     normal, found = predictor.predict([long_normal, with_nodule])
     assert predictor.windowed and not found.truncated
     assert found.labels["nodule"] and not normal.labels["nodule"]
-    assert found.probs["nodule"] > 0.5 > normal.probs["nodule"]
+    assert found.probs["nodule"] > normal.probs["nodule"] + 0.2
     # The first max_len tokens alone would never have reached it.
     assert found.n_tokens > 4 * predictor.max_len
 
