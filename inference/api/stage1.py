@@ -132,7 +132,7 @@ class TrainingRunApi(APIView):
 
     class Input(serializers.Serializer):
         modality = serializers.SlugRelatedField(slug_field="code", queryset=Modality.objects.all())
-        preset = serializers.ChoiceField(choices=[c for c, _ in PRESET_CHOICES], default="small")
+        preset = serializers.ChoiceField(choices=[c for c, _ in PRESET_CHOICES], default="cpu")
         label_sources = serializers.ChoiceField(choices=list(LABEL_SOURCE_CHOICES), default="gold_weak")
         weak_mode = serializers.ChoiceField(
             choices=[WEAK_AUTO, *WeakLabelSet.Mode.values],

@@ -10,7 +10,9 @@ Per lesion key of a chest CT report:
 * the rule engine spoke (a lexicon value matched): its assertion and links
   decide (`source` "rules"); stage 1's probability is kept in `sources`;
 * the lexicon is silent but stage 1 is confident (over its threshold and
-  0.5 + margin): present (`source` "stage1", flag "lexicon_silent"), no location;
+  0.5 + margin) and measured precise on the key (the Wilson 95% lower bound of its
+  precision on gold it never trained on at least `min_stage1_precision_lb`, 0.9):
+  present (`source` "stage1", flag "lexicon_silent"), no location;
 * a finding that needs deciding raises a question (inference/ml/questions.py):
   rules and stage 1 disagree beyond a margin (`status_disagree`), stage 1 alone
   found a lesion (`status_silent`), the report could not be segmented
@@ -24,8 +26,11 @@ Per lesion key of a chest CT report:
   is kept in `questions` with the finding before and after, so the evaluate
   command can measure per type what asking is worth.
 
-Every disagreement stays in `flags` and every source's verdict in `sources`;
-nothing is resolved silently. Plain Python, no Django: stage 1 is anything with
+Per-key trust is measured, never assumed: stage 1 without stored per-key metrics
+(`stage1_key_f1` None) neither adds findings nor sends disagreements to the LLM; a
+confident disagreement with the rules is still flagged ("rules_stage1_disagree") for
+the reviewer, trusted or not. Every disagreement stays in `flags` and every source's
+verdict in `sources`; nothing is resolved silently. Plain Python, no Django: stage 1 is anything with
 `predict(texts) -> [KeyPrediction]` plus `thresholds` or labels, the LLM any
 `LLMBackend`.
 """
@@ -33,6 +38,7 @@ nothing is resolved silently. Plain Python, no Django: stage 1 is anything with
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -78,6 +84,33 @@ FLAG_QUESTION = {
     FLAG_UNPARSED: STATUS_UNPARSED,
     FLAG_NO_LOCATION: LOCATION,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Stage1KeyQuality:
+    """Stage 1's measured quality on one key (held-out gold, else gold validation):
+    its F1 and, when stored, the true and false positives behind its precision."""
+
+    f1: float
+    tp: int | None = None
+    fp: int | None = None
+
+    @property
+    def precision_lower_bound(self) -> float | None:
+        """The Wilson score 95% lower bound of TP / (TP + FP); None without counts."""
+        if self.tp is None or self.fp is None:
+            return None
+        return wilson_lower_bound(self.tp, self.tp + self.fp)
+
+
+def wilson_lower_bound(successes: int, n: int, z: float = 1.96) -> float:
+    """The Wilson score interval's lower end for `successes` of `n` (0.0 when n is 0)."""
+    if n <= 0:
+        return 0.0
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z * z / n))
 
 
 class Stage1Like(Protocol):
@@ -137,8 +170,9 @@ class CombinedExtractor:
         context_sentences: int = 1,
         max_sentences: int = 6,
         max_excerpt_chars: int = 3000,
-        stage1_key_f1: Mapping[str, float] | None = None,
+        stage1_key_f1: Mapping[str, float | Stage1KeyQuality] | None = None,
         min_stage1_f1: float = 0.8,
+        min_stage1_precision_lb: float = 0.9,
     ) -> None:
         self.engine = engine
         self.stage1 = stage1
@@ -152,11 +186,20 @@ class CombinedExtractor:
         self.context_sentences = context_sentences
         self.max_sentences = max_sentences
         self.max_excerpt_chars = max_excerpt_chars
-        # Stage 1's measured F1 per key (its held-out or validation scores): a key it
-        # does not predict well may neither add a finding alone nor send a disagreement
-        # to the LLM; its verdict and the flag stay for the reviewer. None: trust all.
-        self.stage1_key_f1 = dict(stage1_key_f1) if stage1_key_f1 is not None else None
+        # Stage 1's measured quality per key (its held-out or gold validation scores): a
+        # key it does not predict well may neither add a finding alone nor send a
+        # disagreement to the LLM; its verdict and the flag stay for the reviewer. None
+        # (no stored metrics): stage 1 is trusted on no key.
+        self.stage1_quality: dict[str, Stage1KeyQuality] | None = (
+            {
+                k: v if isinstance(v, Stage1KeyQuality) else Stage1KeyQuality(float(v))
+                for k, v in stage1_key_f1.items()
+            }
+            if stage1_key_f1 is not None
+            else None
+        )
         self.min_stage1_f1 = min_stage1_f1
+        self.min_stage1_precision_lb = min_stage1_precision_lb
         self._key_matchers: dict[str, Matcher] = {}
 
     def extract(self, text: str, *, stage1: Any | None = None) -> CombinedResult:
@@ -230,7 +273,7 @@ class CombinedExtractor:
                 says
                 and prob is not None
                 and prob >= 0.5 + self.disagree_margin
-                and trusted
+                and self.stage1_may_add(key)
                 and not self._words_of(text, key)
             ):
                 # Stage 1 alone decides only when it is confident: its own threshold is tuned
@@ -252,10 +295,19 @@ class CombinedExtractor:
         return out, reasons
 
     def trusts_stage1(self, key: str) -> bool:
-        """Whether stage 1 may add `key` alone or send a disagreement on it to the LLM."""
-        if self.stage1_key_f1 is None:
-            return True
-        return self.stage1_key_f1.get(key, 0.0) >= self.min_stage1_f1
+        """Whether stage 1 may send a disagreement on `key` to the LLM: its measured F1
+        on the key reaches `min_stage1_f1`. Never without stored metrics."""
+        quality = (self.stage1_quality or {}).get(key)
+        return quality is not None and quality.f1 >= self.min_stage1_f1
+
+    def stage1_may_add(self, key: str) -> bool:
+        """Whether stage 1 may add `key` alone where the lexicon is silent: trusted, and
+        the Wilson lower bound of its measured precision on the key reaches
+        `min_stage1_precision_lb` (a key scored without TP/FP counts never does)."""
+        if not self.trusts_stage1(key):
+            return False
+        bound = (self.stage1_quality or {})[key].precision_lower_bound
+        return bound is not None and bound >= self.min_stage1_precision_lb
 
     def _words_of(self, text: str, key: str) -> bool:
         """Whether any lexicon value of `key` occurs in `text`, even inside a longer
@@ -434,6 +486,26 @@ def _add_flag(finding: CombinedFinding, flag: str) -> None:
 
 def result_json(result: CombinedResult) -> str:
     return json.dumps(result.as_dict(), ensure_ascii=False, default=list)
+
+
+def stage1_key_quality(metrics: Mapping[str, Any]) -> dict[str, Stage1KeyQuality] | None:
+    """Per-key F1 and TP/FP of a stage 1 model from its stored metrics, the held-out
+    gold set's when it was scored, else its gold validation split's; None when neither
+    has them (the combined mode then trusts stage 1 on no key)."""
+    for part in ("heldout", "validation"):
+        per_key = (metrics.get(part) or {}).get("per_key") or {}
+        scores = {
+            k: Stage1KeyQuality(
+                float(v["f1"]),
+                int(v["tp"]) if v.get("tp") is not None else None,
+                int(v["fp"]) if v.get("fp") is not None else None,
+            )
+            for k, v in per_key.items()
+            if v.get("f1") is not None
+        }
+        if scores:
+            return scores
+    return None
 
 
 def stage1_key_f1(metrics: Mapping[str, Any]) -> dict[str, float] | None:

@@ -57,12 +57,19 @@ from jobs.selectors import format_duration
 from jobs.services import JobCancelled, job_create, job_log, job_progress
 
 PRESET_CHOICES = (
+    ("cpu", "CPU recipe (2 cores: ~15 minutes on 700 real reports)"),
     ("small", "Small (CPU, minutes on the demo corpus)"),
     ("base", "Base (BERT-base size, for a GPU)"),
     ("tiny", "Tiny (smoke tests only)"),
 )
 DEFAULT_EPOCHS = 8
 DEFAULT_MLM_EPOCHS = 3
+# How a run reads and learns (docs/decisions.md): "windows" is the recipe of
+# inference/ml/bert/recipe.py (whole reports as sentence windows, window-level targets
+# from the rule engine, gold-only calibration); "first_tokens" the earlier report-level
+# fine-tuning of the first max_len tokens, kept for comparison.
+RECIPE_WINDOWS, RECIPE_FIRST_TOKENS = "windows", "first_tokens"
+RECIPE_CHOICES = (RECIPE_WINDOWS, RECIPE_FIRST_TOKENS)
 MAX_CURVE_POINTS = 2000
 PROGRESS_EVERY_S = 1.0
 SNAPSHOT_FILE, MLM_DIR, MODEL_DIR = "data_snapshot.json", "mlm", "model"
@@ -99,6 +106,7 @@ def training_job_create(
     epochs: int | None = None,
     mlm_epochs: int | None = None,
     max_steps: int = 0,
+    recipe: str = RECIPE_WINDOWS,
     user: Any = None,
 ) -> tuple[Job, ModelVersion]:
     """Check the request and create the Job and its ModelVersion (status training).
@@ -113,6 +121,8 @@ def training_job_create(
         )
     if label_sources not in LABEL_SOURCE_CHOICES:
         raise Stage1DataError(f"unknown label sources {label_sources!r}")
+    if recipe not in RECIPE_CHOICES:
+        raise Stage1DataError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPE_CHOICES)}")
     if weak_mode != WEAK_AUTO and weak_mode not in WeakLabelSet.Mode.values:
         raise Stage1DataError(f"unknown weak-label mode {weak_mode!r}")
     checkpoint = str(checkpoint_check(init_checkpoint)) if init_checkpoint.strip() else ""
@@ -134,6 +144,7 @@ def training_job_create(
         "epochs": epochs or DEFAULT_EPOCHS,
         "mlm_epochs": mlm_epochs or DEFAULT_MLM_EPOCHS,
         "max_steps": max(0, int(max_steps)),
+        "recipe": recipe,
         "requested_counts": inputs.counts,  # what the request saw; data_counts is what was frozen
     }
     with transaction.atomic():
@@ -181,9 +192,10 @@ class _Reporter:
         self.last = 0.0
 
     def __call__(self, event: Any) -> None:
+        label = "pretraining" if event.phase == "pretrain" else self.label
         if event.phase == "validate":
             loss = f"{event.loss:.4f}" if event.loss is not None else "n/a"
-            job_log(job_id=self.job_id, line=f"{self.label}: epoch {event.epoch} validation loss {loss}")
+            job_log(job_id=self.job_id, line=f"{label}: epoch {event.epoch} validation loss {loss}")
             return
         now = time.monotonic()
         if now - self.last < PROGRESS_EVERY_S and event.step < event.total_steps:
@@ -192,7 +204,7 @@ class _Reporter:
         eta = event.eta_s
         eta_text = format_duration(timedelta(seconds=eta)) if eta is not None else "?"
         message = (
-            f"{self.label}: step {event.step}/{event.total_steps}, epoch {event.epoch}, "
+            f"{label}: step {event.step}/{event.total_steps}, epoch {event.epoch}, "
             f"loss {event.loss:.4f}, ETA {eta_text}"
         )
         job_progress(job_id=self.job_id, done=event.step, total=event.total_steps, message=message)
@@ -214,9 +226,12 @@ def _train(job: Job, version: ModelVersion) -> dict[str, Any]:
         epochs=params["mlm_epochs"], learning_rate=1e-3, patience=1, max_steps=params.get("max_steps", 0)
     )
     encoder_dir = Path(params["init_checkpoint"]) if params.get("init_checkpoint") else None
+    model_dir = root / MODEL_DIR
+    if params.get("recipe", RECIPE_FIRST_TOKENS) == RECIPE_WINDOWS:
+        _recipe(job, version, root, model_dir, data, encoder_dir, params)
+        return _register(job, version, root, model_dir, config, mlm_config, params)
     if params.get("pretrain"):
         encoder_dir = _pretrain(job, root, data, preset, mlm_config, encoder_dir, params) or encoder_dir
-    model_dir = root / MODEL_DIR
     _finetune(job, model_dir, data, preset, config, encoder_dir, params)
     return _register(job, version, root, model_dir, config, mlm_config, params)
 
@@ -282,6 +297,76 @@ def _pretrain(
         line=f"pretraining done: best validation loss {result.best_val_loss:.4f}, epoch {result.best_epoch}",
     )
     return mlm_dir
+
+
+def _recipe(
+    job: Job,
+    version: ModelVersion,
+    root: Path,
+    model_dir: Path,
+    data: TrainingData,
+    init_checkpoint: Path | None,
+    params: dict[str, Any],
+) -> None:
+    """The windows recipe (inference/ml/bert/recipe.py): MLM on every imported report
+    outside the held-out set (labelled ones included) when the request pretrains, then
+    fine-tuning on gold + weak (+ approved) with window-level targets from the modality's
+    rule engine. Its MLM checkpoint and per-epoch fine-tuning checkpoint live in the
+    version's directory, so a redelivered job resumes where the worker died."""
+    from inference.ml.bert.artifacts import MANIFEST
+    from inference.ml.bert.recipe import UNLABELLED, RecipeConfig, RecipeReport, train_recipe
+
+    if (model_dir / MANIFEST).exists():
+        job_log(job_id=job.pk, line="resuming: the classifier was already saved")
+        return
+    texts = dict(report_texts(data.report_ids))
+    missing = len(data.report_ids) - len(texts)
+    if missing:
+        job_log(job_id=job.pk, line=f"{missing} reports of the snapshot were deleted since")
+    reports = [
+        RecipeReport(str(rid), texts[rid], source, frozenset(keys))
+        for rid, source, keys in zip(data.report_ids, data.sources, data.key_sets, strict=True)
+        if rid in texts
+    ]
+    pretrain = bool(params.get("pretrain"))
+    if pretrain:
+        reports += [
+            RecipeReport(str(rid), text, UNLABELLED) for rid, text in report_texts(data.pretrain_report_ids)
+        ]
+    config = RecipeConfig(
+        preset=params["preset"],
+        epochs=params["epochs"],
+        mlm_epochs=params["mlm_epochs"] if pretrain else 0,
+        max_steps=params.get("max_steps", 0),
+        morphemes=bool(params.get("morphemes", False)),
+    )
+    job_log(
+        job_id=job.pk, line=f"fine-tuning (windows recipe) on {len(reports)} reports, {len(data.keys)} keys"
+    )
+    train_recipe(
+        reports,
+        keys=data.keys,
+        out_dir=model_dir,
+        work_dir=root,
+        labeller=_labeller(version.modality),
+        config=config,
+        init_checkpoint=init_checkpoint,
+        progress=_Reporter(job.pk, "fine-tuning"),
+        log=lambda text: job_log(job_id=job.pk, line=text),
+        data_snapshot={"modality": data.modality, "label_sources": data.label_sources, "counts": data.counts},
+    )
+
+
+def _labeller(modality: Modality) -> Any:
+    """The modality's rule engine as the recipe's window labeller; None (report-level
+    targets only) when the modality's schema has no engine."""
+    from inference.ml.bert.recipe import engine_labeller
+    from inference.services.stage2_modes.combined import modality_engine
+
+    try:
+        return engine_labeller(modality_engine(modality))
+    except Exception:  # a schema the engine cannot read: the recipe still trains, report level
+        return None
 
 
 def _finetune(

@@ -17,7 +17,7 @@ MAX_PATIENT_IDS = 10_000
 
 class TrainForm(forms.Form):
     modality = forms.ModelChoiceField(queryset=Modality.objects.all(), to_field_name="code")
-    preset = forms.ChoiceField(label="Size preset", choices=PRESET_CHOICES, initial="small")
+    preset = forms.ChoiceField(label="Size preset", choices=PRESET_CHOICES, initial="cpu")
     label_sources = forms.ChoiceField(
         label="Label sources", choices=list(LABEL_SOURCE_LABELS.items()), initial="gold_weak"
     )

@@ -59,6 +59,9 @@ class Manifest:
     tokenizer: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    # How a report is read: {} (the first max_len tokens) or {"mode": "windows",
+    # "window_tokens", "overlap_tokens", "pool": "max"} (windows.py, the recipe's).
+    reading: dict[str, Any] = field(default_factory=dict)
     code_version: str | None = None
     created_at: str = ""
     format: str = FORMAT

@@ -27,6 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .artifacts import LoadedArtifact, Manifest, load_artifact
 from .data import EncodedTexts, collate, encode_texts, length_batches, pad_id
+from .windows import Window, report_windows
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class Stage1Predictor:
     ) -> list[KeyPrediction]:
         """Predict every text; `progress(done, total)` is called after each batch and may
         raise to stop (results computed so far are then discarded)."""
+        if self.windowed:
+            windows = self._windows(texts)
+            probs = self._window_probs(windows, batch_size=batch_size, progress=progress)
+            return [self._window_result(windows[i], probs[i]) for i in range(len(texts))]
         encoded = encode_texts(self.tokenizer, texts, max_len=self.max_len)
         probs = self._probs(encoded, batch_size=batch_size, progress=progress)
         return [self._result(encoded, probs, i) for i in range(len(texts))]
@@ -100,8 +105,58 @@ class Stage1Predictor:
 
     def predict_probs(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """Probabilities only, (n, n_keys) in `keys` order; for evaluation and benchmarks."""
+        if self.windowed:
+            return self._window_probs(self._windows(texts), batch_size=batch_size, progress=None)
         encoded = encode_texts(self.tokenizer, texts, max_len=self.max_len)
         return self._probs(encoded, batch_size=batch_size, progress=None)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether this model reads whole reports as windows (the recipe's models)."""
+        return self.manifest.reading.get("mode") == "windows"
+
+    def _windows(self, texts: Sequence[str]) -> list[list[Window]]:
+        reading = self.manifest.reading
+        return report_windows(
+            self.tokenizer,
+            texts,
+            window_tokens=int(reading.get("window_tokens", self.max_len)),
+            overlap_tokens=int(reading.get("overlap_tokens", 0)),
+        )
+
+    @torch.inference_mode()
+    def _window_probs(
+        self,
+        windows: list[list[Window]],
+        *,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> np.ndarray:
+        """Per report, the max over its windows of each key's probability (0.0 for a
+        report with no window: nothing to read)."""
+        out = np.zeros((len(windows), len(self.manifest.keys)), dtype=np.float32)
+        flat = [(r, w) for r, per in enumerate(windows) for w in per]
+        self.model.eval()
+        pad = pad_id(self.tokenizer)
+        batch_windows = batch_size * 4  # ~4 windows per report: the same work per batch
+        for done, batch in enumerate(length_batches([len(w.ids) for _, w in flat], batch_windows), 1):
+            input_ids, attention = collate([flat[i][1].ids for i in batch], pad, self.device)
+            probs = torch.sigmoid(self.model(input_ids, attention)).float().cpu().numpy()
+            owners = np.array([flat[i][0] for i in batch])
+            np.maximum.at(out, owners, probs)
+            if progress is not None:
+                progress(min(done * batch_size, len(windows)), len(windows))
+        return out
+
+    def _window_result(self, windows: list[Window], row: np.ndarray) -> KeyPrediction:
+        notes = () if windows else (EMPTY_WARNING,)
+        return KeyPrediction(
+            probs={k: float(p) for k, p in zip(self.manifest.keys, row, strict=True)},
+            labels={k: bool(on) for k, on in zip(self.manifest.keys, row >= self.thresholds, strict=True)},
+            truncated=False,
+            n_tokens=sum(len(w.ids) - 2 for w in windows),
+            warnings=notes,
+        )
 
     @torch.inference_mode()
     def _probs(

@@ -24,7 +24,7 @@ from typing import Any
 
 from annotations.models import Modality, Report
 from annotations.selectors import site_ruleset
-from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_f1
+from inference.ml.combined import PROMPT_VERSION, CombinedExtractor, CombinedResult, stage1_key_quality
 from inference.ml.combined_brain import PROMPT_VERSION_BRAIN, BrainCombinedExtractor
 from inference.ml.engine import RuleEngine
 from inference.ml.llm.backends import LLMBackend, LLMConfigError, LLMError, LLMUnavailable
@@ -185,8 +185,9 @@ def combined_plan(
     engine = engine_for(schema)
     llm = _PlanBackend(lambda: backend_for("chest_ct_relations"))
     version = model_version_active(modality=modality)
-    # Stage 1 is trusted per key on its own measured F1 (held-out gold, else validation).
-    quality = stage1_key_f1(version.metrics or {}) if version else None
+    # Stage 1 is trusted per key on its own measured F1 and precision (held-out gold, else
+    # gold validation); a version without stored metrics is trusted on no key.
+    quality = stage1_key_quality(version.metrics or {}) if version else None
     policy = policy or question_policy()
     extractor = CombinedExtractor(engine, llm=llm, keys=schema.keys, stage1_key_f1=quality, policy=policy)
     s1 = f"s1:{version.pk}" if version else "s1:none"

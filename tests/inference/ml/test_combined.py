@@ -19,7 +19,10 @@ from inference.ml.combined import (
     SOURCE_RULES_LLM,
     SOURCE_STAGE1,
     CombinedExtractor,
+    Stage1KeyQuality,
     stage1_key_f1,
+    stage1_key_quality,
+    wilson_lower_bound,
 )
 from inference.ml.defaults import default_lexicon
 from inference.ml.engine import RuleEngine
@@ -46,6 +49,21 @@ class FakeStage1:
 
 
 ALL = QuestionPolicy.everything()
+CHEST_LESIONS = (
+    "nodule",
+    "mass",
+    "consolidation",
+    "ground-glass opacity",
+    "atelectasis",
+    "bronchiectasis",
+    "bronchial wall thickening",
+    "interstitial thickening",
+    "fibrosis",
+    "pleural effusion",
+    "pleural thickening",
+)
+# Measured well on every key: F1 0.95, 60 true and no false positives (Wilson bound 0.94).
+TRUSTED = {k: Stage1KeyQuality(0.95, tp=60, fp=0) for k in CHEST_LESIONS}
 
 
 def by_key(result):
@@ -55,7 +73,7 @@ def by_key(result):
 def test_rules_decide_when_they_are_unambiguous_and_the_llm_is_not_called(engine):
     llm = FakeBackend({}, default="{}")
     stage1 = FakeStage1({"nodule": 0.9, "pleural effusion": 0.1})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1, llm=llm).extract(
         "A 4 mm nodule in the right upper lobe. No pleural effusion."
     )
     found = by_key(result)
@@ -72,7 +90,7 @@ def test_rules_decide_when_they_are_unambiguous_and_the_llm_is_not_called(engine
 
 def test_stage1_fills_in_where_the_lexicon_is_silent(engine):
     stage1 = FakeStage1({"fibrosis": 0.93})
-    result = CombinedExtractor(engine, stage1=stage1).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1).extract(
         "Architectural distortion and volume loss in the lingula."
     )
     fibrosis = by_key(result)["fibrosis"]
@@ -81,7 +99,7 @@ def test_stage1_fills_in_where_the_lexicon_is_silent(engine):
 
 def test_a_weak_stage1_disagreement_is_not_a_disagreement(engine):
     stage1 = FakeStage1({"nodule": 0.3})
-    result = CombinedExtractor(engine, stage1=stage1).extract("Nodule in the RUL.")
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1).extract("Nodule in the RUL.")
     assert FLAG_DISAGREE not in by_key(result)["nodule"].flags
 
 
@@ -98,7 +116,7 @@ def test_result_is_gold_shaped_and_json_ready(engine):
 
 def test_a_hesitant_stage1_alone_does_not_add_a_finding(engine):
     stage1 = FakeStage1({"fibrosis": 0.6})
-    result = CombinedExtractor(engine, stage1=stage1).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1).extract(
         "Architectural distortion and volume loss in the lingula."
     )
     assert "fibrosis" not in by_key(result)
@@ -121,11 +139,48 @@ def test_a_stage1_key_below_its_f1_floor_adds_nothing_alone_and_asks_no_llm(engi
 
 def test_stage1_does_not_fill_in_a_key_whose_words_the_rules_placed_elsewhere(engine):
     stage1 = FakeStage1({"nodule": 0.95})
-    result = CombinedExtractor(engine, stage1=stage1).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1).extract(
         "A 6 mm pleural nodule along the major fissure."
     )
     found = by_key(result)
     assert "nodule" not in found and found["pleural thickening"].status == "present"
+
+
+def test_stage1_without_stored_metrics_is_never_trusted(engine):
+    llm = FakeBackend({}, default="{}")
+    stage1 = FakeStage1({"fibrosis": 0.97, "pleural effusion": 0.97})
+    extractor = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL)
+    result = extractor.extract("Architectural distortion in the lingula. Pleural effusion was not detected.")
+    found = by_key(result)
+    assert "fibrosis" not in found
+    assert FLAG_DISAGREE in found["pleural effusion"].flags  # flagged for review all the same
+    assert not extractor.trusts_stage1("pleural effusion") and llm.calls == []
+
+
+def test_stage1_adds_alone_only_with_a_precision_lower_bound_of_0_9(engine):
+    stage1 = FakeStage1({"fibrosis": 0.95})
+    text = "Architectural distortion and volume loss in the lingula."
+    few = {"fibrosis": Stage1KeyQuality(1.0, tp=20, fp=0)}  # precise, but on 20 reports: bound 0.84
+    many = {"fibrosis": Stage1KeyQuality(0.96, tp=40, fp=0)}  # bound 0.91
+    f1_only = {"fibrosis": 0.99}  # no counts: no bound
+    assert "fibrosis" not in by_key(CombinedExtractor(engine, stage1=stage1, stage1_key_f1=few).extract(text))
+    assert "fibrosis" not in by_key(
+        CombinedExtractor(engine, stage1=stage1, stage1_key_f1=f1_only).extract(text)
+    )
+    assert "fibrosis" in by_key(CombinedExtractor(engine, stage1=stage1, stage1_key_f1=many).extract(text))
+
+
+def test_wilson_lower_bound_values():
+    assert wilson_lower_bound(0, 0) == 0.0
+    assert wilson_lower_bound(20, 20) == pytest.approx(0.8389, abs=1e-4)
+    assert wilson_lower_bound(40, 40) == pytest.approx(0.9124, abs=1e-4)
+    assert wilson_lower_bound(45, 50) == pytest.approx(0.7864, abs=1e-4)
+
+
+def test_stage1_key_quality_reads_counts_from_the_stored_metrics():
+    metrics = {"validation": {"per_key": {"nodule": {"f1": 0.9, "tp": 30, "fp": 2}, "mass": {"f1": None}}}}
+    assert stage1_key_quality(metrics) == {"nodule": Stage1KeyQuality(0.9, tp=30, fp=2)}
+    assert stage1_key_quality({}) is None
 
 
 def test_stage1_key_f1_prefers_the_heldout_scores():
@@ -146,7 +201,9 @@ def test_a_disagreement_is_one_status_question_with_its_sentence_and_the_statuse
     llm = FakeBackend(answer)
     stage1 = FakeStage1({"pleural effusion": 0.97})
     text = "Pleural effusion was not detected. Heart size is normal."
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(text)
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1, llm=llm, policy=ALL).extract(
+        text
+    )
     effusion = by_key(result)["pleural effusion"]
     assert (effusion.status, effusion.source) == ("negated", SOURCE_LLM)
     assert FLAG_DISAGREE in effusion.flags and FLAG_LLM_DISAGREE not in effusion.flags
@@ -225,7 +282,7 @@ def test_the_llm_locations_go_through_the_location_normalisation(engine):
 def test_stage1_alone_found_lesion_the_llm_says_is_not_mentioned_is_dropped(engine):
     llm = FakeBackend(lambda m, s: {"answer": "not mentioned", "quote": "Architectural distortion"})
     stage1 = FakeStage1({"fibrosis": 0.95})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1, llm=llm, policy=ALL).extract(
         "Architectural distortion and volume loss in the lingula."
     )
     assert "fibrosis" not in by_key(result)
@@ -236,7 +293,7 @@ def test_stage1_alone_found_lesion_the_llm_says_is_not_mentioned_is_dropped(engi
 def test_stage1_alone_found_lesion_stays_unconfirmed_without_a_quote(engine):
     llm = FakeBackend(lambda m, s: {"answer": "not mentioned", "quote": "none"})
     stage1 = FakeStage1({"fibrosis": 0.95})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1, llm=llm, policy=ALL).extract(
         "Architectural distortion and volume loss in the lingula."
     )
     fibrosis = by_key(result)["fibrosis"]
@@ -247,7 +304,7 @@ def test_stage1_alone_found_lesion_stays_unconfirmed_without_a_quote(engine):
 def test_a_broken_llm_reply_keeps_the_rules(engine):
     llm = FakeBackend({}, default="not json")
     stage1 = FakeStage1({"pleural effusion": 0.97})
-    result = CombinedExtractor(engine, stage1=stage1, llm=llm, policy=ALL).extract(
+    result = CombinedExtractor(engine, stage1_key_f1=TRUSTED, stage1=stage1, llm=llm, policy=ALL).extract(
         "Pleural effusion was not detected."
     )
     effusion = by_key(result)["pleural effusion"]

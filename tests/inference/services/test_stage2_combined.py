@@ -138,7 +138,11 @@ def test_a_broken_llm_answer_keeps_the_rules_and_flags_the_finding(monkeypatch, 
 
 def test_stage1_disagreement_goes_to_the_llm_which_decides(monkeypatch, chest_ct):
     report = ReportFactory(modality=chest_ct, text="No nodule is seen. No pleural effusion.")
-    version = ModelVersionFactory(modality=chest_ct, is_active=True, thresholds={"nodule": 0.5})
+    # Measured on held-out gold (stage 1 without stored metrics is trusted on no key).
+    measured = {"heldout": {"per_key": {"nodule": {"f1": 0.92, "tp": 40, "fp": 2}}}}
+    version = ModelVersionFactory(
+        modality=chest_ct, is_active=True, thresholds={"nodule": 0.5}, metrics=measured
+    )
     Stage1PredictionFactory(
         report=report, model_version=version, probabilities={"nodule": 0.97}, predicted_keys=["nodule"]
     )

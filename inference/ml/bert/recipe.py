@@ -1,0 +1,700 @@
+"""The stage-1 training recipe for real reports on a CPU: site-corpus MLM, then
+window-level fine-tuning on gold + weak labels, read whole.
+
+    reports = [RecipeReport(id, text, source="gold" | "weak" | "unlabelled", present={...}), ...]
+    result = train_recipe(reports, keys=keys, out_dir=Path(".../model"), work_dir=Path(".../work"),
+                          labeller=engine_labeller(engine), config=RecipeConfig())
+    Stage1Predictor.load(result.out_dir).predict(texts)   # reads windows, max over windows
+
+1. Masked-LM pretraining (pretrain.py) on every report the site imported, labelled
+   or not, cut into sentence chunks so the whole text is seen, not its first 128
+   tokens. A byte-level BPE tokenizer is trained on the same chunks.
+2. Every labelled report is read as sentence-aligned windows (windows.py). The rule
+   engine (any `labeller`: text -> mentions with offsets and assertion status) is a
+   sentence-level labeller, so each window gets its own targets: a key is 1 in a
+   window holding a positive (or hedged) mention, 0 in one holding only negated or
+   historical mentions or none. A report's labels (gold, or the stored weak labels)
+   bound the windows' targets: a key absent from the report is 0 in every window; a
+   key present where the labeller found no affirming mention has no window target
+   (masked), only the report-level term.
+3. The loss is the window-level BCE (masked, times the report's source weight) plus
+   a report-level BCE on the max over the report's windows (multi-instance). Report
+   level = max over windows at inference too.
+4. Validation is a seeded split of the gold reports only; early stopping on its
+   macro F1 (thresholds tuned on it per epoch), then per-key thresholds chosen on it.
+5. A checkpoint (weights, optimizer, scheduler, epoch, best state, curves) is written
+   after every epoch to `work_dir`; a restarted run continues from it.
+
+No Django here; inference/services/stage1_training.py wraps it in a job.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from inference.ml.metrics import entity_key_metrics, key_sets
+from inference.ml.preprocess import normalize
+from inference.ml.tokenizer import load_tokenizer, train_tokenizer, uses_morphemes
+
+from .artifacts import Manifest, save_artifact
+from .config import BertPreset, TrainConfig, get_preset, resolve_device, set_seed
+from .data import collate, pad_id
+from .finetune import DEFAULT_THRESHOLD, choose_thresholds
+from .model import EntityKeyClassifier, build_encoder, load_encoder
+from .pretrain import PRETRAIN_FILE, pretrain_mlm
+from .train import ProgressCallback, StepLoop, make_optimizer
+from .windows import Window, report_windows, sentence_spans, sentence_windows
+
+GOLD, WEAK, UNLABELLED = "gold", "weak", "unlabelled"
+READING_WINDOWS = "windows"
+CHECKPOINT_FILE = "finetune_checkpoint.pt"
+MLM_DIR = "mlm"
+MLM_CHUNK_CHARS = 480  # ~110 tokens of English report text: one MLM example
+AFFIRMED = ("positive", "uncertain")
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One labeller mention: where it starts in the text, its key, its status
+    (positive | uncertain | negated | historical)."""
+
+    start: int
+    key: str
+    status: str
+
+
+Labeller = Callable[[str], Sequence[Mention]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeReport:
+    """One report of the site's corpus; `source` is "gold", "weak", "approved" (clinician
+    verified; weighs as gold, never validates) or "unlabelled" (MLM only). `present`: keys
+    present (or hedged) in its labels; ignored for unlabelled reports. `uncertain`: the
+    subset whose label is a hedge (counted at `uncertain_weight`)."""
+
+    id: str
+    text: str
+    source: str
+    present: frozenset[str] = frozenset()
+    uncertain: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeConfig:
+    """Everything that shapes a recipe run. `preset` names the encoder size (config.PRESETS,
+    plus "cpu"); `mlm_epochs` 0 skips pretraining."""
+
+    preset: str = "cpu"
+    window_tokens: int = 128
+    overlap_tokens: int = 32
+    mlm_epochs: int = 2
+    mlm_learning_rate: float = 1e-3
+    epochs: int = 12
+    batch_reports: int = 8
+    learning_rate: float = 1e-3
+    head_learning_rate: float = 3e-3
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    weak_weight: float = 1.0
+    uncertain_weight: float = 0.5
+    report_loss_weight: float = 1.0
+    # Recombined windows per real window and step: random sentences of the training
+    # reports packed into a window, targets from their own sentences. More contexts for
+    # each phrasing, and no co-occurrence to lean on ("pleural thickening" beside an effusion).
+    recombined_ratio: float = 1.0
+    val_fraction: float = 0.2
+    patience: int = 4
+    seed: int = 13
+    max_steps: int = 0
+    threads: int = 0  # 0: leave torch's setting
+    morphemes: bool = False  # Korean: BPE over Kiwi morphemes (tokenizer.py)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecipeConfig:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def recipe_preset(name: str) -> BertPreset:
+    return get_preset(name)
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    out_dir: Path
+    thresholds: dict[str, float]
+    metrics: dict[str, Any]
+    manifest: Manifest
+    elapsed_s: float
+    val_ids: list[str]
+
+
+def engine_labeller(engine: Any) -> Labeller:
+    """A labeller from a RuleEngine: its mentions inside the report's subject (a
+    thyroid nodule is not a lung nodule), with their assertion."""
+
+    def label(text: str) -> list[Mention]:
+        result = engine.extract(text)
+        return [Mention(m.start, str(m.key), str(m.status)) for m in result.mentions if not m.outside]
+
+    return label
+
+
+def mlm_chunks(text: str, max_chars: int = MLM_CHUNK_CHARS) -> list[str]:
+    """A report as consecutive runs of whole sentences of at most ~max_chars."""
+    out: list[str] = []
+    start = end = None
+    for s, e in sentence_spans(text):
+        if start is not None and end is not None and e - start > max_chars:
+            out.append(text[start:end])
+            start = None
+        if start is None:
+            start = s
+        end = e
+    if start is not None and end is not None:
+        out.append(text[start:end])
+    return out
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Example:
+    """One labelled report, windowed, with window- and report-level targets."""
+
+    id: str
+    source: str
+    windows: list[Window]
+    window_targets: np.ndarray  # (W, K)
+    window_weights: np.ndarray  # (W, K): 0 = masked
+    report_targets: np.ndarray  # (K,)
+    report_weights: np.ndarray  # (K,)
+    sentences: list[Window]  # one per sentence, for recombined windows
+    sentence_targets: np.ndarray  # (S, K)
+    sentence_weights: np.ndarray  # (S, K)
+
+
+def window_targets(
+    windows: Sequence[Window],
+    mentions: Sequence[Mention],
+    keys: Sequence[str],
+    present: frozenset[str],
+    uncertain: frozenset[str],
+    *,
+    uncertain_weight: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, weights), each (n_windows, n_keys), as the module docstring says."""
+    index = {k: i for i, k in enumerate(keys)}
+    n, k = len(windows), len(keys)
+    targets = np.zeros((n, k), dtype=np.float32)
+    weights = np.ones((n, k), dtype=np.float32)
+    affirmed = np.zeros((n, k), dtype=bool)  # a positive mention in the window
+    hedged = np.zeros((n, k), dtype=bool)  # a hedged one
+    for m in mentions:
+        col = index.get(m.key)
+        if col is None or m.status not in AFFIRMED:
+            continue
+        for w, window in enumerate(windows):
+            if window.holds(m.start):
+                targets[w, col] = 1.0
+                (hedged if m.status == "uncertain" else affirmed)[w, col] = True
+    for key, col in index.items():
+        on = targets[:, col] > 0
+        if key not in present:
+            targets[:, col] = 0.0  # the report's label wins over the labeller
+        elif not on.any():
+            weights[:, col] = 0.0  # present, but no window known to say so: report level only
+        elif key in uncertain:
+            weights[on, col] = uncertain_weight
+        else:
+            weights[hedged[:, col] & ~affirmed[:, col], col] = uncertain_weight
+    return targets, weights
+
+
+def _examples(
+    reports: Sequence[RecipeReport],
+    windows: Sequence[list[Window]],
+    sentences: Sequence[list[Window]],
+    keys: Sequence[str],
+    labeller: Labeller | None,
+    config: RecipeConfig,
+) -> list[_Example]:
+    out = []
+    for report, wins, sents in zip(reports, windows, sentences, strict=True):
+        if not wins:
+            continue
+        mentions = labeller(report.text) if labeller is not None else []
+        t, w = window_targets(
+            wins, mentions, keys, report.present, report.uncertain, uncertain_weight=config.uncertain_weight
+        )
+        st, sw = window_targets(
+            sents, mentions, keys, report.present, report.uncertain, uncertain_weight=config.uncertain_weight
+        )
+        source_weight = config.weak_weight if report.source == WEAK else 1.0
+        rt = np.array([1.0 if key in report.present else 0.0 for key in keys], dtype=np.float32)
+        rw = np.array(
+            [config.uncertain_weight if key in report.uncertain else 1.0 for key in keys], dtype=np.float32
+        )
+        out.append(
+            _Example(
+                report.id,
+                report.source,
+                wins,
+                t,
+                w * source_weight,
+                rt,
+                rw * source_weight,
+                sents,
+                st,
+                sw * source_weight,
+            )
+        )
+    return out
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def train_recipe(
+    reports: Sequence[RecipeReport],
+    *,
+    keys: Sequence[str],
+    out_dir: Path,
+    work_dir: Path,
+    labeller: Labeller | None,
+    config: RecipeConfig | None = None,
+    init_checkpoint: Path | None = None,
+    progress: ProgressCallback | None = None,
+    log: Callable[[str], None] | None = None,
+    data_snapshot: dict[str, Any] | None = None,
+) -> RecipeResult:
+    """Run the recipe and write the classifier to `out_dir` (artifacts.py layout, with
+    `reading` windows in its manifest). `work_dir` holds the MLM checkpoint and the
+    fine-tuning checkpoint; a run restarted with the same work_dir resumes.
+    `init_checkpoint`: a local Hugging Face encoder to start from (MLM continues from
+    it when mlm_epochs > 0). Without MLM or a checkpoint the encoder starts from
+    scratch with a tokenizer trained on the corpus. Raises ValueError when there is no
+    gold report (thresholds are calibrated on gold only)."""
+    config = config or RecipeConfig()
+    say = log or (lambda _line: None)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    labelled = [r for r in reports if r.source != UNLABELLED and r.text.strip()]
+    if not any(r.source == GOLD for r in labelled):
+        raise ValueError("the recipe needs gold reports: thresholds are calibrated on gold only")
+    set_seed(config.seed)
+    started = time.perf_counter()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    preset = recipe_preset(config.preset)
+    encoder_dir = init_checkpoint
+    if config.mlm_epochs > 0:
+        encoder_dir = (
+            _pretrain(reports, preset, config, work_dir, init_checkpoint, progress, say) or encoder_dir
+        )
+    if encoder_dir is not None:
+        tokenizer, encoder = load_tokenizer(encoder_dir), load_encoder(encoder_dir)
+    else:
+        tokenizer, encoder = _fresh(reports, preset, config)
+    window_tokens = min(config.window_tokens, preset.max_len, int(encoder.config.max_position_embeddings))
+    windows = report_windows(
+        tokenizer,
+        [r.text for r in labelled],
+        window_tokens=window_tokens,
+        overlap_tokens=config.overlap_tokens,
+    )
+    sentences = sentence_windows(
+        tokenizer,
+        [r.text for r in labelled],
+        window_tokens=window_tokens,
+        overlap_tokens=config.overlap_tokens,
+    )
+    examples = _examples(labelled, windows, sentences, keys, labeller, config)
+    gold = [i for i, e in enumerate(examples) if e.source == GOLD]
+    rng = np.random.default_rng(config.seed)
+    n_val = max(1, round(len(gold) * config.val_fraction)) if len(gold) >= 2 else 0
+    val_idx = sorted(rng.permutation(gold)[:n_val].tolist()) if n_val else []
+    train_idx = [i for i in range(len(examples)) if i not in set(val_idx)]
+    n_windows = sum(len(examples[i].windows) for i in train_idx)
+    say(
+        f"fine-tuning on {len(train_idx)} reports ({n_windows} windows), "
+        f"validating on {len(val_idx)} gold reports"
+    )
+    device = resolve_device("auto")
+    model = EntityKeyClassifier(encoder, n_keys=len(keys), dropout=preset.dropout).to(device)
+    fit = _Fit(model, tokenizer, examples, train_idx, val_idx, keys, config, device, work_dir, progress, say)
+    fit.run()
+    thresholds, metrics = fit.calibrate()
+    manifest = Manifest(
+        keys=list(keys),
+        thresholds=thresholds,
+        preset=preset.to_dict(),
+        train_config=_train_config(config).to_dict(),
+        max_len=window_tokens,
+        metrics=metrics,
+        reading={
+            "mode": READING_WINDOWS,
+            "window_tokens": window_tokens,
+            "overlap_tokens": config.overlap_tokens,
+            "pool": "max",
+        },
+    )
+    manifest.encoder = {
+        "init": "scratch" if encoder_dir is None else "checkpoint",
+        "init_dir": str(encoder_dir) if encoder_dir else None,
+        "model_type": str(encoder.config.model_type),
+    }
+    manifest.tokenizer = {"morphemes": uses_morphemes(tokenizer), "vocab_size": len(tokenizer)}
+    manifest.training = {
+        "recipe": config.to_dict(),
+        "n_train": len(train_idx),
+        "n_validation": len(val_idx),
+        "n_windows": sum(len(e.windows) for e in examples),
+        "source_counts": dict(Counter(e.source for e in examples)),
+        "unlabelled_reports": sum(r.source == UNLABELLED for r in reports),
+        "best_epoch": fit.best_epoch,
+        "epochs_run": fit.epoch,
+        "steps": fit.loop.step,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+        "device": str(device),
+    }
+    val_ids = [examples[i].id for i in val_idx]
+    save_artifact(
+        out_dir,
+        model=model.cpu().eval(),
+        tokenizer=tokenizer,
+        manifest=manifest,
+        curves=fit.loop.curves,
+        data_snapshot={**(data_snapshot or {}), "validation_ids": val_ids},
+    )
+    # The classifier is saved: the fine-tuning checkpoint (weights + optimizer) is not needed.
+    (work_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return RecipeResult(out_dir, thresholds, metrics, manifest, time.perf_counter() - started, val_ids)
+
+
+def _train_config(config: RecipeConfig) -> TrainConfig:
+    return TrainConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_reports,
+        learning_rate=config.learning_rate,
+        head_learning_rate=config.head_learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        patience=config.patience,
+        max_steps=config.max_steps,
+        source_weights={GOLD: 1.0, WEAK: config.weak_weight},
+        device="cpu",
+    )
+
+
+def _fresh(
+    reports: Sequence[RecipeReport], preset: BertPreset, config: RecipeConfig
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    chunks = [normalize(chunk).text for r in reports if r.text.strip() for chunk in mlm_chunks(r.text)]
+    tokenizer = train_tokenizer(chunks, vocab_size=preset.vocab_size, morphemes=config.morphemes)
+    return tokenizer, build_encoder(preset, vocab_size=len(tokenizer), pad_id=pad_id(tokenizer))
+
+
+def _pretrain(
+    reports: Sequence[RecipeReport],
+    preset: BertPreset,
+    config: RecipeConfig,
+    work_dir: Path,
+    init_checkpoint: Path | None,
+    progress: ProgressCallback | None,
+    say: Callable[[str], None],
+) -> Path | None:
+    mlm_dir = work_dir / MLM_DIR
+    if (mlm_dir / PRETRAIN_FILE).exists():
+        say("resuming: the masked-LM checkpoint is complete")
+        return mlm_dir
+    chunks = [chunk for r in reports if r.text.strip() for chunk in mlm_chunks(r.text)]
+    if len(chunks) < 20:
+        say(f"masked-LM pretraining skipped: only {len(chunks)} text chunks")
+        return None
+    say(f"masked-LM pretraining on {len(reports)} reports ({len(chunks)} sentence chunks)")
+    mlm_config = TrainConfig(
+        epochs=config.mlm_epochs,
+        batch_size=32,
+        learning_rate=config.mlm_learning_rate,
+        patience=1,
+        seed=config.seed,
+        max_steps=config.max_steps,
+        device="cpu",
+    )
+    result = pretrain_mlm(
+        chunks,
+        preset=preset,
+        out_dir=mlm_dir,
+        config=mlm_config,
+        init_checkpoint=init_checkpoint,
+        morphemes=config.morphemes,
+        progress=progress,
+    )
+    say(f"pretraining done: validation loss {result.best_val_loss:.4f} (epoch {result.best_epoch})")
+    return mlm_dir
+
+
+class _Fit:
+    """The fine-tuning loop with per-epoch checkpoints."""
+
+    def __init__(
+        self,
+        model: EntityKeyClassifier,
+        tokenizer: PreTrainedTokenizerBase,
+        examples: list[_Example],
+        train_idx: list[int],
+        val_idx: list[int],
+        keys: Sequence[str],
+        config: RecipeConfig,
+        device: torch.device,
+        work_dir: Path,
+        progress: ProgressCallback | None,
+        say: Callable[[str], None],
+    ) -> None:
+        self.model, self.tokenizer, self.examples = model, tokenizer, examples
+        self.train_idx, self.val_idx, self.keys = train_idx, val_idx, list(keys)
+        self.config, self.device, self.say = config, device, say
+        self.pad = pad_id(tokenizer)
+        self.checkpoint = work_dir / CHECKPOINT_FILE
+        batches_per_epoch = math.ceil(len(train_idx) / config.batch_reports)
+        steps = batches_per_epoch * config.epochs
+        steps = min(steps, config.max_steps) if config.max_steps else steps
+        self.optimizer, self.scheduler = make_optimizer(
+            model, _train_config(config), steps, is_head=lambda name: not name.startswith("encoder.")
+        )
+        self.loop = StepLoop(phase="finetune", total_steps=steps, progress=progress)
+        self.bce = nn.BCEWithLogitsLoss(reduction="none")
+        self.epoch = 0
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_epochs = 0
+        self.room = int(model.max_len) - 2
+        pool = [(e, s) for i in train_idx for e in [examples[i]] for s in range(len(e.sentences))]
+        self.pool = pool
+
+    def _recombined(self, n: int, rng: np.random.Generator) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        """n windows of random training sentences, each up to a window long; a key's
+        target is the max over its sentences, its weight the min (a masked sentence masks)."""
+        ids: list[list[int]] = []
+        targets, weights = [], []
+        cls_sep = self.examples[0].windows[0].ids
+        cls_id, sep_id = cls_sep[0], cls_sep[-1]
+        for _ in range(n):
+            body: list[int] = []
+            t = np.zeros(len(self.keys), dtype=np.float32)
+            w = np.ones(len(self.keys), dtype=np.float32)
+            while True:
+                example, s = self.pool[int(rng.integers(len(self.pool)))]
+                piece = example.sentences[s].ids[1:-1]
+                if body and len(body) + len(piece) > self.room:
+                    break
+                body.extend(piece[: self.room])
+                t = np.maximum(t, example.sentence_targets[s])
+                w = np.minimum(w, example.sentence_weights[s])
+                if len(body) >= self.room * 0.6:
+                    break
+            ids.append([cls_id, *body, sep_id])
+            targets.append(t)
+            weights.append(w)
+        return ids, np.stack(targets), np.stack(weights)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        state = {
+            "epoch": self.epoch,
+            "step": self.loop.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "curves": self.loop.curves.to_dict(),
+            "train_ids": [self.examples[i].id for i in self.train_idx],
+        }
+        tmp = self.checkpoint.with_name(f".{self.checkpoint.name}.partial-{os.getpid()}")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint)
+
+    def _resume(self) -> None:
+        if not self.checkpoint.exists():
+            return
+        state = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
+        if state.get("train_ids") != [self.examples[i].id for i in self.train_idx]:
+            self.say("a fine-tuning checkpoint exists for other data; starting over")
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.loop.step = int(state["epoch"]), int(state["step"])
+        self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+        self.best_state, self.bad_epochs = state["best_state"], int(state["bad_epochs"])
+        from .train import TrainingCurves
+
+        self.loop.curves = TrainingCurves.from_dict(state["curves"])
+        self.say(f"resuming fine-tuning after epoch {self.epoch} (step {self.loop.step})")
+
+    # -- training ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._resume()
+        while (
+            self.epoch < self.config.epochs and not self.loop.done and self.bad_epochs < self.config.patience
+        ):
+            self.epoch += 1
+            self._epoch()
+            if self.val_idx:
+                score, metrics = self._validate()
+                self.loop.after_validation(epoch=self.epoch, metrics=metrics)
+                if score > self.best_score + 1e-9:
+                    self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
+                    self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                else:
+                    self.bad_epochs += 1
+            self._save()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    def _epoch(self) -> None:
+        self.model.train()
+        rng = np.random.default_rng(self.config.seed + self.epoch)
+        order = rng.permutation(self.train_idx).tolist()
+        size = self.config.batch_reports
+        for start in range(0, len(order), size):
+            if self.loop.done:
+                return
+            batch = [self.examples[i] for i in order[start : start + size]]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(batch, rng)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.loop.after_step(
+                loss=float(loss.detach()),
+                epoch=self.epoch,
+                lr=float(self.scheduler.get_last_lr()[0]),
+                examples=len(batch),
+            )
+
+    def _loss(self, batch: list[_Example], rng: np.random.Generator) -> torch.Tensor:
+        real = sum(len(e.windows) for e in batch)
+        n_extra = round(real * self.config.recombined_ratio) if self.pool else 0
+        extra_ids, extra_t, extra_w = self._recombined(n_extra, rng) if n_extra else ([], None, None)
+        ids = [w.ids for e in batch for w in e.windows] + extra_ids
+        input_ids, attention = collate(ids, self.pad, self.device)
+        all_logits = self.model(input_ids, attention)
+        logits = all_logits[:real]
+        owner = torch.tensor([i for i, e in enumerate(batch) for _ in e.windows], device=self.device)
+        targets = [e.window_targets for e in batch] + ([extra_t] if extra_t is not None else [])
+        weights = [e.window_weights for e in batch] + ([extra_w] if extra_w is not None else [])
+        wt = torch.as_tensor(np.concatenate(targets), device=self.device)
+        ww = torch.as_tensor(np.concatenate(weights), device=self.device)
+        window_loss = (self.bce(all_logits, wt) * ww).sum() / max(float(ww.gt(0).sum()), 1.0)
+        report_logits = _max_by_owner(logits, owner, len(batch))
+        rt = torch.as_tensor(np.stack([e.report_targets for e in batch]), device=self.device)
+        rw = torch.as_tensor(np.stack([e.report_weights for e in batch]), device=self.device)
+        report_loss = (self.bce(report_logits, rt) * rw).mean()
+        return window_loss + self.config.report_loss_weight * report_loss
+
+    def _window_logits(self, batch: Sequence[_Example]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = [w.ids for e in batch for w in e.windows]
+        owner = torch.tensor([i for i, e in enumerate(batch) for _ in e.windows], device=self.device)
+        input_ids, attention = collate(ids, self.pad, self.device)
+        return self.model(input_ids, attention), owner
+
+    @torch.inference_mode()
+    def report_probs(self, idx: Sequence[int]) -> np.ndarray:
+        self.model.eval()
+        out = np.zeros((len(idx), len(self.keys)), dtype=np.float32)
+        for start in range(0, len(idx), 32):
+            batch = [self.examples[i] for i in idx[start : start + 32]]
+            logits, owner = self._window_logits(batch)
+            out[start : start + len(batch)] = (
+                torch.sigmoid(_max_by_owner(logits, owner, len(batch))).cpu().numpy()
+            )
+        return out
+
+    def _validate(self) -> tuple[float, dict[str, Any]]:
+        probs = self.report_probs(self.val_idx)
+        gold = np.stack([self.examples[i].report_targets for i in self.val_idx])
+        thresholds = choose_thresholds(probs, gold)
+        tuned = entity_key_metrics(
+            key_sets(gold, self.keys), key_sets(probs >= np.array(thresholds), self.keys), self.keys
+        )
+        at_half = entity_key_metrics(
+            key_sets(gold, self.keys), key_sets(probs >= DEFAULT_THRESHOLD, self.keys), self.keys
+        )
+        clipped = np.clip(probs, 1e-7, 1 - 1e-7)
+        val_loss = float(-(gold * np.log(clipped) + (1 - gold) * np.log(1 - clipped)).mean())
+        score = tuned.macro.f1 or 0.0
+        self.say(
+            f"epoch {self.epoch}: validation macro F1 {score:.4f} (at 0.5: {at_half.macro.f1 or 0.0:.4f})"
+        )
+        return score, {"val_loss": val_loss, "macro_f1_tuned": score, "macro_f1_at_0.5": at_half.macro.f1}
+
+    def calibrate(self) -> tuple[dict[str, float], dict[str, Any]]:
+        if not self.val_idx:
+            return dict.fromkeys(self.keys, DEFAULT_THRESHOLD), {}
+        probs = self.report_probs(self.val_idx)
+        gold = np.stack([self.examples[i].report_targets for i in self.val_idx])
+        thresholds = choose_thresholds(probs, gold)
+        pred = probs >= np.array(thresholds)[None, :]
+        scores = entity_key_metrics(key_sets(gold, self.keys), key_sets(pred, self.keys), self.keys)
+        return dict(zip(self.keys, thresholds, strict=True)), {
+            "validation": scores.to_dict(),
+            "n_validation": len(gold),
+            "validation_source": GOLD,
+        }
+
+
+def _max_by_owner(logits: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, K): per report, the max of its windows' logits."""
+    out = torch.full(
+        (n, logits.shape[1]), torch.finfo(logits.dtype).min, device=logits.device, dtype=logits.dtype
+    )
+    pooled: torch.Tensor = out.scatter_reduce(
+        0, owner[:, None].expand_as(logits), logits, reduce="amax", include_self=True
+    )
+    return pooled
+
+
+# Re-exported for callers that only need the recipe module.
+__all__ = [
+    "GOLD",
+    "READING_WINDOWS",
+    "UNLABELLED",
+    "WEAK",
+    "Labeller",
+    "Mention",
+    "RecipeConfig",
+    "RecipeReport",
+    "RecipeResult",
+    "engine_labeller",
+    "mlm_chunks",
+    "recipe_preset",
+    "train_recipe",
+    "window_targets",
+]
