@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from django.db import connection, connections
@@ -13,7 +14,7 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from annotations.models import WeakLabelSet
+from annotations.models import Report, WeakLabelSet
 from jobs.chunks import (
     ChunkLost,
     chunk_claim,
@@ -109,8 +110,8 @@ def _chunked(job: Job, body: str = BODY) -> dict:
 
 
 def _job(n: int, **params) -> Job:
-    ids = [ReportFactory().pk for _ in range(n)]
-    return JobFactory(params={"ids": ids, **params})
+    reports = [cast(Report, ReportFactory()) for _ in range(n)]
+    return cast(Job, JobFactory(params={"ids": [r.pk for r in reports], **params}))
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """The batched review sync (sync_reports_findings, what a stage 2 chunk calls) leaves
 the queue exactly as syncing each report alone does, in a few queries per group."""
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import transaction
@@ -67,7 +67,7 @@ def _corpus(clinician) -> list[Report]:
     first = chest_report_with_predictions(external_id="a")
     second = chest_report_with_predictions(external_id="b")
     both = combined_report_with_sources()
-    failed = ReportFactory(external_id="failed")
+    failed = cast(Report, ReportFactory(external_id="failed"))
     Stage1PredictionFactory(
         report=failed,
         model_version=ModelVersionFactory(),
@@ -82,7 +82,7 @@ def _corpus(clinician) -> list[Report]:
         findings=[finding(CHEST_TEXT, "nodule", "Small nodule in the RUL", locations=["lingula"])],
     )
     Stage2PredictionFactory(report=failed, status=Stage2Prediction.Status.FAILED, findings=[], parsed=None)
-    nothing = ReportFactory(external_id="nothing")
+    nothing = cast(Report, ReportFactory(external_id="nothing"))
     return [first, second, both, failed, nothing]
 
 

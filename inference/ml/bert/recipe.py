@@ -617,7 +617,8 @@ class _Fit:
         rt = torch.as_tensor(np.stack([e.report_targets for e in batch]), device=self.device)
         rw = torch.as_tensor(np.stack([e.report_weights for e in batch]), device=self.device)
         report_loss = (self.bce(report_logits, rt) * rw).mean()
-        return window_loss + self.config.report_loss_weight * report_loss
+        loss: torch.Tensor = window_loss + self.config.report_loss_weight * report_loss
+        return loss
 
     def _window_logits(self, batch: Sequence[_Example]) -> tuple[torch.Tensor, torch.Tensor]:
         ids = [w.ids for e in batch for w in e.windows]
