@@ -3,6 +3,7 @@
     run = stage2_plan(modality=modality, mode="llm_hint")        # run key, model, prompt version
     prediction = stage2_predict_report(report=report, mode="llm_hint")   # sync (API)
     stage2_job_create(...) / stage2_job_work(job)                  # the Celery batch (tasks/stage2.py)
+    stage2_map_reports(reports, run=run, ...)                      # a list of reports, stored in groups
 
 This module is the common code: it stores, selects cohorts, runs batches and
 retries; what a mode does (its plan, its per-report prediction,
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
@@ -40,6 +41,7 @@ from django.utils import timezone
 from annotations.models import Modality, Report
 from inference import hooks
 from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
+from inference.ml.llm.inflight import in_flight
 from inference.models import Stage2Prediction
 from inference.services import stage2_backend
 from inference.services.stage2_modes.pinning import pinned, plan_inputs
@@ -60,12 +62,14 @@ __all__ = [
     "RetryPolicy",
     "Stage2Conflict",
     "Stage2Error",
+    "Stage2Outcome",
     "Stage2Plan",
     "cohort_reports",
     "mode_choices",
     "mode_refusal",
     "stage2_job_create",
     "stage2_job_work",
+    "stage2_map_reports",
     "stage2_plan",
     "stage2_predict_report",
     "stage2_predictions",
@@ -157,7 +161,19 @@ def _predict(
     """The mode's fields for the report, tried again while the server is unreachable
     (per `retry`); a report that still fails is returned as failed fields, never lost.
     Only a configuration error raises: every other report would fail the same way."""
-    hint = mode.hint(report, run)
+    return _predict_hinted(mode, report, run, limit, retry, mode.hint(report, run))
+
+
+def _predict_hinted(
+    mode: Stage2Mode[Any],
+    report: Report,
+    run: Stage2Plan,
+    limit: float,
+    retry: RetryPolicy,
+    hint: list[str] | None,
+) -> StoredFields:
+    """_predict with the hint already read (a batch reads it on its own thread, since
+    the calls in flight run on others and must not touch the database)."""
     attempt = 0
     while True:
         attempt += 1
@@ -229,6 +245,103 @@ def _store(
         report=report, run_key=run.run_key, defaults=values, create_defaults=create
     )
     return prediction
+
+
+def _store_many(pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: Job | None) -> None:
+    """_store for a group of pipeline predictions in one upsert (one query per group,
+    not a few per report): created, or replaced for their run key."""
+    now = timezone.now()
+    rows = []
+    for report, fields in pairs:
+        values = {
+            "rejected": [],
+            **fields,
+            "mode": run.mode,
+            "llm_name": run.llm_name,
+            "llm_info": run.llm_info,
+            "prompt_version": run.prompt_version,
+            "stage1_version": run.stage1_version,
+            "job": job,
+            "purpose": Stage2Prediction.Purpose.PIPELINE,
+            "stored_at": now,
+        }
+        rows.append(Stage2Prediction(report=report, run_key=run.run_key, **values))
+    if not rows:
+        return
+    update = sorted({name for row in pairs for name in row[1]} | _STORED_ALWAYS)
+    Stage2Prediction.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["report", "run_key"], update_fields=update
+    )
+
+
+# What _store_many writes on a replaced row besides the mode's own fields.
+_STORED_ALWAYS = {
+    "rejected",
+    "mode",
+    "llm_name",
+    "llm_info",
+    "prompt_version",
+    "stage1_version",
+    "job",
+    "purpose",
+    "stored_at",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stage2Outcome:
+    """One report's stored result, as a batch reports it."""
+
+    report: Report
+    status: str
+    error: str
+    seconds: float
+
+
+def stage2_map_reports(
+    reports: Iterable[Report],
+    *,
+    run: Stage2Plan,
+    job: Job | None = None,
+    timeout: float,
+    retry: RetryPolicy,
+    max_in_flight: int | None = None,
+) -> Iterator[list[Stage2Outcome]]:
+    """Run stage 2 over `reports` (of the run's modality) and store every result as
+    pipeline predictions; yields each stored group. A cohort job (or a chunk of one)
+    calls this with its reports read lazily.
+
+    A mode whose `predict` may run concurrently (the LLM modes) keeps up to
+    `max_in_flight` reports in flight (default: the configured MAX_IN_FLIGHT on a
+    server backend, one on the in-process llama.cpp backend); the others run one at a
+    time. Each report keeps its own time limit and retries. The hints (database
+    reads) are read on this thread as reports enter the window; results are stored
+    in groups as they arrive (one upsert, one review sync per group) while the next
+    requests run. The stored rows are those of a sequential run: each row depends on
+    its report alone. LLMConfigError stops the run (the reports in flight finish
+    first, unstored)."""
+    mode = stage2_mode_get(run.mode)
+    if max_in_flight is None:
+        max_in_flight = stage2_backend.llm_max_in_flight()
+    if not mode.concurrent:
+        max_in_flight = 1
+
+    def hinted() -> Iterator[tuple[Report, list[str] | None]]:
+        for report in reports:
+            yield report, mode.hint(report, run)
+
+    def work(item: tuple[Report, list[str] | None]) -> tuple[Report, StoredFields]:
+        report, hint = item
+        return report, _predict_hinted(mode, report, run, timeout, retry, hint)
+
+    for done in in_flight(work, hinted(), max_in_flight=max_in_flight):
+        pairs = [pair for _, pair in done]
+        _store_many(pairs, run, job)
+        hooks.stage2_stored_many([report for report, _ in pairs])
+        yield [
+            Stage2Outcome(report, str(f["status"]), str(f.get("error") or ""), float(f.get("seconds") or 0))
+            for report, f in pairs
+        ]
 
 
 # -- a cohort, as a background job --------------------------------------------------------
@@ -347,23 +460,23 @@ def _stage2_job_work(job: Job, *, backend_for: BackendFor | None) -> dict[str, A
     done = resumed
     unavailable_streak = 0
     job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
-    for report in _batches(reports.exclude(pk__in=mine).select_related("modality")):
-        prediction = stage2_predict_report(
-            report=report, mode=run.mode, run=run, job=job, timeout=config.report_timeout, retry=retry
-        )
-        ok = prediction.status == Stage2Prediction.Status.OK
-        counts["ok" if ok else "failed"] += 1
-        seconds.append(prediction.seconds)
-        unavailable_streak = unavailable_streak + 1 if prediction.error.startswith(UNREACHABLE_PREFIX) else 0
-        if not ok:
-            # The error names no report text (validation errors quote JSON paths only).
-            job_log(job_id=job.pk, line=f"report {report.pk}: failed: {prediction.error[:200]}")
-        if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
-            raise LLMUnavailable(
-                f"{unavailable_streak} reports in a row could not reach the LLM server; "
-                "the job stopped (run it again to resume). Last error: " + prediction.error[:300]
-            )
-        done += 1
+    todo = _batches(reports.exclude(pk__in=mine).select_related("modality"))
+    for group in stage2_map_reports(todo, run=run, job=job, timeout=config.report_timeout, retry=retry):
+        for outcome in group:
+            ok = outcome.status == Stage2Prediction.Status.OK
+            counts["ok" if ok else "failed"] += 1
+            seconds.append(outcome.seconds)
+            unreachable = outcome.error.startswith(UNREACHABLE_PREFIX)
+            unavailable_streak = unavailable_streak + 1 if unreachable else 0
+            if not ok:
+                # The error names no report text (validation errors quote JSON paths only).
+                job_log(job_id=job.pk, line=f"report {outcome.report.pk}: failed: {outcome.error[:200]}")
+            if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
+                raise LLMUnavailable(
+                    f"{unavailable_streak} reports in a row could not reach the LLM server; "
+                    "the job stopped (run it again to resume). Last error: " + outcome.error[:300]
+                )
+        done += len(group)
         job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
     return {
         "run_key": run.run_key,

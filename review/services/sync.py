@@ -5,6 +5,7 @@ sync_report_findings with inference.hooks.on_stage2_stored, so each report a
 stage 2 batch maps enters the queue), and by the review_sync command:
 
     sync_report_findings(report)          # one report
+    sync_reports_findings(reports)        # a batch, with a fixed number of queries
     sync_reports(report_ids)              # many, in chunks
 
 Sources: the latest stage 1 prediction (of the active model version when there
@@ -47,11 +48,16 @@ from annotations.models import EntityKey, EntityType, Modality, Report
 from annotations.selectors import site_detector
 from inference.ml.combined import FLAG_DISAGREE, FLAG_LLM_DISAGREE, FLAG_LLM_UNVERIFIED, FLAG_UNCONFIRMED
 from inference.ml.llm.mapping import FLAG_UNMATCHED, locate_evidence
+from inference.ml.text.assertion import AssertionDetector
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import (
+    HEAVY_FIELDS,
     stage1_current_prediction,
+    stage1_current_predictions,
     stage2_current_prediction,
+    stage2_current_predictions,
     stage2_latest_pipeline_attempt,
+    stage2_pipeline_predictions,
 )
 from review.flags import FLAG_HALLUCINATION
 from review.models import OPEN, ReviewFinding, ReviewReport
@@ -138,9 +144,10 @@ def desired_items(
     stage2: Stage2Prediction | None,
     llm_failed: bool,
     kinds: dict[str, str],
+    detector: AssertionDetector | None = None,
 ) -> list[Item]:
     text = report.text
-    detector = site_detector()  # the triggers admins maintain, as on the review page
+    detector = detector or site_detector()  # the triggers admins maintain, as on the review page
     probabilities = (stage1.probabilities or {}) if stage1 else {}
     thresholds = (stage1.model_version.thresholds or {}) if stage1 else {}
     s1_keys = {k for k in (stage1.predicted_keys if stage1 else []) if k in kinds}
@@ -237,7 +244,11 @@ def review_refresh(review: ReviewReport) -> None:
     counts = review.findings.filter(superseded=False).aggregate(
         total=Count("id"), pending=Count("id", filter=Q(status=ReviewFinding.Status.PENDING))
     )
-    review.n_total, review.n_pending = counts["total"], counts["pending"]
+    _apply_counts(review, counts["total"], counts["pending"])
+
+
+def _apply_counts(review: ReviewReport, total: int, pending: int) -> None:
+    review.n_total, review.n_pending = total, pending
     decided = review.n_total - review.n_pending
     if review.n_pending:
         review.status = ReviewReport.Status.IN_PROGRESS if decided else ReviewReport.Status.PENDING
@@ -249,20 +260,34 @@ def review_refresh(review: ReviewReport) -> None:
         review.status = ReviewReport.Status.NO_FINDINGS
 
 
-@transaction.atomic
-def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None) -> ReviewReport:
-    """Bring the report's review findings up to date with its latest predictions."""
-    ReviewReport.objects.get_or_create(report=report)
-    review = ReviewReport.objects.select_for_update().get(report=report)
-    stage1, stage2, latest2 = latest_predictions(report)
+@dataclass
+class _Changes:
+    """What one report's sync writes: new findings, pending ones with newer provenance,
+    and pending ones no longer predicted (superseded)."""
+
+    created: list[ReviewFinding] = field(default_factory=list)
+    updated: list[ReviewFinding] = field(default_factory=list)
+    superseded: list[ReviewFinding] = field(default_factory=list)
+
+
+def _reconcile(
+    review: ReviewReport,
+    report: Report,
+    predictions: tuple[Stage1Prediction | None, Stage2Prediction | None, Stage2Prediction | None],
+    kinds: dict[str, str],
+    live: list[ReviewFinding],
+    detector: AssertionDetector | None = None,
+) -> _Changes:
+    """Work out the report's finding changes (nothing is written) and set the review's
+    own fields but its counts. `live`: the review's findings not superseded, by id."""
+    stage1, stage2, latest2 = predictions
     llm_failed = latest2 is not None and latest2.status == Stage2Prediction.Status.FAILED
-    kinds = kinds if kinds is not None else finding_kinds(report.modality)
-    items = desired_items(report, stage1, stage2, llm_failed, kinds)
-    live = list(review.findings.filter(superseded=False).order_by("id"))
+    items = desired_items(report, stage1, stage2, llm_failed, kinds, detector)
     existing = {f.fingerprint: f for f in live if f.ai is not None}
     # A clinician already decided on the key: stage 1 alone naming it again asks nothing new.
     decided_keys = {f.key for f in live if f.is_decided}
     items = [i for i in items if i.from_stage2 or i.key not in decided_keys]
+    changes = _Changes()
     seen: set[str] = set()
     for item in items:
         fp = item.fingerprint
@@ -286,14 +311,14 @@ def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None)
                 fingerprint=fp,
             )
             _apply_provenance(row, item, stage1, stage2)
-            row.save()
+            changes.created.append(row)
         elif not row.is_decided:
             _apply_provenance(row, item, stage1, stage2)
-            row.save()
+            changes.updated.append(row)
     for fp, row in existing.items():
         if fp not in seen and not row.is_decided:
             row.superseded = True
-            row.save(update_fields=["superseded"])
+            changes.superseded.append(row)
     review.signals = _signals(stage1, items, llm_failed)
     review.priority = priority_of(review.signals)
     review.model_version = stage1.model_version if stage1 else None
@@ -301,9 +326,96 @@ def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None)
     review.modality_id, review.patient_id = report.modality_id, report.patient_id
     review.study_datetime = report.study_datetime
     review.synced_at = timezone.now()
+    return changes
+
+
+@transaction.atomic
+def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None) -> ReviewReport:
+    """Bring the report's review findings up to date with its latest predictions."""
+    ReviewReport.objects.get_or_create(report=report)
+    review = ReviewReport.objects.select_for_update().get(report=report)
+    kinds = kinds if kinds is not None else finding_kinds(report.modality)
+    live = list(review.findings.filter(superseded=False).order_by("id"))
+    changes = _reconcile(review, report, latest_predictions(report), kinds, live)
+    for row in changes.created + changes.updated:
+        row.save()
+    for row in changes.superseded:
+        row.save(update_fields=["superseded"])
     review_refresh(review)
     review.save()
     return review
+
+
+# Every field the sync sets on a pending finding it keeps (_apply_provenance).
+_PROVENANCE_FIELDS = [
+    "flags",
+    "stage1_probability",
+    "stage1_threshold",
+    "stage1_prediction",
+    "stage2_prediction",
+    "model_version_name",
+    "prompt_version",
+]
+_REVIEW_FIELDS = [
+    "signals",
+    "priority",
+    "model_version",
+    "prompt_version",
+    "modality",
+    "patient_id",
+    "study_datetime",
+    "synced_at",
+    "n_total",
+    "n_pending",
+    "status",
+]
+
+
+@transaction.atomic
+def sync_reports_findings(reports: list[Report]) -> list[ReviewReport]:
+    """sync_report_findings for a batch of reports with a fixed number of queries
+    (about a dozen, whatever the batch size): what a stage 2 batch calls for each
+    group of stored predictions (inference.hooks.on_stage2_stored's `many`), so
+    storing results never waits on one sync per report. Same rows as one
+    sync_report_findings per report; the reviews are locked in id order."""
+    if not reports:
+        return []
+    by_id = {r.pk: r for r in reports}
+    ids = sorted(by_id)
+    ReviewReport.objects.bulk_create([ReviewReport(report_id=i) for i in ids], ignore_conflicts=True)
+    reviews = list(ReviewReport.objects.select_for_update().filter(report_id__in=ids).order_by("id"))
+    stage1 = stage1_current_predictions(report_ids=ids)
+    stage2 = stage2_current_predictions(report_ids=ids)
+    latest: dict[int, Stage2Prediction] = {}
+    for row in stage2_pipeline_predictions(report_ids=ids).defer(*HEAVY_FIELDS).iterator(chunk_size=500):
+        latest.setdefault(row.report_id, row)
+    live: dict[int, list[ReviewFinding]] = {r.pk: [] for r in reviews}
+    for finding in ReviewFinding.objects.filter(review__in=reviews, superseded=False).order_by("id"):
+        live[finding.review_id].append(finding)
+    kinds_by_modality: dict[int, dict[str, str]] = {}
+    detector = site_detector()
+    created: list[ReviewFinding] = []
+    updated: list[ReviewFinding] = []
+    superseded: list[ReviewFinding] = []
+    for review in reviews:
+        report = by_id[review.report_id]
+        kinds = kinds_by_modality.get(report.modality_id)
+        if kinds is None:
+            kinds = kinds_by_modality[report.modality_id] = finding_kinds(report.modality)
+        rows = live[review.pk]
+        predictions = (stage1.get(report.pk), stage2.get(report.pk), latest.get(report.pk))
+        changes = _reconcile(review, report, predictions, kinds, rows, detector)
+        created += changes.created
+        updated += changes.updated
+        superseded += changes.superseded
+        standing = [f for f in rows if not f.superseded] + changes.created
+        pending = sum(1 for f in standing if f.status == ReviewFinding.Status.PENDING)
+        _apply_counts(review, len(standing), pending)
+    ReviewFinding.objects.bulk_create(created)
+    ReviewFinding.objects.bulk_update(updated, _PROVENANCE_FIELDS, batch_size=500)
+    ReviewFinding.objects.bulk_update(superseded, ["superseded"], batch_size=500)
+    ReviewReport.objects.bulk_update(reviews, _REVIEW_FIELDS, batch_size=500)
+    return reviews
 
 
 SYNC_CHUNK = 500

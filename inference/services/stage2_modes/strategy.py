@@ -61,6 +61,9 @@ class Stage2Mode(ABC, Generic[PlanT]):
     pipeline: bool  # True: its OK predictions may stand for a report
     uses_stage1: bool = False  # reads stored stage 1 predictions of the active model
     modalities: tuple[str, ...] = ()  # the modality codes it serves; empty: every one
+    # True when `predict` touches no database and keeps no state of its own between
+    # calls, so a batch may run several reports at once on a server backend.
+    concurrent: bool = False
     refusal_message: str = ""
     # What the provenance panel says of a stored prediction that holds no prompt.
     no_prompt_note: str = "No prompt stored: the report failed before the LLM was asked."
