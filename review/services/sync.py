@@ -393,7 +393,7 @@ def sync_reports_findings(reports: list[Report]) -> list[ReviewReport]:
     for finding in ReviewFinding.objects.filter(review__in=reviews, superseded=False).order_by("id"):
         live[finding.review_id].append(finding)
     kinds_by_modality: dict[int, dict[str, str]] = {}
-    detector = site_detector()
+    detector = site_detector(modality=reports[0].modality)  # site-wide; the modality spares a query
     created: list[ReviewFinding] = []
     updated: list[ReviewFinding] = []
     superseded: list[ReviewFinding] = []

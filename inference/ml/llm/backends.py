@@ -252,11 +252,13 @@ _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class _Refused(LLMError):
-    """The server answered with a status that is not worth retrying (4xx)."""
+    """The server answered with a status that is not worth retrying (4xx, or an error
+    naming response_format). `about_format`: it may be the response_format it refused
+    (HTTP 400 or 422, or its message names it), so auto tries the next form down."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, message: str, *, about_format: bool) -> None:
         super().__init__(message)
-        self.code = code
+        self.about_format = about_format
 
 
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
@@ -269,7 +271,8 @@ class OpenAICompatBackend:
     constrained with `response_format` (`response_format`: "json_schema", the
     OpenAI form; "json_object" with the schema inside, llama-cpp-python's own
     form; "none"; or "auto", the default: json_schema first, and on an HTTP 400 the
-    next form down, remembered for the later calls once one is answered). Transient
+    next form down (also on a 422, or any error naming response_format, as the 500
+    llama-cpp-python's server answers), remembered once a lower form is answered). Transient
     failures (429, 5xx, refused or reset connections, timeouts) are retried with
     exponential backoff; after the last try `LLMUnavailable` names the URL. Safe to
     call from several threads at once (one HTTP connection per call).
@@ -336,7 +339,7 @@ class OpenAICompatBackend:
             try:
                 response = self._post_with_retries(json.dumps(body).encode("utf-8"), deadline)
             except _Refused as exc:
-                if exc.code == 400 and tried + 1 < len(forms):
+                if exc.about_format and tried + 1 < len(forms):
                     continue  # auto: this server may not know the form; try the next one down
                 raise LLMError(str(exc)) from None
             if tried:
@@ -368,9 +371,13 @@ class OpenAICompatBackend:
                 return self._post(payload, self.timeout if left is None else min(self.timeout, left))
             except urllib.error.HTTPError as exc:
                 detail = exc.read(500).decode("utf-8", "replace")
-                if exc.code not in _TRANSIENT_STATUS:
+                # llama-cpp-python's server answers an unknown response_format with a 500
+                # that names it: the request's fault, not worth retrying.
+                about_format = "response_format" in detail
+                if exc.code not in _TRANSIENT_STATUS or about_format:
                     raise _Refused(
-                        exc.code, f"LLM server {self.url} refused the request: HTTP {exc.code} {detail}"
+                        f"LLM server {self.url} refused the request: HTTP {exc.code} {detail}",
+                        about_format=about_format or exc.code in (400, 422),
                     ) from exc
                 last = f"HTTP {exc.code} {detail}"
             except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:

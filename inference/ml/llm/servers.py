@@ -112,7 +112,8 @@ class FakeLLMServer:
     """A threaded OpenAI-compatible server on 127.0.0.1 (see the module docstring).
 
     `latency`: seconds each completion takes. `refuse_formats`: response_format
-    types answered with HTTP 400 ("none" refuses requests without one). `fail_first`:
+    types answered with `refuse_status` (400; llama-cpp-python's server answers 500)
+    ("none" refuses requests without one). `fail_first`:
     how many completions answer HTTP 503 first. Counters: `requests` (completions
     answered, refusals included), `peak_in_flight`, `formats` (what each request sent).
     """
@@ -125,9 +126,11 @@ class FakeLLMServer:
         port: int = 0,
         refuse_formats: Sequence[str] = (),
         fail_first: int = 0,
+        refuse_status: int = 400,
         model: str = "fake-llm",
     ) -> None:
         self.latency = latency
+        self.refuse_status = refuse_status
         self.refuse_formats = set(refuse_formats)
         self.fail_left = fail_first
         self.model = model
@@ -182,7 +185,9 @@ class FakeLLMServer:
             if failing:
                 return 503, {"error": {"message": "fake server: busy, try again"}}
             if form in self.refuse_formats:
-                return 400, {"error": {"message": f"fake server: response_format {form} is not supported"}}
+                return self.refuse_status, {
+                    "error": {"message": f"fake server: response_format {form} is not supported"}
+                }
             if form == "json_schema":
                 schema = (response_format.get("json_schema") or {}).get("schema")
             else:

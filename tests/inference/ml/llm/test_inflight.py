@@ -64,8 +64,9 @@ def test_items_are_read_only_as_slots_free_up():
             yield i
 
     batches = in_flight(lambda x: x, items(), max_in_flight=3)
-    next(batches)
-    assert len(pulled) <= 6  # the first window and its refill, not the whole input
+    first = next(batches)
+    # What was handed back plus the window (3 in flight, 3 read ahead), not the whole input.
+    assert len(pulled) <= len(first) + 6
     batches.close()
 
 
@@ -174,3 +175,12 @@ def test_a_fixed_response_format_never_falls_back():
         with pytest.raises(LLMError, match="HTTP 400"):
             backend.complete_json(USER, SCHEMA, 50)
     assert server.formats == ["json_schema"]
+
+
+def test_auto_response_format_falls_back_on_an_error_naming_it():
+    # llama-cpp-python's server answers json_schema with a 500 naming response_format.
+    with FakeLLMServer(refuse_formats=["json_schema"], refuse_status=500) as server:
+        backend = OpenAICompatBackend(server.url, "fake", backoff=0.01)
+        reply = backend.complete_json(USER, SCHEMA, 50)
+    assert server.formats == ["json_schema", "json_object"]
+    assert reply.parsed == fake_answer(USER, SCHEMA)
