@@ -40,7 +40,7 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-radreview.settings.prod
 # The order processes start in; stop goes the other way.
 NAMES="llm web interactive heavy beat"
 
-log() { echo "==> $*"; }
+log() { echo "==> [$(date +%T)] $*"; }
 die() { echo "deploy_local: $*" >&2; exit 1; }
 
 pid_of() { cat "$PIDS/$1.pid" 2>/dev/null || true; }
@@ -71,6 +71,23 @@ with urllib.request.urlopen(request, timeout=5) as response:
 EOF
 }
 
+static_stamp() {  # "<hash of the static sources, their sizes and times> <STATIC_ROOT>"
+  "$PY" - <<'EOF' 2>/dev/null | tail -n 1
+import hashlib, os
+import django
+django.setup()
+from django.conf import settings
+from django.contrib.staticfiles.finders import get_finders
+entries = []
+for finder in get_finders():
+    for path, storage in finder.list(["CVS", ".*", "*~"]):
+        stat = os.stat(storage.path(path))
+        entries.append(f"{path}:{stat.st_size}:{int(stat.st_mtime)}")
+digest = hashlib.sha256("\n".join([os.environ["DJANGO_SETTINGS_MODULE"], *sorted(entries)]).encode())
+print(digest.hexdigest(), settings.STATIC_ROOT)
+EOF
+}
+
 worker_ready() { grep -q "ready\." "$LOGS/$1.log"; }
 
 start_llm() {
@@ -89,8 +106,11 @@ start_llm() {
       export RADREVIEW_LLM_MODEL=local ;;
     *) die "LLM_SERVER=$LLM_SERVER: use llama, fake or none" ;;
   esac
-  # Every web and worker process started below talks to this server.
+  # Every web and worker process started below talks to this server; llm.env says so
+  # to the commands an admin runs by hand (`set -a; . var/deploy/llm.env; set +a`).
   export RADREVIEW_LLM_BACKEND=openai RADREVIEW_LLM_SERVER_URL="http://127.0.0.1:$LLM_PORT/v1"
+  printf 'RADREVIEW_LLM_BACKEND=%s\nRADREVIEW_LLM_SERVER_URL=%s\nRADREVIEW_LLM_MODEL=%s\n' \
+    "$RADREVIEW_LLM_BACKEND" "$RADREVIEW_LLM_SERVER_URL" "$RADREVIEW_LLM_MODEL" >"$DEPLOY_DIR/llm.env"
 }
 
 start() {
@@ -107,8 +127,18 @@ start() {
 
   log "migrating the database"
   "$PY" manage.py migrate --noinput -v 0
-  log "collecting static files"
-  "$PY" manage.py collectstatic --noinput -v 0
+  # collectstatic with the production storage hashes and compresses ~30 MB (about a
+  # CPU minute): skipped when the static sources and settings are those of the last run.
+  local stamp_line stamp root
+  stamp_line="$(static_stamp)"
+  stamp="${stamp_line%% *}" root="${stamp_line#* }"
+  if [ -n "$stamp" ] && [ "$(cat "$root/.deploy-stamp" 2>/dev/null || true)" = "$stamp" ]; then
+    log "static files are up to date in $root"
+  else
+    log "collecting static files"
+    "$PY" manage.py collectstatic --noinput -v 0
+    [ -z "$stamp" ] || echo "$stamp" >"$root/.deploy-stamp"
+  fi
 
   log "starting the LLM server ($LLM_SERVER)"
   start_llm

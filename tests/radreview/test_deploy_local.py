@@ -85,7 +85,8 @@ def _admin_sql(statement: str) -> None:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[dict[str, str]]:
-    name = f"radreview_deploy_{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:8]
+    name = f"radreview_deploy_{tag}"
     _admin_sql(f'CREATE DATABASE "{name}"')
     env = {
         **os.environ,
@@ -95,9 +96,11 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, str]]:
         "SECRET_KEY": "deploy-test-" + uuid.uuid4().hex,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "RADREVIEW_DATA_DIR": str(tmp_path / "data"),
+        # Kept between runs: the script skips collectstatic (a CPU minute) when nothing changed.
+        "STATIC_ROOT": str(ROOT / "var" / "test" / "deploy-static"),
         "DEPLOY_DIR": str(tmp_path / "deploy"),
         "DEPLOY_NAME": name,
-        "JOBS_QUEUE_PREFIX": f"{name}-",
+        "JOBS_QUEUE_PREFIX": f"d{tag}-",  # Job.queue holds 32 characters
         "WEB_PORT": str(_free_port()),
         "WEB_WORKERS": "1",
         "HEAVY_CONCURRENCY": "1",
@@ -141,6 +144,9 @@ def test_the_local_deployment_starts_runs_a_job_and_stops(deployment):
     status, page = _get(web + "/accounts/login/")
     assert status == 200 and b"password" in page.lower()
 
+    # The deployment's LLM settings, as an admin's command would read them.
+    llm_env = (Path(env["DEPLOY_DIR"]) / "llm.env").read_text().split()
+    env |= dict(line.split("=", 1) for line in llm_env)
     shell = subprocess.run(
         [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-c", JOB_SNIPPET],
         env=env,
