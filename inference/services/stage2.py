@@ -20,9 +20,13 @@ its time limit, or a server that stays unreachable after the retries is stored
 as status "failed" with the error (and the raw output, when there was one).
 Only a configuration error (no model file, no server URL) stops a batch, since
 every other report would fail the same way. After each pipeline prediction is
-stored (a batch's or a single report's; an evaluation's is not), the apps
+stored (a single report's, or a batch's group; an evaluation's is not), the apps
 that registered with inference.hooks.on_stage2_stored hear of it (review puts
-the report in its queue).
+the report in its queue; a batch's group in one batched sync).
+
+A batch keeps up to RADREVIEW_LLM_MAX_IN_FLIGHT reports in flight on a server
+backend (stage2_map_reports; inference.ml.llm.inflight) and stores what arrives in
+groups; the rows are those of a sequential run.
 """
 
 from __future__ import annotations
