@@ -2,7 +2,8 @@
 
 Each function returns a plain dict (`{"data": [...], "layout": {...}}`) that the
 template writes with `json_script` (escaped for a <script> block) and
-static/js/charts.js draws with the plotly.min.js of the installed plotly package.
+static/js/charts.js draws with the partial plotly.js bundle in static/vendor (the trace
+types used here: scatter, bar, heatmap, sankey; scripts/plotly-bundle adds others).
 No figure reads the database; views pass stored results in.
 """
 

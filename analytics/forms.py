@@ -6,10 +6,12 @@ from django.conf import settings
 from analytics.models import EvaluationRun
 from analytics.services.evaluation import available_modes
 from annotations.models import Modality
+from radreview.uploads import text_upload_check
 
 # The method's comparison, ticked by default: stage 1 alone, the LLM with and without
 # its hint, and the same-sentence baseline.
 DEFAULT_MODES = ("bert", "llm", "llm_hint", "rules")
+GOLD_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 class EvaluationStartForm(forms.Form):
@@ -38,6 +40,10 @@ class EvaluationStartForm(forms.Form):
         upload = data.get("gold_file")
         if upload is not None and upload.size > settings.IMPORT_MAX_FILE_BYTES:
             self.add_error("gold_file", "The file is larger than this site accepts.")
+        elif upload is not None:
+            problem = text_upload_check(upload, GOLD_FILE_SUFFIXES)
+            if problem:
+                self.add_error("gold_file", problem)
         return data
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics.views import assets, evaluation, longitudinal, models
+from analytics.views import evaluation, longitudinal, models
 from analytics.views import export as export_views
 
 app_name = "analytics"
@@ -10,7 +10,6 @@ urlpatterns = [
     path("evaluations/<id:pk>/", evaluation.evaluation_detail, name="evaluation_detail"),
     path("models/<id:pk>/compare/", models.model_compare, name="model_compare"),
     path("longitudinal/", longitudinal.longitudinal, name="longitudinal"),
-    path("plotly.min.js", assets.plotly_js, name="plotly_js"),
     path("export/", export_views.export_page, name="export"),
     path("export/download/", export_views.export_download, name="export_download"),
 ]

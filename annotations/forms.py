@@ -13,9 +13,11 @@ from django.template.defaultfilters import filesizeformat
 from annotations.models import Modality, WeakLabelSet
 from annotations.selectors import annotators
 from annotations.services.assignments import HOW, MAX_PER_REQUEST, SAMPLE
+from annotations.services.importing import UPLOAD_SUFFIXES
 from annotations.services.label_import import label_upload_problem
 from annotations.services.queue_order import ORDERS, RANDOM, UNCERTAINTY, uncertainty_status
 from inference.ml.text.matcher import KEYWORD, REGEX, regex_error
+from radreview.uploads import text_upload_check
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -55,6 +57,9 @@ class ImportUploadForm(forms.Form):
             raise forms.ValidationError(
                 f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}."
             )
+        problem = text_upload_check(upload, UPLOAD_SUFFIXES)
+        if problem:
+            raise forms.ValidationError(problem)
         return upload
 
     def clean(self) -> dict[str, object]:
@@ -89,7 +94,7 @@ class LabelImportForm(forms.Form):
 
     def clean_file(self) -> UploadedFile:
         upload: UploadedFile = self.cleaned_data["file"]
-        problem = label_upload_problem(upload=upload)
+        problem = text_upload_check(upload, UPLOAD_SUFFIXES) or label_upload_problem(upload=upload)
         if problem:
             raise forms.ValidationError(problem)
         return upload

@@ -1,6 +1,7 @@
 """Stage 2 through a local OpenAI-compatible server, sequential and with requests in
-flight, through the product's path (inference.services.stage2.stage2_map_reports:
-prompt, HTTP, validation, the grouped upsert and the batched review sync).
+flight, through the product's path: what a stage 2 chunk runs
+(inference.services.stage2.stage2_reports_run: prompt, HTTP, validation, the grouped
+upsert and the batched review sync).
 
     from _llm_server import figures      # bench/scale_bench.py, bench/llm_server_bench.py
     figures(quick=True)                  # {name: reports per second}
@@ -87,7 +88,7 @@ def _rate(reports: list[Any], *, url: str, model: str, max_in_flight: int, timeo
 
     from annotations.models import Modality
     from inference.services import stage2_backend
-    from inference.services.stage2 import RetryPolicy, stage2_map_reports, stage2_plan
+    from inference.services.stage2 import stage2_plan, stage2_reports_run
 
     settings.RADREVIEW_LLM = {
         **settings.RADREVIEW_LLM,
@@ -100,11 +101,9 @@ def _rate(reports: list[Any], *, url: str, model: str, max_in_flight: int, timeo
     stage2_backend.llm_backend_reset()
     run = stage2_plan(modality=Modality.objects.get(code="chest_ct"), mode="llm")
     started = time.perf_counter()
-    stored = 0
-    for group in stage2_map_reports(reports, run=run, timeout=timeout, retry=RetryPolicy()):
-        stored += len(group)
+    counts = stage2_reports_run(job=None, run=run, reports=reports)  # a chunk's body, review sync included
     elapsed = time.perf_counter() - started
-    assert stored == len(reports), (stored, len(reports))
+    assert counts["ok"] + counts["failed"] == len(reports), counts
     return len(reports) / elapsed
 
 

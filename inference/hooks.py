@@ -4,11 +4,11 @@ Review depends on inference, not the reverse: review registers, in its
 AppConfig.ready(), what inference calls when it stores stage 2 predictions and
 where stage 1 training reads the labels clinicians approved.
 
-    on_stage2_stored(sync_report_findings, many=sync_reports_findings)   # review.apps
+    on_stage2_stored(sync_report_findings)                 # review.apps
     approved_labels_register(ApprovedLabelSource(...))     # review.apps
 
     stage2_stored(report)                                  # each pipeline prediction stored
-    stage2_stored_many(reports)                            # a group a batch stored together
+    stage2_stored_many(reports)                            # a batch's group of them
     approved_labels_source()                               # stage 1 training data ("approved")
 
 Registering the same callback twice keeps one, so a second ready() (tests that
@@ -26,33 +26,34 @@ from annotations.models import Modality, Report
 Stage2Stored = Callable[[Report], object]
 Stage2StoredMany = Callable[[list[Report]], object]
 
-_stage2_stored: list[tuple[Stage2Stored, Stage2StoredMany | None]] = []
+_stage2_stored: list[Stage2Stored] = []
+_stage2_stored_many: dict[Stage2Stored, Stage2StoredMany] = {}
 
 
 def on_stage2_stored(callback: Stage2Stored, *, many: Stage2StoredMany | None = None) -> None:
     """Call `callback(report)` each time a pipeline prediction of the report is stored
     (a stage 2 batch or a single-report request; evaluation runs do not call it).
-    `many(reports)`, when given, does the same for a group of reports a batch stored
-    together (in a few queries); without it the batch calls `callback` per report."""
-    for i, (known, _) in enumerate(_stage2_stored):
-        if known == callback:
-            _stage2_stored[i] = (callback, many)
-            return
-    _stage2_stored.append((callback, many))
+    `many(reports)`, when given, is what a batch calls for a group of stored reports
+    instead of `callback` once per report (review: one batched sync)."""
+    if callback not in _stage2_stored:
+        _stage2_stored.append(callback)
+    if many is not None:
+        _stage2_stored_many[callback] = many
 
 
 def stage2_stored(report: Report) -> None:
-    for callback, _ in list(_stage2_stored):
+    for callback in list(_stage2_stored):
         callback(report)
 
 
 def stage2_stored_many(reports: list[Report]) -> None:
-    """A batch stored pipeline predictions of `reports` (one call per stored group)."""
+    """A batch stored these reports' pipeline predictions."""
     if not reports:
         return
-    for callback, many in list(_stage2_stored):
+    for callback in list(_stage2_stored):
+        many = _stage2_stored_many.get(callback)
         if many is not None:
-            many(reports)
+            many(list(reports))
         else:
             for report in reports:
                 callback(report)

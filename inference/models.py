@@ -6,12 +6,16 @@ the mode, LLM, prompt version and the stage 1 version used as hint. Which stage 
 prediction stands for a report is one rule, in inference.selectors.
 """
 
+from typing import Any
+
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from radreview.records import AppendOnlyModel
+
+NUMBER_ATTEMPTS = 5  # inserts racing for a modality's next version number
 
 
 class ModelVersion(models.Model):
@@ -31,6 +35,9 @@ class ModelVersion(models.Model):
         "annotations.Modality", on_delete=models.PROTECT, related_name="model_versions"
     )
     name = models.CharField(max_length=200, unique=True)
+    # 1, 2, 3 ... per modality in creation order (chest_ct-v1, brain_mri-v1, chest_ct-v2):
+    # assigned on the first save (number_assign), unique per modality.
+    number = models.PositiveIntegerField(null=True, blank=True, editable=False)
     preset = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
     is_active = models.BooleanField(default=False)
@@ -61,10 +68,52 @@ class ModelVersion(models.Model):
             models.UniqueConstraint(
                 fields=["modality"], condition=Q(is_active=True), name="one_active_model_per_modality"
             ),
+            models.UniqueConstraint(fields=["modality", "number"], name="model_version_number_per_modality"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.number is None:
+            self._save_numbered(*args, **kwargs)
+        else:
+            super().save(*args, **kwargs)
+
+    def numbered_name(self) -> str:
+        """The display name from the per-modality number: "chest_ct-v2". Should a
+        version kept from before the numbering already hold it (the migration keeps
+        names it cannot rename), the pk makes it unique: "chest_ct-v2.17"."""
+        name = f"{self.modality.code}-v{self.number}"
+        if ModelVersion.objects.filter(name=name).exclude(pk=self.pk).exists():
+            return f"{name}.{self.pk}"
+        return name
+
+    def _save_numbered(self, *args: Any, **kwargs: Any) -> None:
+        """Insert with the next number of the modality. Race-safe: on PostgreSQL the
+        modality row is locked for the read and the insert; anywhere, two inserts
+        that read the same maximum collide on the (modality, number) constraint and
+        the loser retries with the next number (in a savepoint, so the caller's
+        transaction stays usable). Any other integrity error is raised as it is."""
+        from annotations.models import Modality
+
+        for _attempt in range(NUMBER_ATTEMPTS):
+            tried = None
+            try:
+                with transaction.atomic():
+                    if connection.vendor == "postgresql":
+                        Modality.objects.select_for_update().filter(pk=self.modality_id).first()
+                    top = ModelVersion.objects.filter(modality_id=self.modality_id).aggregate(
+                        top=models.Max("number")
+                    )["top"]
+                    self.number = tried = (top or 0) + 1
+                    super().save(*args, **kwargs)
+                return
+            except IntegrityError:
+                self.number, self.pk = None, None
+                if not ModelVersion.objects.filter(modality_id=self.modality_id, number=tried).exists():
+                    raise  # not the number: another constraint refused the row
+        raise IntegrityError(f"could not number a new model version in {NUMBER_ATTEMPTS} attempts")
 
 
 class ModelPromotion(AppendOnlyModel):
@@ -84,6 +133,11 @@ class ModelPromotion(AppendOnlyModel):
     action = models.CharField(max_length=16, choices=Action.choices)
     reason = models.TextField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Promoted although worse than the active version on held-out gold, after the
+    # confirmation step; `warning` keeps the comparison the admin confirmed
+    # (services.stage1_registry.PromotionWarning.as_dict).
+    overrode_warning = models.BooleanField(default=False)
+    warning = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,6 +18,7 @@ urlpatterns: list = [
     # Stage 2 (admins): runs and the LLM configuration
     path("stage2/", stage2_views.stage2_start, name="stage2_start"),
     path("stage2/runs/", stage2_views.stage2_runs_fragment, name="stage2_runs_fragment"),
+    path("stage2/count/", stage2_views.stage2_count, name="stage2_count"),
     path("llm/", stage2_views.llm_status, name="llm_status"),
     path("llm/questions/<slug:code>/", stage2_views.llm_question_choose, name="llm_question_choose"),
 ]

@@ -77,3 +77,41 @@ class Job(models.Model):
         if not self.progress_total:
             return None
         return min(100, int(100 * self.progress_done / self.progress_total))
+
+
+class JobChunk(models.Model):
+    """One slice of a cohort job (jobs.chunks): the report ids it covers, fixed when the
+    job started (a snapshot, so a resumed job covers the same reports), and who runs it.
+
+    Any worker of the job's queue claims a pending chunk, runs it and marks it done in
+    the same transaction as its writes; a chunk whose worker stopped beating goes back
+    to pending and is redone by another, never twice (`attempts` is the claim's token).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    # What the chunk belongs to inside its job (a modality code, a model version id).
+    group = models.CharField(max_length=64, blank=True)
+    report_ids = models.JSONField(default=list)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)  # reports finished, for the job's progress
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="job_chunk_unique_index")]
+        indexes = [models.Index(fields=["job", "state"], name="job_chunk_state")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of job {self.job_id} ({self.state})"

@@ -15,11 +15,15 @@ from jobs.models import Job
 
 # Large text/JSON columns the list never shows: not worth reading 50 times a page.
 _DETAIL_ONLY_FIELDS = ("params", "result", "log", "error")
+# The list shows a finished job's final counts (job_outcome), so it reads the result.
+_LIST_DEFERRED_FIELDS = ("params", "log", "error")
 
 
 def job_list() -> QuerySet[Job]:
     """Every job, newest first, with its creator, without the detail-only columns."""
-    return Job.objects.select_related("created_by").defer(*_DETAIL_ONLY_FIELDS).order_by("-created_at", "-pk")
+    return (
+        Job.objects.select_related("created_by").defer(*_LIST_DEFERRED_FIELDS).order_by("-created_at", "-pk")
+    )
 
 
 def job_detail() -> QuerySet[Job]:
@@ -118,3 +122,112 @@ def queue_standing(*, job: Job, now: datetime) -> QueueStanding | None:
     if not ahead and all(e is not None for e in etas):
         eta = max((e for e in etas if e is not None), default=timedelta(0))
     return QueueStanding(job.queue or "default", running, ahead, eta)
+
+
+# -- what a finished job did ---------------------------------------------------------------------
+
+# Result keys that are ids or versions, not counts worth showing.
+_NOT_COUNTS = frozenset(
+    {"model_version", "evaluation_run", "job", "id", "schema_version", "rules_version", "problems_omitted"}
+)
+# Labels of the result keys the jobs write (a key not here is shown with its own name).
+_COUNT_LABELS = {
+    "rows": "rows read",
+    "created": "created",
+    "updated": "updated",
+    "unchanged": "unchanged",
+    "skipped": "skipped",
+    "content_duplicates": "content duplicates",
+    "reports": "reports",
+    "replaced": "replaced",
+    "mentions": "mentions",
+    "relations": "pairs",
+    "no_findings": "no findings",
+    "labelled": "labelled",
+    "skipped_annotated": "skipped (annotated)",
+    "gold_reports": "gold reports",
+    "values_counted": "values counted",
+    "cohort": "in cohort",
+    "predicted_now": "predicted now",
+    "already_predicted": "already predicted",
+    "truncated": "truncated",
+    "ok": "ok",
+    "failed": "failed",
+    "n_heldout": "held-out reports",
+}
+# Training: what went in (ModelVersion.data_counts), in this order.
+_TRAINING_COUNTS = (
+    ("gold", "gold labels"),
+    ("weak", "weak labels"),
+    ("approved", "clinician-approved"),
+    ("total", "reports in total"),
+)
+MAX_OUTCOME_COUNTS = 12
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """A finished job, ready to show: its final state, how long it ran and the final
+    counts from its result, instead of the last progress message (which is a
+    running job's: "step 72/150 ... ETA 3m 32s")."""
+
+    status: str
+    state: str  # "Succeeded", "Failed", "Cancelled"
+    duration: str  # "3m 07s"; "" when it never started
+    counts: list[tuple[str, str]]  # (label, value), in the result's order
+    headline: str  # one line: state, duration, the first counts
+
+    @property
+    def summary(self) -> str:
+        return ", ".join(f"{value} {label}" for label, value in self.counts[:4])
+
+
+def job_outcome(job: Job) -> JobOutcome | None:
+    """What the finished `job` did (None while it is queued or running: those show their
+    progress and ETA). Reads job.result, so do not defer it."""
+    if not job.is_finished:
+        return None
+    duration = ""
+    if job.started_at is not None and job.finished_at is not None:
+        duration = format_duration(job.finished_at - job.started_at)
+    counts = _result_counts(job)
+    state = job.get_status_display()
+    verb = "in" if job.status == Job.Status.SUCCEEDED else "after"
+    headline = f"{state} {verb} {duration}" if duration else state
+    if counts:
+        headline += ": " + ", ".join(f"{value} {label}" for label, value in counts[:4])
+    return JobOutcome(job.status, state, duration, counts, headline)
+
+
+def _result_counts(job: Job) -> list[tuple[str, str]]:
+    result = job.result if isinstance(job.result, dict) else {}
+    counts: list[tuple[str, str]] = []
+    data_counts = result.get("data_counts")
+    if isinstance(data_counts, dict):  # a training run: the labels it used first
+        counts += [(label, _number(data_counts[k])) for k, label in _TRAINING_COUNTS if k in data_counts]
+        macro = result.get("heldout_macro_f1")
+        if isinstance(macro, int | float):
+            counts.append(("held-out macro F1", f"{100 * macro:.1f}"))
+    problems = result.get("problems")
+    if isinstance(problems, list) and problems:
+        counts.append(("problems", _number(len(problems) + int(result.get("problems_omitted") or 0))))
+    for key, value in result.items():
+        if key in _NOT_COUNTS or key == "data_counts":
+            continue
+        if _is_count(value):
+            counts.append((_COUNT_LABELS.get(key, key.replace("_", " ")), _number(value)))
+        elif isinstance(value, dict):  # per modality: {"chest_ct": {"labelled": 120, ...}}
+            counts += [
+                (f"{key}: {_COUNT_LABELS.get(inner, inner.replace('_', ' '))}", _number(v))
+                for inner, v in value.items()
+                if inner not in _NOT_COUNTS and _is_count(v)
+            ]
+    return counts[:MAX_OUTCOME_COUNTS]
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)

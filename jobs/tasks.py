@@ -4,15 +4,27 @@ import time
 
 from celery import current_app, shared_task
 
+from jobs.chunks import chunks_requeue_stale, chunks_run
 from jobs.models import Job
-from jobs.services import job_progress, job_run, jobs_requeue_stale
+from jobs.services import JobCancelled, job_progress, job_run, jobs_requeue_stale
 
 
 @shared_task(name="jobs.requeue_stale", ignore_result=True)
 def requeue_stale_task() -> list[int]:
     """The periodic check (Celery beat, every 30 s): re-send running jobs whose
     heartbeat stopped, so a dead worker's jobs move on within about 75 s."""
+    chunks_requeue_stale()  # a dead worker's chunks go back to pending for the others
     return jobs_requeue_stale(send=send_job)
+
+
+@shared_task(name="jobs.chunk_runner", ignore_result=True)
+def chunk_runner_task(job_id: int, body: str) -> int:
+    """A helper of a chunked job (jobs.chunks): run its pending chunks, then exit (the
+    job's own task finishes the job)."""
+    try:
+        return chunks_run(job_id=job_id, body=body)
+    except JobCancelled:
+        return 0
 
 
 def send_job(task_name: str, job_id: int, queue: str = "") -> None:

@@ -96,6 +96,7 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         "job": job,
         "timing": selectors.job_timing(job=job, now=timezone.now()),
+        "outcome": selectors.job_outcome(job),
         "standing": selectors.queue_standing(job=job, now=timezone.now()),
         "params_json": _pretty(job.params),
         "result_json": _pretty(job.result),
@@ -128,7 +129,8 @@ def _render_row(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _row(job: Job, now: datetime) -> dict[str, object]:
-    return {"job": job, "timing": selectors.job_timing(job=job, now=now)}
+    timing = selectors.job_timing(job=job, now=now)
+    return {"job": job, "timing": timing, "outcome": selectors.job_outcome(job)}
 
 
 def _pretty(value: object) -> str:

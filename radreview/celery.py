@@ -22,7 +22,9 @@ def ping(value: str = "pong") -> str:
 def requeue_stale_jobs(sender: object = None, **kwargs: object) -> None:
     """A worker that starts picks up jobs a dead worker left behind (the periodic
     check, jobs.requeue_stale on beat, does the same every minute)."""
+    from jobs.chunks import chunks_requeue_stale
     from jobs.services import jobs_requeue_stale
     from jobs.tasks import send_job
 
+    chunks_requeue_stale()
     jobs_requeue_stale(send=send_job)

@@ -34,8 +34,8 @@ class NoStoreMiddleware:
 
     Report text is PHI: it must not stay in the browser's or a proxy's cache after
     logout, nor come back with the back button on a shared workstation. Static
-    files never get here (WhiteNoise answers them first); scripts a view serves
-    (analytics' plotly.min.js) keep the Cache-Control they set.
+    files never get here (WhiteNoise answers them first); a script or stylesheet a
+    view serves keeps the Cache-Control it sets.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:

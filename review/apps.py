@@ -14,6 +14,7 @@ class ReviewConfig(AppConfig):
 
         # Review builds on inference, never the reverse: inference calls what we register.
         # Each report a stage 2 batch stores enters the clinicians' queue at once.
+        # A batch's reports in groups (one batched sync: a few queries per group).
         on_stage2_stored(sync_report_findings, many=sync_reports_findings)
         # A corrected report's old revision leaves the queue; its decisions stay.
         reports_superseded.connect(reviews_supersede, dispatch_uid="reviews-supersede")

@@ -17,6 +17,8 @@ mkdir -p var/log
 
 echo "==> migrating the database"
 $PY manage.py migrate --noinput -v 0
+echo "==> collecting static files (hashed, gzip and brotli copies; only changed files)"
+$PY manage.py collectstatic --noinput -v 0
 echo "==> loading the demo (idempotent)"
 # --force: with DEBUG off the command refuses to publish logins; publishing them is the demo.
 $PY manage.py demo_setup --force
@@ -72,6 +74,7 @@ echo "      longitudinal view        http://$HOST:$PORT/analytics/longitudinal/ 
 echo "      AI findings to verify    http://$HOST:$PORT/review/               (clinician)"
 echo "      reports to annotate      http://$HOST:$PORT/annotations/queue/    (annotator, annotator2)"
 echo
-# --insecure: runserver serves static files with DEBUG off too (a deployment runs
-# gunicorn, WhiteNoise serving collectstatic's output).
-$PY manage.py runserver "$HOST:$PORT" --noreload --insecure
+# Static files come from WhiteNoise (collectstatic's output, compressed, cached for good),
+# as in a deployment behind gunicorn: runserver's own static handler is off
+# (whitenoise.runserver_nostatic).
+$PY manage.py runserver "$HOST:$PORT" --noreload

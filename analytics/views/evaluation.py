@@ -3,10 +3,13 @@ stored run (admins and clinicians). The dashboard reads stored JSON only."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -18,7 +21,6 @@ from analytics.models import EvaluationRun
 from analytics.permissions import analytics_viewer_required
 from analytics.services.evaluation import evaluation_start
 from analytics.tasks import evaluation_task
-from analytics.views.assets import PLOTLY_VERSION
 from inference.ml.questions import QUESTION_LABELS
 from jobs.services import job_enqueue
 from radreview.roles import PERM_RUN_JOBS
@@ -31,26 +33,35 @@ NON_TUMOR_KEYS = (
     "stroke/infarction",
 )
 RUNS_SHOWN = 50
+# Bump when analytics.charts draws the dashboard differently: cached figures are rebuilt.
+CHARTS_VERSION = 1
+CHARTS_CACHE_SECONDS = 24 * 3600
 
 
 @require_GET
 @analytics_viewer_required
 def evaluation_list(request: HttpRequest) -> HttpResponse:
-    context = {
-        "runs": selectors.evaluation_runs()[:RUNS_SHOWN],
-        "form": EvaluationStartForm() if request.user.has_perm(PERM_RUN_JOBS) else None,
-    }
-    return render(request, "analytics/evaluation_list.html", {**context, "plotly_version": PLOTLY_VERSION})
+    return _render_list(request, EvaluationStartForm() if request.user.has_perm(PERM_RUN_JOBS) else None)
+
+
+def _render_list(request: HttpRequest, form: EvaluationStartForm | None, status: int = 200) -> HttpResponse:
+    context = {"runs": selectors.evaluation_runs()[:RUNS_SHOWN], "form": form}
+    return render(
+        request,
+        "analytics/evaluation_list.html",
+        context,
+        status=status,
+    )
 
 
 @require_POST
 @permission_required(PERM_RUN_JOBS, raise_exception=True)
 def evaluation_create(request: HttpRequest) -> HttpResponse:
+    """Queue an evaluation run. A form error re-renders the page with the form as the
+    admin filled it (modality, gold set, methods) and the error at its field."""
     form = EvaluationStartForm(request.POST, request.FILES)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
-        return redirect("analytics:evaluation_list")
+        return _render_list(request, form, status=400)
     try:
         run = evaluation_start(
             user=request.user,
@@ -60,8 +71,8 @@ def evaluation_create(request: HttpRequest) -> HttpResponse:
             gold_file=form.cleaned_data.get("gold_file"),
         )
     except ValueError as exc:
-        messages.error(request, str(exc))
-        return redirect("analytics:evaluation_list")
+        form.add_error(None, str(exc))
+        return _render_list(request, form, status=400)
     assert run.job is not None  # evaluation_start creates both
     job_enqueue(job=run.job, task=evaluation_task)
     messages.success(request, f"Evaluation #{run.pk} queued: its progress is on the runs page.")
@@ -78,7 +89,7 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context: dict[str, Any] = {"run": run, "job": run.job}
     if run.has_results:
         context.update(dashboard_context(run.results, run.comparisons))
-    return render(request, "analytics/evaluation_detail.html", {**context, "plotly_version": PLOTLY_VERSION})
+    return render(request, "analytics/evaluation_detail.html", context)
 
 
 def dashboard_context(results: dict[str, Any], comparisons: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +149,27 @@ def dashboard_context(results: dict[str, Any], comparisons: dict[str, Any]) -> d
         "relation_unit": "diagnosis" if is_brain else "lesion",
         "pairs": pairs,
         "negation": negation,
-        "charts": {
+        "charts": dashboard_charts(results, comparisons, is_brain=is_brain),
+    }
+
+
+def dashboard_charts(
+    results: dict[str, Any], comparisons: dict[str, Any], *, is_brain: bool
+) -> dict[str, Any]:
+    """The dashboard's figures, built once per stored result: plotly's figure objects
+    validate every property, which was most of the page's time. Cached (the default
+    cache) under a digest of the two JSON columns, so changed results are built anew."""
+    digest = hashlib.sha256(
+        json.dumps([results, comparisons], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    key = f"analytics:dashboard-charts:{CHARTS_VERSION}:{digest}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = {
             "key_bars": charts.key_metric_bars(results),
             "confusion": charts.confusion_heatmaps(results, NON_TUMOR_KEYS) if is_brain else None,
             "negation": charts.negation_bars(comparisons, results),
             "bootstrap": charts.bootstrap_forest(comparisons, results),
-        },
-    }
+        }
+        cache.set(key, figures, timeout=CHARTS_CACHE_SECONDS)
+    return figures

@@ -16,7 +16,6 @@ from analytics import charts, selectors
 from analytics.forms import LongitudinalFilterForm
 from analytics.longitudinal import cohort_transitions
 from analytics.permissions import analytics_viewer_required
-from analytics.views.assets import PLOTLY_VERSION
 from annotations.models import Report
 from radreview.private_query import FILTER_PARAM, filters_query, filters_save, link_query
 
@@ -72,4 +71,4 @@ def longitudinal(request: HttpRequest) -> HttpResponse:
         "included": included,
         "query_base": link_query(request, token, drop=("page",)),
     }
-    return render(request, "analytics/longitudinal.html", {**context, "plotly_version": PLOTLY_VERSION})
+    return render(request, "analytics/longitudinal.html", context)

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET
 
 from analytics import charts, selectors
 from analytics.permissions import analytics_viewer_required
-from analytics.views.assets import PLOTLY_VERSION
 from inference.models import ModelVersion
 from inference.selectors import model_version_active
 from radreview.roles import PERM_PROMOTE
@@ -36,7 +35,7 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
             "baseline_loss": charts.loss_curves(baseline.curves or {}) if baseline else None,
         },
     }
-    return render(request, "analytics/model_compare.html", {**context, "plotly_version": PLOTLY_VERSION})
+    return render(request, "analytics/model_compare.html", context)
 
 
 def _promote_url(version: ModelVersion) -> str | None:

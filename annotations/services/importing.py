@@ -99,11 +99,7 @@ class _Plan:
     modalities: Modalities
     default_modality_id: int | None
     job_id: int | None
-    size: int  # bytes; progress is measured in bytes read, over two passes
-
-    @property
-    def total(self) -> int:
-        return 2 * self.size
+    size: int  # bytes: pass 1 estimates the number of reports from the share read so far
 
 
 def reports_import(
@@ -229,31 +225,53 @@ class _Scan:
         return layout_detect(columns) if self.plan.fmt == "auto" else GENERIC
 
 
+# Progress is counted in reports over the two passes: each report is checked, then
+# written, so a file of N reports is 2N steps. Pass 1 does not know N yet and
+# estimates it from the share of the file's bytes read so far (never below the rows
+# seen); pass 2 knows it.
+
+
+def estimated_reports(*, rows: int, bytes_read: int, size: int) -> int:
+    """The number of reports of a file whose first `bytes_read` of `size` bytes held `rows`."""
+    if rows <= 0 or bytes_read <= 0:
+        return rows
+    return max(rows, round(rows * size / bytes_read))
+
+
 def _check_pass(plan: _Plan, scan: _Scan) -> None:
     """Pass 1: validate every row, write nothing."""
-    _report_progress(plan, done=0, message="Checking the file")
+    _report_progress(plan, done=0, total=None, message="Checking the file")
     for _row in scan:
         if scan.rows % settings.IMPORT_BATCH_SIZE == 0:
-            _report_progress(plan, done=scan.bytes_read, message=f"Checking: {scan.rows:,} rows")
+            about = estimated_reports(rows=scan.rows, bytes_read=scan.bytes_read, size=plan.size)
+            _report_progress(
+                plan,
+                done=scan.rows,
+                total=2 * about,
+                message=f"Checking: {scan.rows:,} of about {about:,} reports",
+            )
 
 
 def _write_pass(plan: _Plan, result: ImportResult) -> None:
     """Pass 2: write all rows in one transaction. Call only after a clean pass 1."""
-    _report_progress(plan, done=plan.size, message=f"Writing {result.rows:,} reports")
+    total = 2 * result.rows
+    _report_progress(plan, done=result.rows, total=total, message=f"Writing {result.rows:,} reports")
     scan = _Scan(plan, ProblemList())
     with _WriteProgress(plan.job_id) as progress, transaction.atomic():
         for batch in _batched(scan, settings.IMPORT_BATCH_SIZE):
             progress.step(
-                done=plan.size + scan.bytes_read, total=plan.total, message=f"Writing: row {scan.rows:,}"
+                done=result.rows + min(scan.rows, result.rows),
+                total=total,
+                message=f"Writing: {scan.rows:,} of {result.rows:,} reports",
             )
             _write_batch(plan, batch, result)
         if scan.problems:  # the file changed on disk since pass 1
             raise RuntimeError("the file changed while it was being imported; nothing was imported")
 
 
-def _report_progress(plan: _Plan, *, done: int, message: str) -> None:
+def _report_progress(plan: _Plan, *, done: int, total: int | None, message: str) -> None:
     if plan.job_id is not None:
-        job_progress(job_id=plan.job_id, done=done, total=plan.total, message=message)
+        job_progress(job_id=plan.job_id, done=done, total=total, message=message)
 
 
 def _batched(rows: Iterable[ValidRow], size: int) -> Iterator[list[ValidRow]]:

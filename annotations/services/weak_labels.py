@@ -11,7 +11,9 @@ engine comes from a provider the inference app registers at start-up
 (register_engine_provider): annotations may not import inference's services, which
 build on it; the engine itself is plain inference.ml.
 
-One pass over the modality's reports, in batches by id. Per batch:
+A job runs the modality's reports in chunks by id (jobs.chunks: any heavy worker
+takes one; the job's result adds up the chunks' counts). Per chunk (or batch, for
+weak_labels_run):
 
 * every report is matched once (inference.ml.text.labels.label_report); both keyword
   modes come from the same matches, the rule engine reads the text on its own;
@@ -44,8 +46,9 @@ from inference.ml.metrics import KeyCounts
 from inference.ml.text.assertion import NEGATED, POSITIVE, UNCERTAIN
 from inference.ml.text.labels import KEYWORD_NEGATION, MODES, KeyLabel, label_report
 from inference.ml.text.matcher import Matcher
-from jobs.models import Job
-from jobs.services import job_create, job_log, job_progress
+from jobs.chunks import chunk_writes, chunked_job_work, job_chunks_progress
+from jobs.models import Job, JobChunk
+from jobs.services import job_create, job_log
 
 BATCH_SIZE = 1000
 EVALUATED_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)  # what stage 1 classifies
@@ -168,30 +171,68 @@ def weak_label_job_create(
     return job_create(kind=Job.Kind.WEAK_LABEL, title=title, params=params, user=user)
 
 
+CHUNK_BODY = "annotations.services.weak_labels.weak_label_chunk"
+
+
 def weak_label_job_work(job: Job) -> dict[str, Any]:
-    """The task body (tasks.weak_label_task through jobs.services.job_run)."""
-    params = job.params
-    out: dict[str, Any] = {}
-    modalities = list(Modality.objects.filter(code__in=params["modalities"]).order_by("code"))
-    total = Report.objects.filter(modality__in=modalities).count()
-    done_before = 0
-    for modality in modalities:
+    """The task body (tasks.weak_label_task through jobs.services.job_run): the
+    modalities' reports in chunks (jobs.chunks) that any heavy worker may run."""
+    return chunked_job_work(job, body=CHUNK_BODY, plan=_job_plan, finish=_job_finish)
 
-        def progress(done: int, _total: int, message: str, offset: int = done_before) -> None:
-            job_progress(job_id=job.pk, done=offset + done, total=total, message=message)
 
-        run = weak_labels_run(
-            modality=modality,
-            modes=params["modes"],
-            prune_older=params.get("prune_older", False),
-            job_id=job.pk,
-            progress=progress,
+def _job_plan(job: Job) -> list[tuple[str, list[int]]]:
+    """The cohort snapshot: every report of each modality, by id."""
+    modalities = Modality.objects.filter(code__in=job.params["modalities"]).order_by("code")
+    return [
+        (m.code, list(Report.objects.filter(modality=m).order_by("pk").values_list("pk", flat=True)))
+        for m in modalities
+    ]
+
+
+def weak_label_chunk(job: Job, chunk: JobChunk) -> None:
+    """One chunk: label its reports (no transaction), then replace their labels and
+    store the chunk's counts in one transaction (a redone chunk replaces, never adds)."""
+    modality = Modality.objects.get(code=chunk.group)
+    labeller = _labeller_for(job, modality)
+    rows = list(Report.objects.filter(pk__in=chunk.report_ids).order_by("pk").values_list("pk", "text"))
+    ids, sets = labeller.compute(rows)
+    with chunk_writes(chunk) as counts:
+        labeller.write(ids, sets)
+        counts.update(labeller.take_counts())
+
+
+_labellers: dict[tuple[int, float, int, int], _Labeller] = {}
+
+
+def _labeller_for(job: Job, modality: Modality) -> _Labeller:
+    """One compiled labeller per job and modality in this process (chunks reuse it)."""
+    modality.refresh_from_db(fields=["schema_version"])
+    key = (job.pk, job.created_at.timestamp(), modality.pk, modality.schema_version)
+    labeller = _labellers.get(key)
+    if labeller is None:
+        params = job.params
+        labeller = _Labeller(
+            modality, list(params["modes"]), prune_older=params.get("prune_older", False), job_id=job.pk
         )
-        done_before += run["reports"]
+        _labellers.clear()
+        _labellers[key] = labeller
+    return labeller
+
+
+def _job_finish(job: Job, chunks: list[JobChunk]) -> dict[str, Any]:
+    """The job's result: each modality's counts added up over its chunks."""
+    out: dict[str, Any] = {}
+    for modality in Modality.objects.filter(code__in=job.params["modalities"]).order_by("code"):
+        modality.refresh_from_db(fields=["schema_version"])
+        labeller = _Labeller(modality, list(job.params["modes"]), prune_older=False, job_id=job.pk)
+        for chunk in chunks:
+            if chunk.group == modality.code:
+                labeller.add_counts(chunk.counts)
+        run = labeller.run.as_dict(labeller.names)
         job_log(
             job_id=job.pk, line=f"{modality.code}: labelled {run['labelled']} of {run['reports']} reports"
         )
-        progress(run["reports"], total, f"{modality.code}: counting entity-value matches")
+        job_chunks_progress(job_id=job.pk, message=f"{modality.code}: counting entity-value matches")
         run["values_counted"] = entity_values_count(modality=modality)
         out[modality.code] = run
     return out
@@ -257,6 +298,46 @@ class _Labeller:
         self.run.counts = {mode: {k: KeyTally() for k in self.evaluated} for mode in modes}
 
     def batch(self, batch: list[tuple[int, str]]) -> None:
+        self.write(*self.compute(batch))
+
+    def take_counts(self) -> dict[str, Any]:
+        """The counts since the last call (JSON), then a fresh run: one chunk's share."""
+        run = self.run
+        counts = {
+            "reports": run.reports,
+            "labelled": run.labelled,
+            "skipped_annotated": run.skipped_annotated,
+            "gold_reports": run.gold_reports,
+            "label_counts": run.label_counts,
+            "tallies": {
+                mode: {str(k): [getattr(t, n) for n in TALLIES] for k, t in per_key.items()}
+                for mode, per_key in run.counts.items()
+            },
+        }
+        self.run = ModalityRun(run.modality, run.schema_version, run.modes, rules_version=run.rules_version)
+        self.run.counts = {mode: {k: KeyTally() for k in self.evaluated} for mode in run.modes}
+        return counts
+
+    def add_counts(self, counts: dict[str, Any]) -> None:
+        """Add one chunk's take_counts() to this run."""
+        run = self.run
+        for name in ("reports", "labelled", "skipped_annotated", "gold_reports"):
+            setattr(run, name, getattr(run, name) + int(counts.get(name, 0)))
+        for mode, per_key in (counts.get("label_counts") or {}).items():
+            mine = run.label_counts.setdefault(mode, {})
+            for key, statuses in per_key.items():
+                per = mine.setdefault(key, {})
+                for status, n in statuses.items():
+                    per[status] = per.get(status, 0) + int(n)
+        for mode, per_key in (counts.get("tallies") or {}).items():
+            for key, values in per_key.items():
+                tally = run.counts.setdefault(mode, {}).setdefault(int(key), KeyTally())
+                tally.add(KeyTally(**dict(zip(TALLIES, values, strict=True))))
+
+    def compute(
+        self, batch: list[tuple[int, str]]
+    ) -> tuple[list[int], list[tuple[WeakLabelSet, list[WeakLabel]]]]:
+        """Label a batch and count it; returns what write() stores."""
         ids = [pk for pk, _ in batch]
         annotated = selectors.annotated_report_ids(report_ids=ids)
         gold = selectors.gold_assignment_ids(report_ids=ids)
@@ -291,7 +372,7 @@ class _Labeller:
         run.gold_reports += len(gold)
         run.skipped_annotated += len(annotated)
         run.labelled += len(batch) - len(annotated)
-        self._write(ids, sets)
+        return ids, sets
 
     def _labels(self, text: str) -> dict[str, dict[Any, KeyLabel]]:
         """mode -> key id -> label for one report, every mode of the run."""
@@ -309,7 +390,7 @@ class _Labeller:
             per = counts.setdefault(self.names[key_id], {})
             per[label.status] = per.get(label.status, 0) + 1
 
-    def _write(self, ids: list[int], sets: list[tuple[WeakLabelSet, list[WeakLabel]]]) -> None:
+    def write(self, ids: list[int], sets: list[tuple[WeakLabelSet, list[WeakLabel]]]) -> None:
         """Replace the batch's labels of this run's modes and schema version in one transaction."""
         with transaction.atomic():
             stale = WeakLabelSet.objects.filter(report_id__in=ids, mode__in=self.run.modes)

@@ -1,14 +1,18 @@
 """The rules page (admins): the rule engine's assertion triggers and word lists,
-defaults and site additions, with add and switch-off. Changes bump the schema
-version (annotations.services.rules)."""
+defaults and site additions, with search, filters and pages (annotations.filters),
+add and switch-off. Changes bump the schema version (annotations.services.rules)."""
+
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotations import selectors
+from annotations import filters, selectors
+from annotations.filters import RuleFilterForm
 from annotations.models import AssertionTrigger, Modality, RuleEntry
 from annotations.services import rules as rule_services
 from radreview.http import HtmxHttpRequest
@@ -84,18 +88,27 @@ def entry_toggle(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 
 def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
-    category = request.GET.get("category") or request.POST.get("show") or ""
-    triggers = AssertionTrigger.objects.select_related("created_by")
-    if category in AssertionTrigger.Category.values:
-        triggers = triggers.filter(category=category)
+    """The page with the admin's search and filters: from the query string, or, after an
+    add or a switch, from the "filters" field the form carried (the page stays as it was)."""
+    data = request.GET if request.method == "GET" else QueryDict(request.POST.get("filters", ""))
+    form = RuleFilterForm(data)
+    values = form.values()
+    triggers = Paginator(filters.trigger_rows(values), filters.PAGE_SIZE).get_page(data.get("page"))
+    query = urlencode({k: v for k, v in values.items() if v})
     return {
+        "filter_form": form,
+        "filtered": form.is_filtered(),
         "triggers": triggers,
-        "category": category,
+        "trigger_total": AssertionTrigger.objects.count(),
+        "query": query,
+        "this_page": f"{query}&page={triggers.number}" if query else f"page={triggers.number}",
         "categories": AssertionTrigger.Category.choices,
         "directions": AssertionTrigger.Direction.choices,
-        "entries": RuleEntry.objects.select_related("created_by"),
+        "entries": filters.entry_rows(values),
         "kinds": RuleEntry.Kind.choices,
         "modalities": Modality.objects.all(),
-        "ruleset": selectors.ruleset_from_db(),
+        # Cached per rules version (the page only names it): building the rules anew on
+        # every view was most of the page's time.
+        "ruleset": selectors.site_ruleset(),
         **extra,
     }

@@ -1,17 +1,20 @@
 """The entity-value manager (admins): per key, its keywords and regexes with how
 many reports each matches, who added it; add, edit, delete with regex
-validation and a live preview of matches. htmx swaps the key panel."""
+validation and a live preview of matches; a search over the modality's values
+(annotations.filters). htmx swaps the key panel."""
 
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations import selectors
+from annotations import filters, selectors
+from annotations.filters import ValueFilterForm
 from annotations.forms import EntityValueForm
 from annotations.models import EntityKey, EntityValue, Modality
 from annotations.services import values as value_services
@@ -30,7 +33,30 @@ def value_manager(request: HtmxHttpRequest) -> HttpResponse:
     keys = list(selectors.modality_key_summaries(modality=modality)) if modality else []
     key = next((k for k in keys if str(k.pk) == request.GET.get("key")), keys[0] if keys else None)
     context = {"modalities": Modality.objects.all(), "modality": modality, "keys": keys, **_panel(key)}
+    context |= _search(request, modality, keys)
     return render(request, TEMPLATE, context)
+
+
+def _search(request: HtmxHttpRequest, modality: Modality | None, keys: list[EntityKey]) -> dict[str, object]:
+    """The search box and filters: with any set, the matching values of the modality
+    (a page of them) take the key panel's place and the index keeps the keys they belong to."""
+    form = ValueFilterForm(request.GET, modality=modality)
+    if modality is None or not form.is_filtered():
+        return {"filter_form": form, "filtered": False}
+    values = form.values()
+    matches = Paginator(filters.value_rows(modality=modality, values=values), filters.PAGE_SIZE)
+    page = matches.get_page(request.GET.get("page"))
+    matched_keys = set(
+        filters.value_rows(modality=modality, values=values).values_list("key_id", flat=True).distinct()
+    )
+    query = urlencode({"modality": modality.code, **{k: v for k, v in values.items() if v}})
+    return {
+        "filter_form": form,
+        "filtered": True,
+        "matches": page,
+        "query": query,
+        "keys": [k for k in keys if k.pk in matched_keys],
+    }
 
 
 @require_GET
@@ -139,7 +165,10 @@ def _render_panel(
         return render(request, f"{TEMPLATE}#key-panel", context, status=status)
     modality = key.entity_type.modality
     context.update(
-        modalities=Modality.objects.all(), keys=list(selectors.modality_key_summaries(modality=modality))
+        modalities=Modality.objects.all(),
+        keys=list(selectors.modality_key_summaries(modality=modality)),
+        filter_form=ValueFilterForm(modality=modality),
+        filtered=False,
     )
     return render(request, TEMPLATE, context, status=status)
 

@@ -163,6 +163,7 @@ class PromotionOut(serializers.Serializer):
     model_version = serializers.IntegerField()
     previous = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField()
+    overrode_warning = serializers.BooleanField(help_text="promoted although worse than the active version")
     user = serializers.CharField()
     created_at = serializers.DateTimeField()
 

@@ -34,7 +34,13 @@ from inference.services.stage1_inference import (
     inference_job_create,
     predict_report,
 )
-from inference.services.stage1_registry import PromotionError, model_promote, model_rollback, versions_compare
+from inference.services.stage1_registry import (
+    PromotionError,
+    PromotionNeedsConfirmation,
+    model_promote,
+    model_rollback,
+    versions_compare,
+)
 from inference.services.stage1_training import PRESET_CHOICES, training_job_create
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from jobs.services import job_enqueue
@@ -235,18 +241,34 @@ class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class PromoteInput(ReasonInput):
+    confirm_worse = serializers.BooleanField(
+        default=False,
+        help_text="Promote although the version is worse than the active one on held-out gold "
+        "(a first try without it answers 409 with the comparison).",
+    )
+
+
 class PromoteApi(APIView):
-    """POST {"reason": ...}: make this version the active one of its modality."""
+    """POST {"reason": ...}: make this version the active one of its modality. A version
+    worse than the active one answers 409 with {"detail", "comparison"} unless
+    "confirm_worse": true; the promotion then records that the warning was overridden."""
 
     permission_classes = [perm(PERM_PROMOTE)]
 
-    @extend_schema(request=ReasonInput, responses=PROMOTED, tags=TAGS)
+    @extend_schema(request=PromoteInput, responses=PROMOTED, tags=TAGS)
     def post(self, request: Request, pk: int) -> Response:
         version = get_object_or_404(ModelVersion, pk=pk)
-        data = ReasonInput(data=request.data)
+        data = PromoteInput(data=request.data)
         data.is_valid(raise_exception=True)
+        d = data.validated_data
         try:
-            record = model_promote(version=version, user=request.user, reason=data.validated_data["reason"])
+            record = model_promote(
+                version=version, user=request.user, reason=d["reason"], confirm_worse=d["confirm_worse"]
+            )
+        except PromotionNeedsConfirmation as exc:
+            body = {"detail": str(exc), "comparison": exc.warning.as_dict()}
+            return Response(body, status=status.HTTP_409_CONFLICT)
         except PromotionError as exc:
             return _conflict(exc)
         return Response(_promotion(record))
@@ -279,6 +301,7 @@ def _promotion(record: ModelPromotion) -> dict[str, Any]:
         "model_version": record.model_version_id,
         "previous": record.previous_id,
         "reason": record.reason,
+        "overrode_warning": record.overrode_warning,
         "user": record.user.get_username(),
         "created_at": record.created_at,
     }

@@ -20,9 +20,12 @@ from inference.api import shapes
 from inference.ml.llm.backends import LLMConfigError
 from inference.models import Stage2Prediction
 from inference.services.stage2 import (
+    STAGE1_WITH,
+    STAGE1_WITHOUT,
     Cohort,
     Stage2Conflict,
     Stage2Error,
+    Stage2HintMissing,
     mode_choices,
     mode_refusal,
     stage2_job_create,
@@ -81,7 +84,9 @@ class _ModeInput(serializers.Serializer):
 
 class Stage2RunApi(APIView):
     """GET: recent stage 2 runs. POST {"modality", "mode", "date_from", "date_to",
-    "patient_ids", "report_ids", "only_missing"}: start one (202 with the job id)."""
+    "patient_ids", "source", "import_job", "stage1" ("with" | "without"), "only_missing",
+    "report_ids", "without_hint"}: start one (202 with the job id). "llm_hint" over reports
+    stage 1 has not predicted is a 409 saying how many, unless "without_hint" is true."""
 
     permission_classes = [perm(PERM_RUN_JOBS)]
 
@@ -92,6 +97,13 @@ class Stage2RunApi(APIView):
         patient_ids = serializers.ListField(child=serializers.CharField(max_length=100), default=list)
         report_ids = serializers.ListField(child=IdField(min_value=1), default=list)
         only_missing = serializers.BooleanField(default=False)
+        # The metaclass takes declared fields off the class: "source" shadows Field.source for mypy only.
+        source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")  # type: ignore[assignment]
+        import_job = IdField(min_value=1, required=False, allow_null=True, default=None)
+        stage1 = serializers.ChoiceField(choices=["", STAGE1_WITH, STAGE1_WITHOUT], default="")
+        without_hint = serializers.BooleanField(
+            default=False, help_text="llm_hint: map the reports stage 1 has not predicted without a hint"
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             refusal = mode_refusal(attrs["mode"], attrs["modality"])
@@ -133,9 +145,17 @@ class Stage2RunApi(APIView):
             patient_ids=tuple(d["patient_ids"]),
             report_ids=tuple(d["report_ids"]),
             only_missing=d["only_missing"],
+            source=d["source"],
+            import_job=d["import_job"],
+            stage1=d["stage1"],
         )
         try:
-            job = stage2_job_create(cohort=cohort, mode=d["mode"], user=request.user)
+            job = stage2_job_create(
+                cohort=cohort, mode=d["mode"], user=request.user, without_hint=d["without_hint"]
+            )
+        except Stage2HintMissing as exc:
+            body = {"detail": str(exc), "reports_without_hint": exc.missing, "reports": exc.total}
+            return Response(body, status=status.HTTP_409_CONFLICT)
         except Stage2Conflict as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except Stage2Error as exc:

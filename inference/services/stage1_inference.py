@@ -2,20 +2,20 @@
 predictions, cohort inference jobs, and synchronous prediction of one report.
 
 Idempotence and resume: a Stage1Prediction is unique per (report, model version)
-and written with bulk_create(ignore_conflicts=True); a job walks its cohort in
-ascending report id and skips every report the version already predicted, so a
-redelivered job after a worker restart continues where the last one stopped and
-never writes a report twice. Cancellation is checked after every batch.
+and written with bulk_create(ignore_conflicts=True); a job snapshots its cohort's
+reports the version has not predicted into chunks (jobs.chunks) that any heavy
+worker runs; a redelivered job after a worker restart keeps its chunks and redoes
+only those not done, and never writes a report twice. Cancellation is checked
+after every chunk.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -25,8 +25,8 @@ from annotations.models import Modality, Report
 from inference.models import ModelVersion, Stage1Prediction
 from inference.selectors import model_version_active, model_versions_active
 from inference.services.stage1_data import Stage1DataError, heldout_report_ids, modality_get, resolve_artifact
-from jobs.models import Job
-from jobs.selectors import format_duration
+from jobs.chunks import chunk_counts_sum, chunk_writes, chunked_job_work
+from jobs.models import Job, JobChunk
 from jobs.services import job_create, job_log, job_progress
 
 if TYPE_CHECKING:
@@ -106,12 +106,20 @@ def predictions_write(
 ) -> tuple[int, int]:
     """Predict (report id, text) rows and store them (existing rows stay). Returns
     (reports predicted, reports truncated)."""
+    objects, truncated = predictions_compute(version, predictor, rows)
+    Stage1Prediction.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
+    return len(objects), truncated
+
+
+def predictions_compute(
+    version: ModelVersion, predictor: Stage1Predictor, rows: Sequence[tuple[int, str]]
+) -> tuple[list[Stage1Prediction], int]:
+    """The unsaved prediction rows of (report id, text) rows, and how many were truncated."""
     if not rows:
-        return 0, 0
+        return [], 0
     predictions = predictor.predict([text for _, text in rows], batch_size=32)
     objects = [_row(rid, version, pred) for (rid, _), pred in zip(rows, predictions, strict=True)]
-    Stage1Prediction.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
-    return len(objects), sum(pred.truncated for pred in predictions)
+    return objects, sum(pred.truncated for pred in predictions)
 
 
 @dataclass
@@ -230,43 +238,81 @@ def inference_job_create(
     return job_create(kind=Job.Kind.INFER, title=f"Stage 1 inference: {names}", params=params, user=user)
 
 
+CHUNK_BODY = "inference.services.stage1_inference.inference_chunk"
+
+
 def inference_job_work(job: Job) -> dict[str, Any]:
-    """The task body (tasks.stage1.stage1_infer_task through jobs.services.job_run)."""
+    """The task body (tasks.stage1.stage1_infer_task through jobs.services.job_run): the
+    reports each version has not predicted yet, in chunks (jobs.chunks) any heavy
+    worker may run."""
+    job_progress(job_id=job.pk, done=0, message="planning")
+    return chunked_job_work(job, body=CHUNK_BODY, plan=_job_plan, finish=_job_finish)
+
+
+def _job_plan(job: Job) -> list[tuple[str, list[int]]]:
+    """The snapshot: per version, the cohort's reports it has not predicted yet. The
+    cohort's size and what was already predicted are kept for the result (first start
+    only: a resumed job keeps its snapshot and these numbers)."""
     cohort = Cohort.from_params(job.params)
-    plan = []
-    for _code, pk in sorted(job.params["versions"].items()):
+    groups, sizes = [], {}
+    for code, pk in sorted(job.params["versions"].items()):
         version = ModelVersion.objects.select_related("modality").get(pk=pk)
-        plan.append((version, cohort.queryset(version.modality)))
-    grand_total = sum(reports.count() for _, reports in plan)
-    offset, written_before, started, out = 0, 0, time.monotonic(), {}
-    job_progress(job_id=job.pk, done=0, total=grand_total, message="loading the model")
-    for version, reports in plan:
+        reports = cohort.queryset(version.modality)
+        todo = list(
+            reports.exclude(stage1_predictions__model_version=version)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        total = reports.count()
+        sizes[code] = {"cohort": total, "already_predicted": total - len(todo)}
+        groups.append((str(version.pk), todo))
+    if "plan" not in (job.result or {}):
+        Job.objects.filter(pk=job.pk).update(result={"plan": sizes})
+    return groups
 
-        def progress(
-            run: CohortRun, offset: int = offset, before: int = written_before, name: str = version.name
-        ) -> None:
-            done = offset + run.done_before + run.written
-            # The rate counts reports predicted by this attempt only (not those a
-            # previous worker finished), so the ETA is right after a resume too.
-            rate = (before + run.written) / max(time.monotonic() - started, 1e-6)
-            eta = format_duration(timedelta(seconds=(grand_total - done) / max(rate, 1e-6)))
-            message = f"{name}: {done}/{grand_total} reports, {rate:.0f} reports/s, ETA {eta}"
-            job_progress(job_id=job.pk, done=done, total=grand_total, message=message)
 
-        run = cohort_predict(version, reports, progress=progress)
-        offset += run.total
-        written_before += run.written
+def inference_chunk(job: Job, chunk: JobChunk) -> None:
+    """One chunk: predict its reports the version has not predicted yet (outside any
+    transaction), then store them with the chunk's counts in one transaction."""
+    version = ModelVersion.objects.select_related("modality").get(pk=int(chunk.group))
+    predictor = predictor_for(version)
+    ids = list(chunk.report_ids)
+    done = set(
+        Stage1Prediction.objects.filter(model_version=version, report_id__in=ids).values_list(
+            "report_id", flat=True
+        )
+    )
+    rows = list(
+        Report.objects.filter(pk__in=[i for i in ids if i not in done])
+        .order_by("pk")
+        .values_list("pk", "text")
+    )
+    objects, truncated = predictions_compute(version, predictor, rows)
+    with chunk_writes(chunk) as counts:
+        Stage1Prediction.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
+        counts.update(reports=len(ids), written=len(objects), truncated=truncated, already=len(done))
+
+
+def _job_finish(job: Job, chunks: list[JobChunk]) -> dict[str, Any]:
+    plan = (Job.objects.values_list("result", flat=True).get(pk=job.pk) or {}).get("plan", {})
+    out = {}
+    for code, pk in sorted(job.params["versions"].items()):
+        version = ModelVersion.objects.get(pk=pk)
+        counts = chunk_counts_sum(chunks, group=str(pk))
+        sizes = plan.get(code, {})
+        written, truncated = counts.get("written", 0), counts.get("truncated", 0)
+        already = int(sizes.get("already_predicted", 0)) + counts.get("already", 0)
         job_log(
             job_id=job.pk,
-            line=f"{version.name}: {run.written} reports predicted now, {run.done_before} already done, "
-            f"{run.truncated} truncated to the model's length",
+            line=f"{version.name}: {written} reports predicted now, {already} already done, "
+            f"{truncated} truncated to the model's length",
         )
-        out[version.modality.code] = {
-            "model_version": version.pk,
-            "cohort": run.total,
-            "predicted_now": run.written,
-            "already_predicted": run.done_before,
-            "truncated": run.truncated,
+        out[code] = {
+            "model_version": pk,
+            "cohort": int(sizes.get("cohort", written + already)),
+            "predicted_now": written,
+            "already_predicted": already,
+            "truncated": truncated,
         }
     return out
 

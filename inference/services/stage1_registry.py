@@ -4,7 +4,9 @@ versions on the same held-out reports, and the active-learning uncertainty score
 Rules. Only a ready (trained and evaluated) version can be promoted; exactly one
 version per modality is active (a database constraint); every promotion and
 roll-back needs a reason and is recorded in ModelPromotion with who and which
-version was active before. Roll-back re-activates the version that was active
+version was active before. Promoting a version that is worse than the active one on
+held-out gold (lower macro F1) needs an explicit confirmation, and the record says
+so (overrode_warning, with the numbers shown). Roll-back re-activates the version that was active
 before the current one (as recorded by the current one's latest promotion);
 rolling back twice toggles back. Retiring takes a version out of service for good
 (never active again; its predictions stay, since a version that predicted is never
@@ -15,6 +17,7 @@ for a web request.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -29,6 +32,93 @@ class PromotionError(ValueError):
     """A promotion or roll-back that the rules refuse; the message says why."""
 
 
+@dataclass(frozen=True)
+class PromotionWarning:
+    """Why promoting `candidate` over the active `baseline` needs a second, explicit
+    step: it is worse on held-out gold (lower macro F1). On the reports both versions
+    predicted when there are any (paired, with McNemar's p), else on each version's
+    own stored held-out evaluation."""
+
+    candidate: str
+    baseline: str
+    candidate_macro_f1: float
+    baseline_macro_f1: float
+    n_reports: int
+    paired: bool  # True: the same held-out reports; False: each version's stored evaluation
+    p_value: float | None  # McNemar, exact, on report-level correctness (paired only)
+
+    @property
+    def delta(self) -> float:
+        return self.candidate_macro_f1 - self.baseline_macro_f1
+
+    @property
+    def message(self) -> str:
+        where = (
+            f"on the {self.n_reports} held-out reports both predicted"
+            if self.paired
+            else "on their stored held-out evaluations"
+        )
+        p = f", McNemar p = {self.p_value:.3f}" if self.p_value is not None else ""
+        return (
+            f"{self.candidate} is worse than the active {self.baseline} {where}: macro F1 "
+            f"{100 * self.candidate_macro_f1:.1f} vs {100 * self.baseline_macro_f1:.1f}{p}. "
+            "Confirm to promote it anyway."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "metric": "macro_f1",
+            "candidate_macro_f1": self.candidate_macro_f1,
+            "baseline_macro_f1": self.baseline_macro_f1,
+            "delta": self.delta,
+            "n_reports": self.n_reports,
+            "paired": self.paired,
+            "mcnemar_p": self.p_value,
+        }
+
+
+class PromotionNeedsConfirmation(PromotionError):
+    """The candidate is worse than the active version: promote with confirm_worse=True."""
+
+    def __init__(self, warning: PromotionWarning) -> None:
+        super().__init__(warning.message)
+        self.warning = warning
+
+
+def promotion_warning(
+    candidate: ModelVersion, baseline: ModelVersion | None, *, comparison: dict[str, Any] | None = None
+) -> PromotionWarning | None:
+    """A PromotionWarning when `candidate` has a lower held-out macro F1 than `baseline`
+    (the active version), else None (no active version, or a number is missing).
+    `comparison`: versions_compare(candidate, baseline) when the caller has it."""
+    if baseline is None or baseline.pk == candidate.pk:
+        return None
+    if comparison is None:
+        comparison = versions_compare(candidate, baseline)
+    macro = (comparison.get("macro") or {}).get("f1") or {}
+    paired_cand, paired_base = macro.get("candidate"), macro.get("baseline")
+    if comparison.get("n_common") and paired_cand is not None and paired_base is not None:
+        cand, base = float(paired_cand), float(paired_base)
+        n, paired = int(comparison["n_common"]), True
+        p_value = (comparison.get("mcnemar") or {}).get("p_value")
+    else:
+        cand_f1, base_f1 = _stored_macro_f1(candidate), _stored_macro_f1(baseline)
+        if cand_f1 is None or base_f1 is None:
+            return None
+        cand, base = cand_f1, base_f1
+        n, paired, p_value = int((candidate.metrics or {}).get("n_heldout") or 0), False, None
+    if cand >= base:
+        return None
+    return PromotionWarning(candidate.name, baseline.name, cand, base, n, paired, p_value)
+
+
+def _stored_macro_f1(version: ModelVersion) -> float | None:
+    value = (((version.metrics or {}).get("heldout") or {}).get("macro") or {}).get("f1")
+    return None if value is None else float(value)
+
+
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -36,7 +126,12 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def model_promote(*, version: ModelVersion, user: Any, reason: str) -> ModelPromotion:
+def model_promote(
+    *, version: ModelVersion, user: Any, reason: str, confirm_worse: bool = False
+) -> ModelPromotion:
+    """Make `version` the active one of its modality. A version worse than the active
+    one on held-out gold (promotion_warning) raises PromotionNeedsConfirmation unless
+    `confirm_worse`; promoted anyway, the record says the warning was overridden."""
     reason = _reason(reason)
     with transaction.atomic():
         rows = list(ModelVersion.objects.select_for_update().filter(modality_id=version.modality_id))
@@ -48,8 +143,16 @@ def model_promote(*, version: ModelVersion, user: Any, reason: str) -> ModelProm
         if target.is_active:
             raise PromotionError(f"{target.name} is already the active version")
         previous = next((v for v in rows if v.is_active), None)
+        warning = promotion_warning(target, previous)
+        if warning is not None and not confirm_worse:
+            raise PromotionNeedsConfirmation(warning)
         return _switch(
-            target=target, previous=previous, action=ModelPromotion.Action.PROMOTE, user=user, reason=reason
+            target=target,
+            previous=previous,
+            action=ModelPromotion.Action.PROMOTE,
+            user=user,
+            reason=reason,
+            warning=warning,
         )
 
 
@@ -109,7 +212,13 @@ def model_version_retire(*, version: ModelVersion, user: Any, reason: str) -> Mo
 
 
 def _switch(
-    *, target: ModelVersion, previous: ModelVersion | None, action: str, user: Any, reason: str
+    *,
+    target: ModelVersion,
+    previous: ModelVersion | None,
+    action: str,
+    user: Any,
+    reason: str,
+    warning: PromotionWarning | None = None,
 ) -> ModelPromotion:
     if previous is not None:
         previous.is_active = False
@@ -123,6 +232,8 @@ def _switch(
         action=action,
         reason=reason,
         user=user,
+        overrode_warning=warning is not None,
+        warning=warning.as_dict() if warning is not None else {},
     )
 
 

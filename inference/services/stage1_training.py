@@ -144,7 +144,7 @@ def training_job_create(
             created_by=user if getattr(user, "is_authenticated", False) else None,
             config={"request": params},
         )
-        version.name = f"{modality.code}-v{version.pk}"
+        version.name = version.numbered_name()  # "<modality>-v<n>", numbered per modality
         params["model_version_id"] = version.pk
         job = job_create(
             kind=Job.Kind.TRAIN,

@@ -3,7 +3,6 @@
     run = stage2_plan(modality=modality, mode="llm_hint")        # run key, model, prompt version
     prediction = stage2_predict_report(report=report, mode="llm_hint")   # sync (API)
     stage2_job_create(...) / stage2_job_work(job)                  # the Celery batch (tasks/stage2.py)
-    stage2_map_reports(reports, run=run, ...)                      # a list of reports, stored in groups
 
 This module is the common code: it stores, selects cohorts, runs batches and
 retries; what a mode does (its plan, its per-report prediction,
@@ -20,25 +19,26 @@ its time limit, or a server that stays unreachable after the retries is stored
 as status "failed" with the error (and the raw output, when there was one).
 Only a configuration error (no model file, no server URL) stops a batch, since
 every other report would fail the same way. After each pipeline prediction is
-stored (a single report's, or a batch's group; an evaluation's is not), the apps
+stored (a batch's or a single report's; an evaluation's is not), the apps
 that registered with inference.hooks.on_stage2_stored hear of it (review puts
-the report in its queue; a batch's group in one batched sync).
+the report in its queue; a batch tells it in groups, one batched sync each).
 
 A batch keeps up to RADREVIEW_LLM_MAX_IN_FLIGHT reports in flight on a server
-backend (stage2_map_reports; inference.ml.llm.inflight) and stores what arrives in
-groups; the rows are those of a sequential run.
+backend in the LLM modes (stage2_map_reports; inference.ml.llm.inflight) and
+stores what arrives in groups; the rows are those of a sequential run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -46,7 +46,8 @@ from annotations.models import Modality, Report
 from inference import hooks
 from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
 from inference.ml.llm.inflight import in_flight
-from inference.models import Stage2Prediction
+from inference.models import Stage1Prediction, Stage2Prediction
+from inference.selectors import model_version_active
 from inference.services import stage2_backend
 from inference.services.stage2_modes.pinning import pinned, plan_inputs
 from inference.services.stage2_modes.registry import stage2_mode_get, stage2_modes
@@ -57,8 +58,9 @@ from inference.services.stage2_modes.strategy import (
     Stage2Plan,
     StoredFields,
 )
-from jobs.models import Job
-from jobs.services import job_create, job_log, job_progress
+from jobs.chunks import chunk_counts_sum, chunk_progress, chunk_writes, chunked_job_work
+from jobs.models import Job, JobChunk
+from jobs.services import job_create, job_log
 
 __all__ = [
     "BackendFor",
@@ -66,9 +68,12 @@ __all__ = [
     "RetryPolicy",
     "Stage2Conflict",
     "Stage2Error",
+    "Stage2HintMissing",
     "Stage2Outcome",
     "Stage2Plan",
     "cohort_reports",
+    "hint_refusal",
+    "hint_shortfall",
     "mode_choices",
     "mode_refusal",
     "stage2_job_create",
@@ -77,6 +82,7 @@ __all__ = [
     "stage2_plan",
     "stage2_predict_report",
     "stage2_predictions",
+    "stage2_reports_run",
     "stage2_runs",
 ]
 
@@ -137,6 +143,7 @@ def stage2_predict_report(
     retry: RetryPolicy | None = None,
     backend_for: BackendFor | None = None,
     purpose: str = Stage2Prediction.Purpose.PIPELINE,
+    notify: bool = True,
 ) -> Stage2Prediction:
     """Map one report and store the result (created or replaced for its run key).
 
@@ -144,14 +151,15 @@ def stage2_predict_report(
     REPORT_TIMEOUT. `purpose` says who asks: the pipeline (a batch, the API) or an
     evaluation run, whose rows never stand for the report. Raises LLMConfigError
     for configuration problems and Stage2Error for bad input; everything else ends
-    in a stored prediction."""
+    in a stored prediction. `notify=False`: the caller tells the hooks itself
+    (a batch, in groups: hooks.stage2_stored_many)."""
     run = run or stage2_plan(modality=report.modality, mode=mode, backend_for=backend_for)
     if report.modality_id != run.modality.pk:
         raise Stage2Error(f"report {report.pk} is not a {run.modality.code} report")
     limit = timeout if timeout is not None else stage2_backend.llm_settings().report_timeout
     fields = _predict(stage2_mode_get(run.mode), report, run, limit, retry or RetryPolicy())
     prediction = _store(report, run, job, purpose, fields)
-    if purpose == Stage2Prediction.Purpose.PIPELINE:
+    if notify and purpose == Stage2Prediction.Purpose.PIPELINE:
         # Apps built on inference hear of each pipeline prediction as soon as it is
         # stored (review: clinicians see the report in their queue), from a batch or a
         # single-report request alike; inference does not know who listens.
@@ -242,9 +250,17 @@ def _store(
     now = timezone.now()
     if purpose == Stage2Prediction.Purpose.PIPELINE:
         values |= {"purpose": purpose, "stored_at": now}
-        create = values
-    else:
-        create = {**values, "purpose": purpose, "stored_at": now}
+        # One upsert statement (a batch stores hundreds of reports a second), not
+        # update_or_create's transaction, locking read and write.
+        row = Stage2Prediction(report=report, run_key=run.run_key, **values)
+        Stage2Prediction.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["report", "run_key"],
+            update_fields=list(values),
+        )
+        return row
+    create = {**values, "purpose": purpose, "stored_at": now}
     prediction, _ = Stage2Prediction.objects.update_or_create(
         report=report, run_key=run.run_key, defaults=values, create_defaults=create
     )
@@ -252,10 +268,12 @@ def _store(
 
 
 def _store_many(pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: Job | None) -> None:
-    """_store for a group of pipeline predictions in one upsert (one query per group,
-    not a few per report): created, or replaced for their run key."""
+    """_store of a group of pipeline predictions in one upsert (a group of requests in
+    flight arrives together): created, or replaced for their run key."""
+    if not pairs:
+        return
     now = timezone.now()
-    rows = []
+    rows, names = [], set()
     for report, fields in pairs:
         values = {
             "rejected": [],
@@ -269,32 +287,16 @@ def _store_many(pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: 
             "purpose": Stage2Prediction.Purpose.PIPELINE,
             "stored_at": now,
         }
+        names |= set(values)
         rows.append(Stage2Prediction(report=report, run_key=run.run_key, **values))
-    if not rows:
-        return
-    update = sorted({name for row in pairs for name in row[1]} | _STORED_ALWAYS)
     Stage2Prediction.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["report", "run_key"], update_fields=update
+        rows, update_conflicts=True, unique_fields=["report", "run_key"], update_fields=sorted(names)
     )
-
-
-# What _store_many writes on a replaced row besides the mode's own fields.
-_STORED_ALWAYS = {
-    "rejected",
-    "mode",
-    "llm_name",
-    "llm_info",
-    "prompt_version",
-    "stage1_version",
-    "job",
-    "purpose",
-    "stored_at",
-}
 
 
 @dataclass(frozen=True, slots=True)
 class Stage2Outcome:
-    """One report's stored result, as a batch reports it."""
+    """One report's stored result, as stage2_map_reports hands it back."""
 
     report: Report
     status: str
@@ -310,20 +312,19 @@ def stage2_map_reports(
     timeout: float,
     retry: RetryPolicy,
     max_in_flight: int | None = None,
-) -> Iterator[list[Stage2Outcome]]:
-    """Run stage 2 over `reports` (of the run's modality) and store every result as
-    pipeline predictions; yields each stored group. A cohort job (or a chunk of one)
-    calls this with its reports read lazily.
+) -> Generator[list[Stage2Outcome], None, None]:
+    """Map `reports` (of the run's modality) and store every result as a pipeline
+    prediction; yields each stored group (the hooks are the caller's: stage2_reports_run
+    tells them in its own groups).
 
-    A mode whose `predict` may run concurrently (the LLM modes) keeps up to
-    `max_in_flight` reports in flight (default: the configured MAX_IN_FLIGHT on a
-    server backend, one on the in-process llama.cpp backend); the others run one at a
-    time. Each report keeps its own time limit and retries. The hints (database
-    reads) are read on this thread as reports enter the window; results are stored
-    in groups as they arrive (one upsert, one review sync per group) while the next
-    requests run. The stored rows are those of a sequential run: each row depends on
-    its report alone. LLMConfigError stops the run (the reports in flight finish
-    first, unstored)."""
+    A mode whose `predict` may run concurrently (`Stage2Mode.concurrent`: the LLM modes)
+    keeps up to `max_in_flight` reports in flight (default: MAX_IN_FLIGHT on a server
+    backend, one on the in-process llama.cpp backend); the others run one at a time.
+    Each report keeps its own time limit and retries. Hints (database reads) are read on
+    this thread as reports enter the window; what arrives is stored in one upsert per
+    group while the next requests run. The rows are those of a sequential run: each
+    depends on its report alone. LLMConfigError stops the run (the reports in flight
+    finish first, unstored)."""
     mode = stage2_mode_get(run.mode)
     if max_in_flight is None:
         max_in_flight = stage2_backend.llm_max_in_flight()
@@ -341,7 +342,6 @@ def stage2_map_reports(
     for done in in_flight(work, hinted(), max_in_flight=max_in_flight):
         pairs = [pair for _, pair in done]
         _store_many(pairs, run, job)
-        hooks.stage2_stored_many([report for report, _ in pairs])
         yield [
             Stage2Outcome(report, str(f["status"]), str(f.get("error") or ""), float(f.get("seconds") or 0))
             for report, f in pairs
@@ -351,11 +351,26 @@ def stage2_map_reports(
 # -- a cohort, as a background job --------------------------------------------------------
 
 
+STAGE1_ANY, STAGE1_WITH, STAGE1_WITHOUT = "", "with", "without"
+
+
+class Stage2HintMissing(Stage2Conflict):
+    """A "with hint" run over reports the active stage 1 model has not predicted: refused
+    unless the admin confirms running those without a hint."""
+
+    def __init__(self, message: str, *, missing: int, total: int) -> None:
+        super().__init__(message)
+        self.missing, self.total = missing, total
+
+
 @dataclass(frozen=True, slots=True)
 class Cohort:
-    """Which reports of one modality a batch covers. Empty filters select everything;
-    `only_missing` leaves out reports that already have a successful prediction of
-    the run key."""
+    """Which reports of one modality a batch covers. Empty filters select everything:
+    a date range, patients, the source (the system or file reports came from) or the
+    import job that brought them, whether the active stage 1 model has predicted them
+    (`stage1`: "with", "without" or "" for either), and `only_missing` (not yet mapped)
+    leaves out reports that already have a successful prediction of the run key.
+    `report_ids` is for scripts and the demo (the screens select by filters)."""
 
     modality: str
     date_from: date | None = None
@@ -363,6 +378,9 @@ class Cohort:
     patient_ids: tuple[str, ...] = ()
     report_ids: tuple[int, ...] = ()
     only_missing: bool = False
+    source: str = ""
+    import_job: int | None = None
+    stage1: str = STAGE1_ANY
 
     def as_params(self) -> dict[str, Any]:
         return {
@@ -372,6 +390,9 @@ class Cohort:
             "patient_ids": list(self.patient_ids),
             "report_ids": list(self.report_ids),
             "only_missing": self.only_missing,
+            "source": self.source,
+            "import_job": self.import_job,
+            "stage1": self.stage1,
         }
 
     @classmethod
@@ -383,11 +404,16 @@ class Cohort:
             patient_ids=tuple(params.get("patient_ids") or ()),
             report_ids=tuple(int(i) for i in params.get("report_ids") or ()),
             only_missing=bool(params.get("only_missing")),
+            source=params.get("source") or "",
+            import_job=int(params["import_job"]) if params.get("import_job") else None,
+            stage1=params.get("stage1") or STAGE1_ANY,
         )
 
 
-def cohort_reports(cohort: Cohort, *, run_key: str) -> QuerySet[Report]:
-    reports = Report.objects.current().filter(modality__code=cohort.modality)  # not superseded ones
+def cohort_reports(cohort: Cohort, *, run_key: str = "") -> QuerySet[Report]:
+    """The cohort's current reports (not superseded ones), by id. `only_missing` needs
+    the run key; without one (the form's live count) it is left to the caller."""
+    reports = Report.objects.current().filter(modality__code=cohort.modality)
     tz = timezone.get_current_timezone()
     if cohort.date_from:
         reports = reports.filter(study_datetime__gte=datetime.combine(cohort.date_from, dtime.min, tz))
@@ -397,16 +423,60 @@ def cohort_reports(cohort: Cohort, *, run_key: str) -> QuerySet[Report]:
         reports = reports.filter(patient_id__in=cohort.patient_ids)
     if cohort.report_ids:
         reports = reports.filter(pk__in=cohort.report_ids)
-    if cohort.only_missing:
+    if cohort.source:
+        reports = reports.filter(source=cohort.source)
+    if cohort.import_job:
+        reports = reports.filter(import_job_id=cohort.import_job)
+    if cohort.stage1 in (STAGE1_WITH, STAGE1_WITHOUT):
+        predicted = _stage1_predicted(cohort.modality)
+        reports = (
+            reports.filter(pk__in=predicted)
+            if cohort.stage1 == STAGE1_WITH
+            else reports.exclude(pk__in=predicted)
+        )
+    if cohort.only_missing and run_key:
         done = Stage2Prediction.objects.filter(run_key=run_key, status=Stage2Prediction.Status.OK)
         reports = reports.exclude(pk__in=done.values("report_id"))
     return reports.order_by("pk")
 
 
-def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
+def _stage1_predicted(modality_code: str) -> QuerySet[Stage1Prediction, Any]:
+    """Report ids the modality's active stage 1 model has predicted (none without one)."""
+    version = model_version_active(modality=modality_code)
+    rows = (
+        Stage1Prediction.objects.filter(model_version=version) if version else Stage1Prediction.objects.none()
+    )
+    return rows.values("report_id")
+
+
+def hint_shortfall(cohort: Cohort, *, run_key: str = "") -> tuple[int, int]:
+    """(reports of the cohort without a stage 1 prediction of the active model, all of them)."""
+    reports = cohort_reports(cohort, run_key=run_key)
+    total = reports.count()
+    missing = reports.exclude(pk__in=_stage1_predicted(cohort.modality)).count()
+    return missing, total
+
+
+def hint_refusal(missing: int, total: int, *, modality: Modality) -> str:
+    version = model_version_active(modality=modality)
+    why = (
+        f"{modality.code} has no active stage 1 model"
+        if version is None
+        else f"the active {modality.code} stage 1 model ({version}) has not predicted them"
+    )
+    return (
+        f"{missing} of the {total} selected reports have no stage 1 prediction: {why}, so "
+        '"with hint" would map them without a hint. Run stage 1 on them first, select '
+        '"has stage 1 predictions", or confirm mapping them without a hint.'
+    )
+
+
+def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None, without_hint: bool = False) -> Job:
     """Check the request and create the job (the caller enqueues it). The run key is
-    fixed now, so a resumed job keeps writing the same rows. Raises Stage2Error or
-    LLMConfigError with a message for the admin."""
+    fixed now, so a resumed job keeps writing the same rows. A mode that shows the LLM
+    stage 1's keys (llm_hint) over reports stage 1 has not predicted raises
+    Stage2HintMissing unless `without_hint` confirms mapping those without a hint.
+    Raises Stage2Error or LLMConfigError with a message for the admin."""
     modality = Modality.objects.filter(code=cohort.modality).first()
     if modality is None:
         raise Stage2Error(f"unknown modality {cohort.modality!r}")
@@ -418,78 +488,200 @@ def stage2_job_create(*, cohort: Cohort, mode: str, user: Any = None) -> Job:
     total = cohort_reports(cohort, run_key=run.run_key).count()
     if total == 0:
         raise Stage2Conflict("no reports match this selection")
-    params = {"mode": mode, "run_key": run.run_key, "cohort": cohort.as_params(), "planned_reports": total}
+    params: dict[str, Any] = {
+        "mode": mode,
+        "run_key": run.run_key,
+        "cohort": cohort.as_params(),
+        "planned_reports": total,
+    }
+    if stage2_mode_get(mode).wants_hint:
+        missing, _ = hint_shortfall(cohort, run_key=run.run_key)
+        if missing and not without_hint:
+            raise Stage2HintMissing(
+                hint_refusal(missing, total, modality=modality), missing=missing, total=total
+            )
+        params["reports_without_hint"] = missing  # confirmed by the admin (0: every report has one)
     params["pinned"] = inputs  # what a resumed job reads (stage2_modes.pinning)
     title = f"Stage 2 ({mode}) on {total} {modality.code} report(s)"
     return job_create(kind=Job.Kind.INFER, title=title, params=params, user=user)
 
 
+CHUNK_BODY = "inference.services.stage2.stage2_chunk"
+# Reports per chunk: an LLM takes seconds a report, so a chunk is a few minutes of work
+# (JOBS_CHUNK_SIZE for the modes that call no LLM).
+LLM_CHUNK_SIZE = 20
+# Review hears of stored reports in groups (one batched sync): at most this many, or
+# this many seconds after the first of them.
+NOTIFY_REPORTS = 100
+NOTIFY_SECONDS = 2.0
+
+_backend_override: list[BackendFor] = []  # stage2_job_work(backend_for=...) for this process's chunks
+_plans: dict[tuple[int, float], Stage2Plan] = {}  # job -> its plan, for the chunks this process runs
+
+
 def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[str, Any]:
-    """Run the job's cohort; resumable: reports this job already stored are skipped.
-    The schema, rules and stage 1 version are those the job started with (pinned),
-    so a resumed job writes the same rows; only an LLM change moves its run key,
-    which is recorded on the job, not a failure."""
+    """Run the job's cohort in chunks (jobs.chunks) any worker of its queue may run;
+    resumable: a resumed job keeps its snapshot, and reports this job already stored
+    are skipped. The schema, rules and stage 1 version are those the job started with
+    (pinned), so a resumed job writes the same rows; only an LLM change moves its run
+    key, which is recorded on the job, not a failure."""
+    _backend_override[:] = [backend_for] if backend_for is not None else []
+    _plans.pop(_plan_key(job), None)
+    try:
+        with pinned(job.params.get("pinned")):
+            run = _job_plan(job)
+            if run.run_key != job.params["run_key"]:
+                job_log(
+                    job_id=job.pk,
+                    line="the LLM or prompt changed since this job started; the remaining reports use "
+                    f"the new configuration (run key {run.run_key!r})",
+                )
+            size = None if run.mode in _NO_LLM_MODES else _llm_chunk_size(run)
+            return chunked_job_work(job, body=CHUNK_BODY, plan=_job_cohort, finish=_job_finish, size=size)
+    finally:
+        _backend_override.clear()
+        _plans.pop(_plan_key(job), None)
+
+
+def _llm_chunk_size(run: Stage2Plan) -> int:
+    """STAGE2_CHUNK_SIZE, and with requests in flight at least four windows' worth: a
+    chunk smaller than the window leaves the server idle at every chunk's end."""
+    size = int(getattr(settings, "STAGE2_CHUNK_SIZE", LLM_CHUNK_SIZE))
+    if stage2_mode_get(run.mode).concurrent:
+        size = max(size, 4 * stage2_backend.llm_max_in_flight())
+    return size
+
+
+_NO_LLM_MODES = {"rules", "combined"}  # the combined mode asks the LLM only for a few question types
+
+
+def _job_plan(job: Job) -> Stage2Plan:
+    """The job's plan, built once per process (an LLM backend is built, not loaded)."""
+    run = _plans.get(_plan_key(job))
+    if run is None:
+        modality = Modality.objects.get(code=job.params["cohort"]["modality"])
+        backend_for = _backend_override[0] if _backend_override else None
+        run = stage2_plan(modality=modality, mode=job.params["mode"], backend_for=backend_for)
+        if len(_plans) > 4:
+            _plans.clear()
+        _plans[_plan_key(job)] = run
+    return run
+
+
+def _plan_key(job: Job) -> tuple[int, float]:
+    return job.pk, job.created_at.timestamp()  # test databases reuse ids
+
+
+def _job_cohort(job: Job) -> list[tuple[str, list[int]]]:
+    """The snapshot: the cohort's report ids when the job first starts."""
+    cohort = Cohort.from_params(job.params["cohort"])
+    reports = cohort_reports(cohort, run_key=job.params["run_key"])
+    return [(cohort.modality, list(reports.values_list("pk", flat=True)))]
+
+
+def stage2_chunk(job: Job, chunk: JobChunk) -> None:
+    """One chunk: map its reports this job has not stored yet, one after another (each
+    stored as it comes, under its run key: a redone chunk overwrites its own rows),
+    then mark it done with its counts."""
     with pinned(job.params.get("pinned")):
-        return _stage2_job_work(job, backend_for=backend_for)
-
-
-def _stage2_job_work(job: Job, *, backend_for: BackendFor | None) -> dict[str, Any]:
-    params = job.params
-    cohort = Cohort.from_params(params["cohort"])
-    modality = Modality.objects.get(code=cohort.modality)
-    run = stage2_plan(modality=modality, mode=params["mode"], backend_for=backend_for)
-    changed: list[str] = []
-    if run.run_key != params["run_key"]:
-        # Only what cannot be pinned: the configured LLM or a prompt shipped with the code.
-        changed = [f"run key {params['run_key']!r} -> {run.run_key!r}"]
-        job_log(
-            job_id=job.pk,
-            line="the LLM or prompt changed since this job started; the remaining reports use "
-            f"the new configuration (run key {run.run_key!r})",
+        run = _job_plan(job)
+        ids = list(chunk.report_ids)
+        mine = set(
+            Stage2Prediction.objects.filter(job=job, report_id__in=ids).values_list("report_id", flat=True)
         )
+        reports = list(
+            Report.objects.filter(pk__in=[i for i in ids if i not in mine])
+            .select_related("modality")
+            .order_by("pk")
+        )
+        resumed = len(ids) - len(reports)
+        counts = stage2_reports_run(
+            job=job,
+            run=run,
+            reports=reports,
+            progress=lambda n: chunk_progress(
+                chunk, done=resumed + n, message=f"{run.mode}: chunk {chunk.index}"
+            ),
+        )
+        with chunk_writes(chunk) as stored:
+            stored.update(reports=len(ids), resumed=resumed, **counts)
 
+
+def stage2_reports_run(
+    *,
+    job: Job | None,
+    run: Stage2Plan,
+    reports: list[Report],
+    progress: Callable[[int], None] | None = None,
+    max_in_flight: int | None = None,
+) -> dict[str, int]:
+    """Map `reports` with `run` and store the predictions as they come (with requests
+    in flight in the LLM modes on a server: stage2_map_reports); review hears of them
+    in groups. Returns the counts: ok, failed, ms (the reports' seconds, summed, in
+    milliseconds). Raises LLMUnavailable when the server stayed unreachable for
+    MAX_CONSECUTIVE_UNAVAILABLE reports in a row."""
     config = stage2_backend.llm_settings()
     retry = RetryPolicy(retries=config.retries, backoff=config.retry_backoff)
-    reports = cohort_reports(cohort, run_key=run.run_key)
-    total = reports.count()
-    # A subquery, not a list of ids: a resumed cohort may be larger than SQLite's
-    # limit on query parameters.
-    # This job's rows under any of its run keys (an LLM change moves the key mid-job).
-    mine = Stage2Prediction.objects.filter(job=job).values("report_id")
-    resumed = reports.filter(pk__in=mine).count()
-    counts = {"ok": 0, "failed": 0, "resumed": resumed}
-    seconds: list[float] = []
-    if resumed:
-        job_log(job_id=job.pk, line=f"resuming: {resumed} report(s) already done by this job")
-    done = resumed
+    counts = {"ok": 0, "failed": 0, "ms": 0}
     unavailable_streak = 0
-    job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
-    todo = _batches(reports.exclude(pk__in=mine).select_related("modality"))
-    for group in stage2_map_reports(todo, run=run, job=job, timeout=config.report_timeout, retry=retry):
-        for outcome in group:
-            ok = outcome.status == Stage2Prediction.Status.OK
-            counts["ok" if ok else "failed"] += 1
-            seconds.append(outcome.seconds)
-            unreachable = outcome.error.startswith(UNREACHABLE_PREFIX)
-            unavailable_streak = unavailable_streak + 1 if unreachable else 0
-            if not ok:
-                # The error names no report text (validation errors quote JSON paths only).
-                job_log(job_id=job.pk, line=f"report {outcome.report.pk}: failed: {outcome.error[:200]}")
-            if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
-                raise LLMUnavailable(
-                    f"{unavailable_streak} reports in a row could not reach the LLM server; "
-                    "the job stopped (run it again to resume). Last error: " + outcome.error[:300]
-                )
-        done += len(group)
-        job_progress(job_id=job.pk, done=done, total=total, message=f"{run.mode}: {done}/{total}")
+    stored: list[Report] = []
+    since = time.monotonic()
+    done = 0
+    groups = stage2_map_reports(
+        reports, run=run, job=job, timeout=config.report_timeout, retry=retry, max_in_flight=max_in_flight
+    )
+    try:
+        for group in groups:
+            for outcome in group:
+                done += 1
+                stored.append(outcome.report)
+                ok = outcome.status == Stage2Prediction.Status.OK
+                counts["ok" if ok else "failed"] += 1
+                counts["ms"] += round(outcome.seconds * 1000)
+                unreachable = outcome.error.startswith(UNREACHABLE_PREFIX)
+                unavailable_streak = unavailable_streak + 1 if unreachable else 0
+                if not ok and job is not None:
+                    # The error names no report text (validation errors quote JSON paths only).
+                    job_log(job_id=job.pk, line=f"report {outcome.report.pk}: failed: {outcome.error[:200]}")
+                if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
+                    raise LLMUnavailable(
+                        f"{unavailable_streak} reports in a row could not reach the LLM server; "
+                        "the job stopped (run it again to resume). Last error: " + outcome.error[:300]
+                    )
+            if len(stored) >= NOTIFY_REPORTS or time.monotonic() - since >= NOTIFY_SECONDS:
+                hooks.stage2_stored_many(stored)
+                stored, since = [], time.monotonic()
+                if progress is not None:
+                    progress(done)
+    finally:
+        groups.close()  # a stop waits for the requests in flight
+        if stored:
+            hooks.stage2_stored_many(stored)
+    return counts
+
+
+def _job_finish(job: Job, chunks: list[JobChunk]) -> dict[str, Any]:
+    run = _job_plan(job)
+    counts = chunk_counts_sum(chunks)
+    total = sum(len(c.report_ids) for c in chunks)
+    if counts.get("resumed"):
+        job_log(job_id=job.pk, line=f"resumed: {counts['resumed']} report(s) already done by this job")
+    changed = (
+        []
+        if run.run_key == job.params["run_key"]
+        else [f"run key {job.params['run_key']!r} -> {run.run_key!r}"]
+    )
+    mapped = counts.get("ok", 0) + counts.get("failed", 0)
     return {
         "run_key": run.run_key,
         "mode": run.mode,
-        "modality": modality.code,
+        "modality": run.modality.code,
         "reports": total,
-        **counts,
+        "ok": counts.get("ok", 0),
+        "failed": counts.get("failed", 0),
+        "resumed": counts.get("resumed", 0),
         **({"version_changes": changed} if changed else {}),
-        "seconds_per_report": round(sum(seconds) / len(seconds), 3) if seconds else None,
+        "seconds_per_report": round(counts.get("ms", 0) / 1000 / mapped, 3) if mapped else None,
     }
 
 

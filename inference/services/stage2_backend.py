@@ -18,6 +18,7 @@ call needs it.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from dataclasses import dataclass
@@ -127,9 +128,26 @@ def llm_backend(template: str = "") -> LLMBackend:
 
 
 def llm_backend_reset() -> None:
-    """Forget the cached backends (after a settings change, and in tests)."""
+    """Forget the cached backends (after a settings change, and in tests), freeing
+    their models (llm_backends_close)."""
+    llm_backends_close()
+
+
+def llm_backends_close() -> None:
+    """Free every cached backend's model now (LlamaCppBackend.close) and forget them.
+    Commands that load the LLM call it in `finally`, and it runs at interpreter exit
+    (atexit, before modules are torn down), so no process ends with llama.cpp's
+    finaliser traceback. A later llm_backend() builds a fresh backend."""
     with _cache_lock:
+        backends = list(_cache.values())
         _cache.clear()
+    for backend in backends:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+
+
+atexit.register(llm_backends_close)
 
 
 def _build(config: LLMSettings) -> LLMBackend:

@@ -29,14 +29,17 @@ from inference.services.stage1_data import (
 from inference.services.stage1_inference import Cohort, inference_job_create
 from inference.services.stage1_registry import (
     PromotionError,
+    PromotionNeedsConfirmation,
+    PromotionWarning,
     model_promote,
     model_rollback,
     model_version_retire,
+    promotion_warning,
     versions_compare,
 )
 from inference.services.stage1_training import training_job_create
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
-from inference.views.stage1_forms import InferForm, ReasonForm, TrainForm
+from inference.views.stage1_forms import InferForm, PromoteForm, ReasonForm, TrainForm
 from jobs.models import Job
 from jobs.services import job_enqueue
 from radreview.roles import PERM_PROMOTE, PERM_RUN_JOBS
@@ -123,21 +126,30 @@ def infer_start(request: HttpRequest) -> HttpResponse:
 @permission_required(PERM_RUN_JOBS, raise_exception=True)
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion.objects.select_related("modality", "job", "created_by"), pk=pk)
-    return _render_detail(request, version, ReasonForm())
+    return _render_detail(request, version, PromoteForm())
 
 
 @require_POST
 @permission_required(PERM_PROMOTE, raise_exception=True)
 def model_promote_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Promote with a reason. A version worse than the active one answers 409 with the
+    comparison and a second form that says so (confirm_worse=1)."""
     version = get_object_or_404(ModelVersion.objects.select_related("modality", "job"), pk=pk)
-    form = ReasonForm(request.POST)
+    form = PromoteForm(request.POST)
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            model_promote(version=version, user=request.user, reason=form.cleaned_data["reason"])
+            model_promote(
+                version=version, user=request.user, reason=data["reason"], confirm_worse=data["confirm_worse"]
+            )
+        except PromotionNeedsConfirmation as exc:
+            return _render_detail(request, version, form, confirm=exc.warning, status=409)
         except PromotionError as exc:
             form.add_error("reason", str(exc))
         else:
-            messages.success(request, f"{version.name} is now the active {version.modality.name} model.")
+            note = " (although worse than the version it replaces)" if data["confirm_worse"] else ""
+            active = f"{version.name} is now the active {version.modality.name} model"
+            messages.success(request, f"{active}{note}.")
             return redirect("inference:model_detail", pk=pk)
     return _render_detail(request, version, form, status=400)
 
@@ -156,7 +168,7 @@ def model_retire_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"{version.name} is retired; its predictions are kept.")
             return redirect("inference:model_detail", pk=pk)
-    return _render_detail(request, version, ReasonForm(), retire_form=form, status=400)
+    return _render_detail(request, version, PromoteForm(), retire_form=form, status=400)
 
 
 @require_POST
@@ -266,14 +278,18 @@ def _render_detail(
     version: ModelVersion,
     form: ReasonForm,
     retire_form: ReasonForm | None = None,
+    confirm: PromotionWarning | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    """The version's page. `confirm`: the warning a promotion was refused with (409),
+    shown with the form that promotes anyway."""
     metrics = version.metrics or {}
     heldout = metrics.get("heldout") or {}
     active = model_version_active(modality=version.modality)
     comparison = None
     if active is not None and active.pk != version.pk and version.status == ModelVersion.Status.READY:
         comparison = versions_compare(version, active)
+    warning = confirm or (promotion_warning(version, active, comparison=comparison) if comparison else None)
     per_key = [_key_row(key, (heldout.get("per_key") or {}).get(key, {}), version) for key in version.keys]
     context = {
         "version": version,
@@ -284,6 +300,8 @@ def _render_detail(
         "per_key": per_key,
         "active": active,
         "comparison": comparison,
+        "warning": warning,
+        "confirm": confirm,
         "promotions": ModelPromotion.objects.filter(modality=version.modality)
         .select_related("model_version", "previous", "user")
         .order_by("-created_at")[:20],

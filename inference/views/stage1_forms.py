@@ -103,3 +103,10 @@ class ReasonForm(forms.Form):
         if not reason:
             raise forms.ValidationError("A reason is required.")
         return reason
+
+
+class PromoteForm(ReasonForm):
+    """Promote with a reason; `confirm_worse=1` is the second step for a version that is
+    worse than the active one (services.stage1_registry.promotion_warning)."""
+
+    confirm_worse = forms.BooleanField(required=False, widget=forms.HiddenInput)

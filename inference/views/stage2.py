@@ -1,5 +1,7 @@
-"""Stage 2 screens for admins: start a relationship-mapping run over a cohort and
-watch it; see which LLM is configured and test the connection."""
+"""Stage 2 screens for admins: start a relationship-mapping run over a cohort chosen
+by filters (source, import, dates, patients, stage 1, not yet mapped) with its size
+counted as the filters change, and watch it; see which LLM is configured and test
+the connection."""
 
 from __future__ import annotations
 
@@ -13,22 +15,30 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotations.models import Modality
+from annotations.models import Modality, Report
 from inference.ml.llm.backends import LLMError
 from inference.ml.questions import QUESTION_LABELS
 from inference.services.questions import question_choose, question_rows
 from inference.services.stage2 import (
+    STAGE1_ANY,
+    STAGE1_WITH,
+    STAGE1_WITHOUT,
     Cohort,
     Stage2Error,
+    Stage2HintMissing,
+    cohort_reports,
+    hint_shortfall,
     mode_choices,
     mode_refusal,
     stage2_job_create,
+    stage2_plan,
     stage2_runs,
 )
 from inference.services.stage2_backend import llm_summary, llm_test_connection
+from inference.services.stage2_modes.registry import stage2_mode_get
 from inference.tasks.stage2 import stage2_batch_task
+from jobs.models import Job
 from jobs.services import job_enqueue
-from radreview.bounds import ID_MAX
 from radreview.roles import PERM_RUN_JOBS
 
 RUNS_TEMPLATE = "inference/stage2_runs.html"
@@ -36,41 +46,57 @@ PERM_CHOOSE_QUESTIONS = "inference.change_llmquestiontype"  # admins (inference.
 _CHOICES: dict[str, bool | None] = {"ask": True, "skip": False, "measured": None}
 
 
+STAGE1_CHOICES = [
+    (STAGE1_ANY, "With or without stage 1 predictions"),
+    (STAGE1_WITH, "Has stage 1 predictions (the active model's)"),
+    (STAGE1_WITHOUT, "No stage 1 prediction yet"),
+]
+IMPORTS_SHOWN = 30
+
+
 class Stage2RunForm(forms.Form):
+    """Which reports (by filters, never by internal ids) and how. A form with errors
+    is shown again with every choice the admin made."""
+
     modality = forms.ModelChoiceField(queryset=Modality.objects.all(), to_field_name="code", empty_label=None)
     # Choices: the stage 2 mode registry's, set per form (the registry fills at start-up).
     mode = forms.ChoiceField(choices=[], widget=forms.RadioSelect, initial="llm_hint")
+    source = forms.ChoiceField(required=False, choices=[], label="Source")
+    import_job = forms.ChoiceField(required=False, choices=[], label="Import")
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     patient_ids = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+        label="Patients",
         help_text="Patient ids, separated by spaces, commas or lines (empty: all patients).",
     )
-    report_ids = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Report ids (numbers) to restrict the run to (empty: all matching reports).",
-    )
+    stage1 = forms.ChoiceField(required=False, choices=STAGE1_CHOICES, label="Stage 1")
     only_missing = forms.BooleanField(
         required=False, initial=True, label="Only reports this configuration has not mapped yet"
+    )
+    without_hint = forms.BooleanField(
+        required=False,
+        label='"With hint": map the reports stage 1 has not predicted without a hint',
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        mode = self.fields["mode"]
-        assert isinstance(mode, forms.ChoiceField)
-        mode.choices = mode_choices()
+        _choice(self, "mode").choices = mode_choices()
+        sources = Report.objects.current().order_by("source").values_list("source", flat=True).distinct()
+        _choice(self, "source").choices = [("", "Every source"), *((s, s) for s in sources)]
+        imports = Job.objects.filter(kind=Job.Kind.IMPORT).order_by("-pk")[:IMPORTS_SHOWN]
+        _choice(self, "import_job").choices = [
+            ("", "Every import"),
+            *((str(j.pk), f"#{j.pk} {j.title} ({j.created_at:%Y-%m-%d})") for j in imports),
+        ]
 
     def clean_patient_ids(self) -> list[str]:
         return _split(self.cleaned_data["patient_ids"])
 
-    def clean_report_ids(self) -> list[int]:
-        values = _split(self.cleaned_data["report_ids"])
-        bad = [v for v in values if not v.isdigit() or int(v) > ID_MAX]
-        if bad:
-            raise forms.ValidationError(f"not report ids: {', '.join(bad[:5])}")
-        return [int(v) for v in values]
+    def clean_import_job(self) -> int | None:
+        value = self.cleaned_data.get("import_job")
+        return int(value) if value else None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -88,9 +114,17 @@ class Stage2RunForm(forms.Form):
             date_from=d.get("date_from"),
             date_to=d.get("date_to"),
             patient_ids=tuple(d.get("patient_ids") or ()),
-            report_ids=tuple(d.get("report_ids") or ()),
             only_missing=bool(d.get("only_missing")),
+            source=d.get("source") or "",
+            import_job=d.get("import_job"),
+            stage1=d.get("stage1") or STAGE1_ANY,
         )
+
+
+def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
 
 
 def _split(text: str) -> list[str]:
@@ -103,7 +137,14 @@ def stage2_start(request: HttpRequest) -> HttpResponse:
     form = Stage2RunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            job = stage2_job_create(cohort=form.cohort(), mode=form.cleaned_data["mode"], user=request.user)
+            job = stage2_job_create(
+                cohort=form.cohort(),
+                mode=form.cleaned_data["mode"],
+                user=request.user,
+                without_hint=form.cleaned_data["without_hint"],
+            )
+        except Stage2HintMissing as exc:
+            form.add_error("without_hint", str(exc))
         except (Stage2Error, LLMError) as exc:
             # LLMConfigError lands here: the admin sees what to fix, not a stack trace.
             form.add_error(None, str(exc))
@@ -111,8 +152,39 @@ def stage2_start(request: HttpRequest) -> HttpResponse:
             job_enqueue(job=job, task=stage2_batch_task)
             messages.success(request, f"Started: {job.title}.")
             return redirect("inference:stage2_start")
-    context = {"form": form, "llm": llm_summary(), **_runs()}
+    context = {"form": form, "llm": llm_summary(), "count": _count(form), **_runs()}
     return render(request, RUNS_TEMPLATE, context, status=400 if form.errors else 200)
+
+
+@require_POST
+@permission_required(PERM_RUN_JOBS, raise_exception=True)
+def stage2_count(request: HttpRequest) -> HttpResponse:
+    """How many reports the form's filters select, as the admin changes them (htmx; a
+    POST, so patient ids stay out of URLs and logs)."""
+    return render(request, f"{RUNS_TEMPLATE}#stage2-count", {"count": _count(Stage2RunForm(request.POST))})
+
+
+def _count(form: Stage2RunForm) -> dict[str, Any] | None:
+    """The selection's size, how many are not mapped yet by this configuration, and how
+    many have no stage 1 prediction (what "with hint" would map without one)."""
+    if not form.is_bound:  # the page as it opens: the form's first choices
+        modality = Modality.objects.first()
+        if modality is None:
+            return None
+        form = Stage2RunForm({"modality": modality.code, "mode": form["mode"].initial, "only_missing": "on"})
+    if not form.is_valid():
+        return None
+    cohort = form.cohort()
+    count: dict[str, Any] = {"total": cohort_reports(cohort).count(), "unmapped": None}
+    try:
+        run = stage2_plan(modality=form.cleaned_data["modality"], mode=form.cleaned_data["mode"])
+    except (Stage2Error, LLMError):
+        run = None  # the start says why; the count still counts
+    if run is not None and cohort.only_missing:
+        count["unmapped"] = cohort_reports(cohort, run_key=run.run_key).count()
+    if stage2_mode_get(form.cleaned_data["mode"]).wants_hint:
+        count["without_hint"], _ = hint_shortfall(cohort, run_key=run.run_key if run else "")
+    return count
 
 
 @require_GET

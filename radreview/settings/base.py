@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver leaves /static/ to WhiteNoise, as gunicorn does.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
@@ -80,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "radreview.context_processors.roles",
+                "radreview.context_processors.navigation",
             ],
         },
     },
@@ -148,6 +151,17 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
+# Static files (docs/decisions.md, "Issue 18: static files"): collectstatic writes each file
+# under a content-hashed name with .gz and .br copies; WhiteNoise serves the compressed copy
+# the browser accepts, hashed names with a ten-year "immutable" lifetime, any file asked for
+# by its plain name for WHITENOISE_MAX_AGE seconds. radreview.staticfiles.StaticStorage falls
+# back to the plain name for a file collectstatic has not seen (a checkout that never ran it);
+# production uses WhiteNoise's strict storage, where such a file is an error.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "radreview.staticfiles.StaticStorage"},
+}
+WHITENOISE_MAX_AGE = env.int("WHITENOISE_MAX_AGE", default=3600)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 MEDIA_URL = "media/"
 
@@ -218,6 +232,15 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Liveness of running jobs (jobs.services): a beat every 10 s, re-sent after 60 s of silence.
 JOBS_QUEUE_PREFIX = env.str("JOBS_QUEUE_PREFIX", default="")
 JOBS_HEARTBEAT = True
+# Cohort jobs run in chunks of this many reports (jobs.chunks); the job's task sends
+# this many helper tasks to its queue, so every free worker takes chunks of it.
+JOBS_CHUNK_SIZE = env.int("JOBS_CHUNK_SIZE", default=500)
+JOBS_CHUNK_HELPERS = env.int("JOBS_CHUNK_HELPERS", default=16)
+# Stage 1 inference in int8 (dynamic quantization): faster on a CPU; off by default so
+# stored predictions equal the evaluated model's exactly.
+STAGE1_QUANTIZE = env.bool("STAGE1_QUANTIZE", default=False)
+# Stage 2 chunks in the LLM modes (seconds a report): a chunk stays a few minutes of work.
+STAGE2_CHUNK_SIZE = env.int("STAGE2_CHUNK_SIZE", default=20)
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
 JOBS_STALE_SECONDS = env.float("JOBS_STALE_SECONDS", default=60.0)
 

@@ -30,3 +30,6 @@ else:
 # Tests run jobs synchronously inside a test transaction: a second connection beating
 # for the job would wait on that transaction's lock. The heartbeat has its own tests.
 JOBS_HEARTBEAT = env.bool("JOBS_HEARTBEAT", default=False)
+# A chunked job's helpers (jobs.chunks) go to the broker; a test runs the job's chunks
+# in its own process unless it asks for helpers (the real-worker tests do).
+JOBS_CHUNK_HELPERS = env.int("JOBS_CHUNK_HELPERS", default=0)

@@ -12,7 +12,7 @@ from review.services.decisions import (
     report_confirm_no_findings,
 )
 from review.services.lease import lease_acquire, lease_release
-from review.services.sync import sync_report_findings, sync_reports
+from review.services.sync import sync_report_findings, sync_reports, sync_reports_findings
 
 __all__ = [
     "BulkResult",
@@ -29,4 +29,5 @@ __all__ = [
     "report_confirm_no_findings",
     "sync_report_findings",
     "sync_reports",
+    "sync_reports_findings",
 ]

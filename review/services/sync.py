@@ -5,8 +5,8 @@ sync_report_findings with inference.hooks.on_stage2_stored, so each report a
 stage 2 batch maps enters the queue), and by the review_sync command:
 
     sync_report_findings(report)          # one report
-    sync_reports_findings(reports)        # a batch, with a fixed number of queries
     sync_reports(report_ids)              # many, in chunks
+    sync_reports_findings(reports)        # a group at once, in a few queries (a stage 2 chunk)
 
 Sources: the latest stage 1 prediction (of the active model version when there
 is one) and the stage 2 prediction that stands for the report (the rule is
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,6 @@ from inference.selectors import (
     stage1_current_prediction,
     stage1_current_predictions,
     stage2_current_prediction,
-    stage2_current_predictions,
     stage2_latest_pipeline_attempt,
     stage2_pipeline_predictions,
 )
@@ -244,10 +243,11 @@ def review_refresh(review: ReviewReport) -> None:
     counts = review.findings.filter(superseded=False).aggregate(
         total=Count("id"), pending=Count("id", filter=Q(status=ReviewFinding.Status.PENDING))
     )
-    _apply_counts(review, counts["total"], counts["pending"])
+    review_counts_apply(review, total=counts["total"], pending=counts["pending"])
 
 
-def _apply_counts(review: ReviewReport, total: int, pending: int) -> None:
+def review_counts_apply(review: ReviewReport, *, total: int, pending: int) -> None:
+    """Set the review's counts and the status they make (review_refresh's rule)."""
     review.n_total, review.n_pending = total, pending
     decided = review.n_total - review.n_pending
     if review.n_pending:
@@ -260,34 +260,20 @@ def _apply_counts(review: ReviewReport, total: int, pending: int) -> None:
         review.status = ReviewReport.Status.NO_FINDINGS
 
 
-@dataclass
-class _Changes:
-    """What one report's sync writes: new findings, pending ones with newer provenance,
-    and pending ones no longer predicted (superseded)."""
-
-    created: list[ReviewFinding] = field(default_factory=list)
-    updated: list[ReviewFinding] = field(default_factory=list)
-    superseded: list[ReviewFinding] = field(default_factory=list)
-
-
-def _reconcile(
-    review: ReviewReport,
-    report: Report,
-    predictions: tuple[Stage1Prediction | None, Stage2Prediction | None, Stage2Prediction | None],
-    kinds: dict[str, str],
-    live: list[ReviewFinding],
-    detector: AssertionDetector | None = None,
-) -> _Changes:
-    """Work out the report's finding changes (nothing is written) and set the review's
-    own fields but its counts. `live`: the review's findings not superseded, by id."""
-    stage1, stage2, latest2 = predictions
+@transaction.atomic
+def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None) -> ReviewReport:
+    """Bring the report's review findings up to date with its latest predictions."""
+    ReviewReport.objects.get_or_create(report=report)
+    review = ReviewReport.objects.select_for_update().get(report=report)
+    stage1, stage2, latest2 = latest_predictions(report)
     llm_failed = latest2 is not None and latest2.status == Stage2Prediction.Status.FAILED
-    items = desired_items(report, stage1, stage2, llm_failed, kinds, detector)
+    kinds = kinds if kinds is not None else finding_kinds(report.modality)
+    items = desired_items(report, stage1, stage2, llm_failed, kinds)
+    live = list(review.findings.filter(superseded=False).order_by("id"))
     existing = {f.fingerprint: f for f in live if f.ai is not None}
     # A clinician already decided on the key: stage 1 alone naming it again asks nothing new.
     decided_keys = {f.key for f in live if f.is_decided}
     items = [i for i in items if i.from_stage2 or i.key not in decided_keys]
-    changes = _Changes()
     seen: set[str] = set()
     for item in items:
         fp = item.fingerprint
@@ -311,14 +297,14 @@ def _reconcile(
                 fingerprint=fp,
             )
             _apply_provenance(row, item, stage1, stage2)
-            changes.created.append(row)
+            row.save()
         elif not row.is_decided:
             _apply_provenance(row, item, stage1, stage2)
-            changes.updated.append(row)
+            row.save()
     for fp, row in existing.items():
         if fp not in seen and not row.is_decided:
             row.superseded = True
-            changes.superseded.append(row)
+            row.save(update_fields=["superseded"])
     review.signals = _signals(stage1, items, llm_failed)
     review.priority = priority_of(review.signals)
     review.model_version = stage1.model_version if stage1 else None
@@ -326,28 +312,13 @@ def _reconcile(
     review.modality_id, review.patient_id = report.modality_id, report.patient_id
     review.study_datetime = report.study_datetime
     review.synced_at = timezone.now()
-    return changes
-
-
-@transaction.atomic
-def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None) -> ReviewReport:
-    """Bring the report's review findings up to date with its latest predictions."""
-    ReviewReport.objects.get_or_create(report=report)
-    review = ReviewReport.objects.select_for_update().get(report=report)
-    kinds = kinds if kinds is not None else finding_kinds(report.modality)
-    live = list(review.findings.filter(superseded=False).order_by("id"))
-    changes = _reconcile(review, report, latest_predictions(report), kinds, live)
-    for row in changes.created + changes.updated:
-        row.save()
-    for row in changes.superseded:
-        row.save(update_fields=["superseded"])
     review_refresh(review)
     review.save()
     return review
 
 
-# Every field the sync sets on a pending finding it keeps (_apply_provenance).
-_PROVENANCE_FIELDS = [
+SYNC_CHUNK = 500
+PROVENANCE = [
     "flags",
     "stage1_probability",
     "stage1_threshold",
@@ -356,7 +327,7 @@ _PROVENANCE_FIELDS = [
     "model_version_name",
     "prompt_version",
 ]
-_REVIEW_FIELDS = [
+REVIEW_SYNCED = [
     "signals",
     "priority",
     "model_version",
@@ -372,67 +343,123 @@ _REVIEW_FIELDS = [
 
 
 @transaction.atomic
-def sync_reports_findings(reports: list[Report]) -> list[ReviewReport]:
-    """sync_report_findings for a batch of reports with a fixed number of queries
-    (about a dozen, whatever the batch size): what a stage 2 batch calls for each
-    group of stored predictions (inference.hooks.on_stage2_stored's `many`), so
-    storing results never waits on one sync per report. Same rows as one
-    sync_report_findings per report; the reviews are locked in id order."""
+def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
+    """sync_report_findings for a group of reports (a stage 2 chunk's) in a few queries:
+    the predictions, reviews and live findings are read for all of them at once, and
+    new, changed and superseded findings are written in bulk (unchanged ones are not
+    written). The same result as syncing each report alone."""
+    reports = list({r.pk: r for r in reports}.values())
     if not reports:
         return []
-    by_id = {r.pk: r for r in reports}
-    ids = sorted(by_id)
+    ids = [r.pk for r in reports]
     ReviewReport.objects.bulk_create([ReviewReport(report_id=i) for i in ids], ignore_conflicts=True)
-    reviews = list(ReviewReport.objects.select_for_update().filter(report_id__in=ids).order_by("id"))
-    stage1 = stage1_current_predictions(report_ids=ids)
-    stage2 = stage2_current_predictions(report_ids=ids)
-    latest: dict[int, Stage2Prediction] = {}
-    for row in stage2_pipeline_predictions(report_ids=ids).defer(*HEAVY_FIELDS).iterator(chunk_size=500):
-        latest.setdefault(row.report_id, row)
-    live: dict[int, list[ReviewFinding]] = {r.pk: [] for r in reviews}
-    for finding in ReviewFinding.objects.filter(review__in=reviews, superseded=False).order_by("id"):
-        live[finding.review_id].append(finding)
+    reviews = {
+        r.report_id: r
+        for r in ReviewReport.objects.select_for_update().filter(report_id__in=ids).order_by("id")
+    }
+    stage1s = stage1_current_predictions(report_ids=ids)
+    current2, latest2 = _stage2_rows(ids)
+    live: dict[int, list[ReviewFinding]] = {}
+    for live_row in ReviewFinding.objects.filter(report_id__in=ids, superseded=False).order_by("id"):
+        live.setdefault(live_row.report_id, []).append(live_row)
     kinds_by_modality: dict[int, dict[str, str]] = {}
-    detector = site_detector(modality=reports[0].modality)  # site-wide; the modality spares a query
-    created: list[ReviewFinding] = []
-    updated: list[ReviewFinding] = []
-    superseded: list[ReviewFinding] = []
-    for review in reviews:
-        report = by_id[review.report_id]
+    detector = site_detector()
+    new: list[ReviewFinding] = []
+    changed: list[ReviewFinding] = []
+    gone: list[int] = []
+    now = timezone.now()
+    for report in reports:
         kinds = kinds_by_modality.get(report.modality_id)
         if kinds is None:
             kinds = kinds_by_modality[report.modality_id] = finding_kinds(report.modality)
-        rows = live[review.pk]
-        predictions = (stage1.get(report.pk), stage2.get(report.pk), latest.get(report.pk))
-        changes = _reconcile(review, report, predictions, kinds, rows, detector)
-        created += changes.created
-        updated += changes.updated
-        superseded += changes.superseded
-        standing = [f for f in rows if not f.superseded] + changes.created
-        pending = sum(1 for f in standing if f.status == ReviewFinding.Status.PENDING)
-        _apply_counts(review, len(standing), pending)
-    ReviewFinding.objects.bulk_create(created)
-    ReviewFinding.objects.bulk_update(updated, _PROVENANCE_FIELDS, batch_size=500)
-    ReviewFinding.objects.bulk_update(superseded, ["superseded"], batch_size=500)
-    ReviewReport.objects.bulk_update(reviews, _REVIEW_FIELDS, batch_size=500)
-    return reviews
+        review, stage1, stage2 = reviews[report.pk], stage1s.get(report.pk), current2.get(report.pk)
+        latest = latest2.get(report.pk)
+        llm_failed = latest is not None and latest.status == Stage2Prediction.Status.FAILED
+        items = desired_items(report, stage1, stage2, llm_failed, kinds, detector)
+        rows = live.get(report.pk, [])
+        existing = {f.fingerprint: f for f in rows if f.ai is not None}
+        decided_keys = {f.key for f in rows if f.is_decided}
+        items = [i for i in items if i.from_stage2 or i.key not in decided_keys]
+        seen: set[str] = set()
+        added: list[ReviewFinding] = []
+        for item in items:
+            fp = item.fingerprint
+            if fp in seen:
+                continue
+            seen.add(fp)
+            row = existing.get(fp)
+            if row is None:
+                fresh = _finding_new(review, report, item, fp)
+                _apply_provenance(fresh, item, stage1, stage2)
+                added.append(fresh)
+            elif not row.is_decided:
+                before = [getattr(row, _attname(name)) for name in PROVENANCE]
+                _apply_provenance(row, item, stage1, stage2)
+                if before != [getattr(row, _attname(name)) for name in PROVENANCE]:
+                    changed.append(row)
+        superseded = {row.pk for fp, row in existing.items() if fp not in seen and not row.is_decided}
+        gone.extend(superseded)
+        new.extend(added)
+        kept = [f for f in rows if f.pk not in superseded] + added
+        review.signals = _signals(stage1, items, llm_failed)
+        review.priority = priority_of(review.signals)
+        review.model_version = stage1.model_version if stage1 else None
+        review.prompt_version = stage2.prompt_version if stage2 else ""
+        review.modality_id, review.patient_id = report.modality_id, report.patient_id
+        review.study_datetime = report.study_datetime
+        review.synced_at = now
+        pending = sum(1 for f in kept if f.status == ReviewFinding.Status.PENDING)
+        review_counts_apply(review, total=len(kept), pending=pending)
+    ReviewFinding.objects.bulk_create(new, batch_size=500)
+    ReviewFinding.objects.bulk_update(changed, PROVENANCE, batch_size=500)
+    if gone:
+        ReviewFinding.objects.filter(pk__in=gone).update(superseded=True)
+    ReviewReport.objects.bulk_update(list(reviews.values()), REVIEW_SYNCED, batch_size=500)
+    return [reviews[i] for i in ids]
 
 
-SYNC_CHUNK = 500
+def _attname(name: str) -> str:
+    return f"{name}_id" if name in ("stage1_prediction", "stage2_prediction") else name
+
+
+def _finding_new(review: ReviewReport, report: Report, item: Item, fp: str) -> ReviewFinding:
+    return ReviewFinding(
+        review=review,
+        report=report,
+        kind=item.kind,
+        key=item.key,
+        locations=item.locations,
+        episode=item.episode,
+        details=item.details,
+        evidence=item.evidence,
+        evidence_start=item.span[0] if item.span else None,
+        evidence_end=item.span[1] if item.span else None,
+        ai=item.ai,
+        fingerprint=fp,
+    )
+
+
+def _stage2_rows(ids: list[int]) -> tuple[dict[int, Stage2Prediction], dict[int, Stage2Prediction]]:
+    """(report id -> the stage 2 prediction that stands, report id -> the pipeline's
+    latest try): the rules of stage2_current_predictions and
+    stage2_latest_pipeline_attempt, from one query."""
+    current: dict[int, Stage2Prediction] = {}
+    latest: dict[int, Stage2Prediction] = {}
+    rows = stage2_pipeline_predictions(report_ids=ids).select_related("stage1_version").defer(*HEAVY_FIELDS)
+    for row in rows.iterator(chunk_size=500):
+        latest.setdefault(row.report_id, row)
+        if row.status == Stage2Prediction.Status.OK:
+            current.setdefault(row.report_id, row)
+    return current, latest
 
 
 def sync_reports(report_ids: Iterable[int]) -> int:
     """sync_report_findings for many reports; returns how many were synced."""
     ids = list(report_ids)
     done = 0
-    kinds_by_modality: dict[int, dict[str, str]] = {}
     for i in range(0, len(ids), SYNC_CHUNK):
-        for report in Report.objects.filter(pk__in=ids[i : i + SYNC_CHUNK]).select_related("modality"):
-            kinds = kinds_by_modality.get(report.modality_id)
-            if kinds is None:
-                kinds = kinds_by_modality[report.modality_id] = finding_kinds(report.modality)
-            sync_report_findings(report, kinds=kinds)
-            done += 1
+        reports = list(Report.objects.filter(pk__in=ids[i : i + SYNC_CHUNK]).select_related("modality"))
+        done += len(sync_reports_findings(reports))
     return done
 
 

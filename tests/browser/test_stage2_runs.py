@@ -32,6 +32,9 @@ def test_admin_starts_a_run_and_sees_the_llm_settings(live_server, chromium, set
     assert "llm_install --preset qwen2.5-coder-1.5b" in page.inner_text("#llm-config-error")
     page.select_option("select[name=modality]", "chest_ct")
     page.check("input[name=mode][value=rules]")
+    # The form counts the reports its filters select as they change (htmx).
+    page.wait_for_selector("#stage2-count strong:has-text('1')")
+    assert "1 report matches" in page.inner_text("#stage2-count")
     page.click("#stage2-form button[type=submit]")
     page.wait_for_selector("#stage2-runs td:has-text('rules')")
     page.screenshot(path=str(ARTIFACTS / "stage2-runs.png"), full_page=True)

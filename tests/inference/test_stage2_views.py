@@ -120,14 +120,6 @@ def test_start_form_shows_the_configuration_error(client, admin_user, report, mi
     assert not Job.objects.exists()
 
 
-def test_start_form_rejects_bad_report_ids(client, admin_user, report):
-    client.force_login(admin_user)
-    response = client.post(
-        reverse("inference:stage2_start"), {"modality": "chest_ct", "mode": "rules", "report_ids": "12 abc"}
-    )
-    assert response.status_code == 400 and b"not report ids: abc" in response.content
-
-
 # -- LLM settings page -------------------------------------------------------------------------
 
 

@@ -1,104 +1,115 @@
-"""The batched review sync: the same rows as one sync per report, in a fixed number of
-queries, and decisions and supersession kept as the one-report sync keeps them."""
+"""The batched review sync (sync_reports_findings, what a stage 2 chunk calls) leaves
+the queue exactly as syncing each report alone does, in a few queries per group."""
+
+from typing import Any
 
 import pytest
+from django.db import transaction
 
+from annotations.models import Report
+from inference.models import Stage2Prediction
 from review.models import ReviewFinding, ReviewReport
-from review.services.sync import sync_report_findings, sync_reports_findings
-from tests.inference.factories import Stage2PredictionFactory, finding
-from tests.review.factories import CHEST_TEXT, approve, chest_report_with_predictions
+from review.services import sync_report_findings, sync_reports_findings
+from tests.annotations.factories import ReportFactory
+from tests.inference.factories import (
+    ModelVersionFactory,
+    Stage1PredictionFactory,
+    Stage2PredictionFactory,
+    finding,
+)
+from tests.review.factories import (
+    CHEST_TEXT,
+    approve,
+    chest_report_with_predictions,
+    combined_report_with_sources,
+)
 
 pytestmark = pytest.mark.django_db
 
-FINDING_FIELDS = (
-    "kind",
-    "key",
-    "status",
-    "locations",
-    "episode",
-    "details",
-    "evidence",
-    "evidence_start",
-    "evidence_end",
-    "ai",
-    "fingerprint",
-    "flags",
-    "stage1_probability",
-    "stage1_threshold",
-    "stage1_prediction_id",
-    "stage2_prediction_id",
-    "model_version_name",
-    "prompt_version",
-    "superseded",
-)
-REVIEW_FIELDS = (
-    "status",
-    "priority",
-    "signals",
-    "n_total",
-    "n_pending",
-    "prompt_version",
-    "model_version_id",
-)
 
-
-def _state(report):
-    review = ReviewReport.objects.get(report=report)
-    rows = [
-        tuple(getattr(f, n) for n in FINDING_FIELDS) for f in review.findings.order_by("fingerprint", "id")
-    ]
-    return tuple(getattr(review, n) for n in REVIEW_FIELDS), rows
-
-
-def _wipe():
-    ReviewFinding.objects.all().delete()
-    ReviewReport.objects.all().delete()
-
-
-def test_batch_sync_writes_what_one_sync_per_report_writes():
-    reports = [chest_report_with_predictions() for _ in range(3)]
+def _state(reports: list[Report]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
     for report in reports:
-        sync_report_findings(report)
-    single = [_state(r) for r in reports]
-    _wipe()
-    sync_reports_findings(reports)
-    assert [_state(r) for r in reports] == single
-    assert single[0][1]  # there were findings to compare
-
-
-def test_batch_sync_is_idempotent_and_supersedes_like_the_one_report_sync(clinician):
-    reports = [chest_report_with_predictions() for _ in range(2)]
-    sync_reports_findings(reports)
-    nodule = ReviewFinding.objects.get(report=reports[0], key="nodule")
-    approve(nodule, clinician)
-    # A later run moves both reports' nodule; the approved one stands, the pending one goes.
-    for report in reports:
-        Stage2PredictionFactory(
-            report=report,
-            findings=[
-                finding(CHEST_TEXT, "nodule", "Small nodule in the RUL", locations=["right lower lobe"])
-            ],
+        review = ReviewReport.objects.get(report=report)
+        findings = sorted(
+            (
+                f.fingerprint,
+                f.key,
+                f.kind,
+                f.status,
+                f.superseded,
+                tuple(f.flags),
+                f.stage1_probability,
+                f.stage1_threshold,
+                f.stage1_prediction_id,
+                f.stage2_prediction_id,
+                f.evidence_start,
+                f.model_version_name,
+                f.prompt_version,
+            )
+            for f in ReviewFinding.objects.filter(report=report)
         )
-    sync_reports_findings(reports)
-    batch = [_state(r) for r in reports]
-    sync_reports_findings(reports)
-    assert [_state(r) for r in reports] == batch  # idempotent
-    for report in reports:
+        out[report.pk] = (
+            review.status,
+            review.n_total,
+            review.n_pending,
+            review.priority,
+            review.signals,
+            review.model_version_id,
+            review.prompt_version,
+            findings,
+        )
+    return out
+
+
+def _corpus(clinician) -> list[Report]:
+    """Reports in every state a sync meets: new, decided, superseded, failed, combined."""
+    first = chest_report_with_predictions(external_id="a")
+    second = chest_report_with_predictions(external_id="b")
+    both = combined_report_with_sources()
+    failed = ReportFactory(external_id="failed")
+    Stage1PredictionFactory(
+        report=failed,
+        model_version=ModelVersionFactory(),
+        probabilities={"mass": 0.8},
+        predicted_keys=["mass"],
+    )
+    for report in (first, second, both):
         sync_report_findings(report)
-    assert [_state(r) for r in reports] == batch  # the one-report sync agrees
-    first = ReviewFinding.objects.filter(report=reports[0], key="nodule").order_by("id")
-    assert [(n.status, n.locations, n.superseded) for n in first] == [
-        ("approved", ["right upper lobe"], False),
-        ("pending", ["right lower lobe"], False),
-    ]
-    second = ReviewFinding.objects.filter(report=reports[1], key="nodule").order_by("id")
-    assert [(n.status, n.superseded) for n in second] == [("pending", True), ("pending", False)]
+    approve(ReviewFinding.objects.get(report=first, key="nodule"), clinician)
+    Stage2PredictionFactory(  # a newer prediction: the pending nodule of `second` is superseded
+        report=second,
+        findings=[finding(CHEST_TEXT, "nodule", "Small nodule in the RUL", locations=["lingula"])],
+    )
+    Stage2PredictionFactory(report=failed, status=Stage2Prediction.Status.FAILED, findings=[], parsed=None)
+    nothing = ReportFactory(external_id="nothing")
+    return [first, second, both, failed, nothing]
 
 
-def test_batch_sync_query_count_does_not_grow_with_the_batch(django_assert_max_num_queries):
-    reports = [chest_report_with_predictions() for _ in range(12)]
-    for report in reports:
-        report.modality  # noqa: B018 (loaded, as the stage 2 batch loads it)
-    with django_assert_max_num_queries(16):
+def test_a_batched_sync_equals_one_sync_per_report(clinician):
+    reports = _corpus(clinician)
+    with transaction.atomic():
+        point = transaction.savepoint()
+        for report in reports:
+            sync_report_findings(report)
+        one_by_one = _state(reports)
+        transaction.savepoint_rollback(point)
+    sync_reports_findings(reports)
+    assert _state(reports) == one_by_one
+    assert ReviewFinding.objects.filter(report=reports[1], key="nodule", superseded=True).count() == 1
+
+
+def test_a_second_batched_sync_changes_nothing(clinician):
+    reports = _corpus(clinician)
+    sync_reports_findings(reports)
+    before = _state(reports)
+    sync_reports_findings(reports)
+    assert _state(reports) == before
+
+
+def test_a_group_of_reports_syncs_in_a_few_queries(django_assert_max_num_queries):
+    reports = [chest_report_with_predictions(external_id=f"r{i}") for i in range(20)]
+    with django_assert_max_num_queries(25):
         sync_reports_findings(reports)
-    assert ReviewReport.objects.filter(report__in=reports, n_total__gt=0).count() == 12
+    assert ReviewReport.objects.count() == 20
+    assert ReviewFinding.objects.filter(superseded=False).count() == 20 * 4

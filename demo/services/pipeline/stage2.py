@@ -25,7 +25,9 @@ def predict(job: Job, step: Step, options: DemoOptions, user: User | None) -> di
     def create() -> Job:
         ids = stage2_report_ids(modality_code=step.modality, count=per_modality)
         cohort = Cohort(modality=step.modality, report_ids=tuple(ids))
-        return stage2_job_create(cohort=cohort, mode=options.stage2_mode, user=user)
+        # The demo maps before stage 1 is trained (the review queue fills first): with
+        # --stage2-mode llm_hint those reports have no hint, which the demo accepts.
+        return stage2_job_create(cohort=cohort, mode=options.stage2_mode, user=user, without_hint=True)
 
     step_job = step_job_run(pipeline=job, name=step.name, create=create, run=stage2_batch_task)
     result = step_job.result

@@ -35,6 +35,7 @@ from inference.ml.llm.backends import LLMError
 from inference.services.evaluation import EvalItem, EvaluationError, evaluate_modes, registered_modes
 from inference.services.questions import question_help_record
 from inference.services.stage2 import Stage2Error
+from inference.services.stage2_backend import llm_backends_close
 
 
 class Command(BaseCommand):
@@ -65,6 +66,12 @@ class Command(BaseCommand):
         parser.add_argument("--list-modes", action="store_true", help="list the registered modes and stop")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._handle(**options)
+        finally:
+            llm_backends_close()  # free the LLM now: no finaliser traceback at exit
+
+    def _handle(self, **options: Any) -> None:
         modes_known = registered_modes()
         if options["list_modes"]:
             for name, spec in sorted(modes_known.items()):

@@ -215,6 +215,18 @@ class LlamaCppBackend:
         prompt = max(0, int(llama.n_tokens) - completion)
         return LLMReply(text, parse_json(text), prompt, completion, time.perf_counter() - started)
 
+    def close(self) -> None:
+        """Free the llama.cpp model and context now, not in `Llama.__del__` at interpreter
+        exit (where llama-cpp-python's module globals may already be gone, and the
+        finaliser prints "Exception ignored in Llama.__del__ ... TypeError"). Safe to call
+        twice; the next call loads the model again."""
+        with self._lock:
+            llama, self._llama = self._llama, None
+        if llama is not None:
+            close = getattr(llama, "close", None)
+            if close is not None:
+                close()
+
     def reset_cache(self) -> None:
         """Forget the evaluated prefix, so the next call evaluates its whole prompt."""
         with self._lock:

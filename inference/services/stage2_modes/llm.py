@@ -41,6 +41,7 @@ class LLMMode(Stage2Mode[LLMPlan]):
     def __init__(self, *, hint: bool) -> None:
         self.with_hint = hint
         self.uses_stage1 = hint
+        self.wants_hint = hint
         if hint:
             self.name = "llm_hint"
             self.label = "LLM with BERT hint"

@@ -60,6 +60,9 @@ class Stage2Mode(ABC, Generic[PlanT]):
     description: str  # one sentence: the run form, `evaluate --list-modes`
     pipeline: bool  # True: its OK predictions may stand for a report
     uses_stage1: bool = False  # reads stored stage 1 predictions of the active model
+    # Shows the LLM stage 1's keys as a hint: a run over reports stage 1 has not predicted
+    # needs the admin's confirmation (stage2_job_create).
+    wants_hint: bool = False
     modalities: tuple[str, ...] = ()  # the modality codes it serves; empty: every one
     # True when `predict` touches no database and keeps no state of its own between
     # calls, so a batch may run several reports at once on a server backend.

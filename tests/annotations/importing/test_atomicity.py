@@ -112,9 +112,36 @@ def test_import_reports_progress_to_its_job(tmp_path, import_job):
 
     import_job.refresh_from_db()
     assert result.created == 3
-    assert import_job.progress_total == 2 * path.stat().st_size
+    # Counted in reports (each checked, then written), not bytes.
+    assert (import_job.progress_done, import_job.progress_total) == (3, 6)
     assert import_job.progress_message == "Writing 3 reports"
     assert set(Report.objects.values_list("import_job", flat=True)) == {import_job.pk}
+
+
+def test_import_progress_counts_reports_while_checking(tmp_path, import_job, settings, monkeypatch):
+    settings.IMPORT_BATCH_SIZE = 10
+    path = write_csv(tmp_path / "r.csv", [row(n) for n in range(40)])
+    seen: list[tuple[int, int | None, str]] = []
+    real = importing.job_progress
+
+    def spy(*, job_id: int, done: int, total: int | None = None, message: str = "") -> None:
+        seen.append((done, total, message))
+        real(job_id=job_id, done=done, total=total, message=message)
+
+    monkeypatch.setattr(importing, "job_progress", spy)
+
+    reports_import(path=path, source="s", job_id=import_job.pk)
+
+    checking = [(d, t) for d, t, m in seen if m.startswith("Checking:")]
+    assert [d for d, _ in checking] == [10, 20, 30, 40]
+    assert all(t is not None and d <= t <= 2 * 60 for d, t in checking)  # about 40 reports, x2 passes
+    assert seen[-1][:2] == (40, 80)
+
+
+def test_estimated_reports_extrapolates_from_the_bytes_read():
+    assert importing.estimated_reports(rows=10, bytes_read=1_000, size=4_000) == 40
+    assert importing.estimated_reports(rows=10, bytes_read=4_000, size=4_000) == 10
+    assert importing.estimated_reports(rows=0, bytes_read=0, size=4_000) == 0
 
 
 @pytest.mark.slow

@@ -121,18 +121,18 @@ def test_job_runs_through_the_task_with_progress_and_counts_values(corpus, admin
     assert EntityValue.objects.get(key=entity_key("nodule"), text="nodule").report_count == 1
 
 
-def test_job_can_be_cancelled_between_batches(corpus, admin_user, monkeypatch):
-    monkeypatch.setattr(weak_labels, "BATCH_SIZE", 1)
+def test_job_can_be_cancelled_between_chunks(corpus, admin_user, monkeypatch, settings):
+    settings.JOBS_CHUNK_SIZE = 1
     job = weak_labels.weak_label_job_create(
         modalities=["chest_ct"], modes=["keyword"], prune_older=False, user=admin_user
     )
-    original = weak_labels._Labeller.batch
+    original = weak_labels._Labeller.write
 
-    def batch_then_cancel(self, rows):
-        original(self, rows)
+    def write_then_cancel(self, ids, sets):
+        original(self, ids, sets)
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
 
-    monkeypatch.setattr(weak_labels._Labeller, "batch", batch_then_cancel)
+    monkeypatch.setattr(weak_labels._Labeller, "write", write_then_cancel)
     weak_label_task(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED

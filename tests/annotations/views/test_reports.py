@@ -1,5 +1,7 @@
 """The report browser: admins only, the text escaped with its gold highlights, filters."""
 
+import re
+
 from django.urls import reverse
 
 from tests.annotations.factories import AssignmentFactory, MentionFactory, ReportFactory, entity_key
@@ -35,4 +37,4 @@ def test_report_list_filters_and_uses_constant_queries(client, admin_user, djang
     client.force_login(admin_user)
     with django_assert_max_num_queries(8):
         page = client.get(reverse("annotations:report_list"), {"source": "site-b"}).content.decode()
-    assert page.count('href="/annotations/reports/') == 5
+    assert len(re.findall(r'href="/annotations/reports/\d+/', page)) == 5

@@ -142,3 +142,90 @@ def test_the_site_rules_are_cached_until_the_rules_version_moves(chest_ct, djang
     assert selectors.site_detector(modality=chest_ct) is not detector
     assert selectors.site_detector() is not detector
     assert "not appreciable" in {t[0] for t in selectors.site_ruleset().triggers}
+
+
+# -- search, filters and pages (issue 18) ------------------------------------------------
+
+
+def _trigger_phrases(response) -> list[str]:
+    return [t.phrase for t in response.context["triggers"]]
+
+
+def test_rules_search_finds_triggers_and_words_by_their_text(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("annotations:rules"), {"q": "not detect"})
+    assert response.status_code == 200
+    expected = sorted(
+        AssertionTrigger.objects.filter(phrase__icontains="not detect").values_list("phrase", flat=True)
+    )
+    assert sorted(_trigger_phrases(response)) == expected and "not detected" in expected
+    assert response.context["triggers"].paginator.count == len(expected)
+    html = response.content.decode()
+    assert f"{len(expected)} of {AssertionTrigger.objects.count()}" in html
+    assert "No word matches these filters." in html  # no word list holds "not detect"
+
+
+def test_rules_filters_combine_category_direction_state_and_origin(client, admin_user):
+    rule_services.trigger_create(phrase="not appreciable", category="NEG", direction="BWD", user=admin_user)
+    off = AssertionTrigger.objects.get(phrase="not detected", category="NEG", direction="BWD")
+    rule_services.trigger_set_active(trigger=off, active=False)
+    client.force_login(admin_user)
+    url = reverse("annotations:rules")
+    site = client.get(url, {"origin": "site"})
+    assert _trigger_phrases(site) == ["not appreciable"]
+    switched_off = client.get(url, {"state": "off", "category": "NEG"})
+    assert _trigger_phrases(switched_off) == ["not detected"]
+    bwd_neg = client.get(url, {"category": "NEG", "direction": "BWD", "state": "on"})
+    assert {(t.category, t.direction, t.is_active) for t in bwd_neg.context["triggers"]} == {
+        ("NEG", "BWD", True)
+    }
+    assert "not detected" not in _trigger_phrases(bwd_neg)
+
+
+def test_rules_word_list_filter_and_search_look_in_group_and_key(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("annotations:rules"), {"kind": "location_word", "q": "right lower lobe"})
+    entries = list(response.context["entries"])
+    assert entries and {e.kind for e in entries} == {"location_word"}
+    assert all("right lower lobe" in (e.text + e.group + e.value).lower() for e in entries)
+    assert any(e.text == "right lower" and e.value == "right lower lobe" for e in entries)
+
+
+def test_rules_triggers_come_in_pages_of_50(client, admin_user):
+    client.force_login(admin_user)
+    total = AssertionTrigger.objects.count()
+    first = client.get(reverse("annotations:rules"))
+    assert len(first.context["triggers"]) == 50 and total > 50
+    last_page = (total + 49) // 50
+    last = client.get(reverse("annotations:rules"), {"page": last_page})
+    assert len(last.context["triggers"]) == total - 50 * (last_page - 1)
+    assert set(_trigger_phrases(first)).isdisjoint(_trigger_phrases(last))
+    assert f"Page 1 of {last_page}" in first.content.decode()
+
+
+def test_a_bad_filter_value_is_ignored_not_an_error(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("annotations:rules"), {"category": "BAD", "q": "not detected"})
+    assert response.status_code == 200
+    assert "not detected" in _trigger_phrases(response)
+
+
+def test_switching_a_trigger_keeps_the_admins_filters(client, admin_user):
+    client.force_login(admin_user)
+    trigger = AssertionTrigger.objects.get(phrase="not detected", category="NEG", direction="BWD")
+    response = client.post(
+        reverse("annotations:rule_trigger_toggle", args=[trigger.pk]),
+        {"filters": "q=not+detected&category=NEG&page=1"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert {t.category for t in response.context["triggers"]} == {"NEG"}
+    assert all("not detected" in p for p in _trigger_phrases(response))
+    assert response.context["filter_form"].values()["q"] == "not detected"
+
+
+def test_the_search_box_asks_the_server_as_the_admin_types(client, admin_user):
+    client.force_login(admin_user)
+    html = client.get(reverse("annotations:rules")).content.decode()
+    assert 'id="rule-filters"' in html and 'method="get"' in html  # a plain GET form without JS
+    assert 'hx-trigger="input changed delay:300ms from:#rule-q, change"' in html

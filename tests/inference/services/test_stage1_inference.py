@@ -98,28 +98,20 @@ def test_cohort_filters_dates_and_patients(active, admin_user):
     assert set(Stage1Prediction.objects.values_list("report_id", flat=True)) == {new.pk}
 
 
-def test_cancelling_stops_between_batches(active, admin_user, monkeypatch):
+def test_cancelling_stops_between_chunks(active, admin_user, monkeypatch, settings):
     unlabelled_corpus(12)
-    monkeypatch.setattr(stage1_inference, "BATCH_REPORTS", 5)
-    write = stage1_inference.predictions_write
+    settings.JOBS_CHUNK_SIZE = 5
+    compute = stage1_inference.predictions_compute
 
-    def write_then_cancel(*args, **kwargs):
-        out = write(*args, **kwargs)
+    def compute_then_cancel(*args, **kwargs):
+        out = compute(*args, **kwargs)
         Job.objects.filter(kind=Job.Kind.INFER).update(cancel_requested=True)
         return out
 
-    monkeypatch.setattr(stage1_inference, "predictions_write", write_then_cancel)
-    monkeypatch.setattr(stage1_inference, "cohort_predict", _with_batch(stage1_inference.cohort_predict, 5))
+    monkeypatch.setattr(stage1_inference, "predictions_compute", compute_then_cancel)
     job = _run(inference_job_create(cohort=Cohort(), user=admin_user))
     assert job.status == Job.Status.CANCELLED
-    assert Stage1Prediction.objects.count() == 5  # the first batch, kept: the next run skips it
-
-
-def _with_batch(function, size):
-    def wrapped(*args, **kwargs):
-        return function(*args, **{**kwargs, "batch_size": size})
-
-    return wrapped
+    assert Stage1Prediction.objects.count() == 5  # the first chunk, kept: the next run skips it
 
 
 def test_no_active_model_refuses_to_create_a_job(chest_ct, admin_user):

@@ -21,6 +21,7 @@ from jobs.services import job_cancel, job_run
 from review.models import ReviewFinding
 from tests.annotations.factories import ReportFactory
 from tests.inference.factories import ModelVersionFactory, ScriptedLLM, Stage1PredictionFactory, install
+from tests.jobs.factories import chunk_died
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
 
@@ -91,6 +92,7 @@ def test_rerun_overwrites_its_rows_and_a_resumed_job_skips_done_reports(monkeypa
     stage2_job_work(job, backend_for=lambda t: llm.backend)
     Stage2Prediction.objects.filter(report=reports[0]).delete()  # the worker died before it
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    chunk_died(job)
     calls_before = len(llm.calls)
     job = _run(job)
     assert job.status == Job.Status.SUCCEEDED and job.result["resumed"] == 1

@@ -18,6 +18,7 @@ from jobs.services import job_cancel, job_run
 from review.models import ReviewFinding, ReviewReport
 from tests.annotations.factories import ReportFactory, entity_key
 from tests.inference.factories import CHEST_OUTPUT, ScriptedLLM, install
+from tests.jobs.factories import chunk_died
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_retries")]
 
@@ -91,6 +92,7 @@ def test_resumed_job_skips_what_it_already_stored(monkeypatch, reports):
     stage2_job_work(job, backend_for=lambda t: llm.backend)
     Stage2Prediction.objects.filter(report__in=reports[2:]).delete()
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    chunk_died(job)
     calls_before = len(llm.calls)
     job = _run(job)
     assert job.status == Job.Status.SUCCEEDED

@@ -15,7 +15,7 @@ from inference.services.stage2_modes.registry import (
     stage2_no_prompt_note,
 )
 from inference.services.stage2_modes.schema import Stage2Error
-from review.services.sync import sync_report_findings, sync_reports_findings
+from review.services.sync import sync_report_findings
 from tests.annotations.factories import ReportFactory
 
 
@@ -68,7 +68,7 @@ def test_a_mode_says_which_modalities_it_refuses(chest_ct, brain_mri):
 
 
 def test_review_registered_its_sync_and_its_approved_labels_with_inference():
-    assert (sync_report_findings, sync_reports_findings) in hooks._stage2_stored
+    assert sync_report_findings in hooks._stage2_stored
     source = hooks.approved_labels_source()
     assert source is not None and source.key_labels.__module__ == "review.labels"
 
