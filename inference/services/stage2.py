@@ -304,6 +304,14 @@ class Stage2Outcome:
     seconds: float
 
 
+def _in_flight_for(run: Stage2Plan, asked: int | None) -> int:
+    """How many reports of `run` may be in flight: `asked` (default: the configured
+    window of a server backend, one in process) for a concurrent mode, else one."""
+    if not stage2_mode_get(run.mode).concurrent:
+        return 1
+    return asked if asked is not None else stage2_backend.llm_max_in_flight()
+
+
 def stage2_map_reports(
     reports: Iterable[Report],
     *,
@@ -326,10 +334,7 @@ def stage2_map_reports(
     depends on its report alone. LLMConfigError stops the run (the reports in flight
     finish first, unstored)."""
     mode = stage2_mode_get(run.mode)
-    if max_in_flight is None:
-        max_in_flight = stage2_backend.llm_max_in_flight()
-    if not mode.concurrent:
-        max_in_flight = 1
+    max_in_flight = _in_flight_for(run, max_in_flight)
 
     def hinted() -> Iterator[tuple[Report, list[str] | None]]:
         for report in reports:
@@ -339,7 +344,9 @@ def stage2_map_reports(
         report, hint = item
         return report, _predict_hinted(mode, report, run, timeout, retry, hint)
 
-    for done in in_flight(work, hinted(), max_in_flight=max_in_flight):
+    # Four windows read ahead: the threads keep going while this thread stores a group
+    # and, every 100 reports or 2 s, waits on review's batched sync (a few hundred ms).
+    for done in in_flight(work, hinted(), max_in_flight=max_in_flight, read_ahead=4 * max_in_flight):
         pairs = [pair for _, pair in done]
         _store_many(pairs, run, job)
         yield [
