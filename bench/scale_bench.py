@@ -397,7 +397,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 def _llm_server_figures(*, quick: bool) -> None:
     try:
-        from bench._llm_server import figures
+        from _llm_server import figures  # bench/ (this script's folder) is on sys.path
     except ImportError:
         print("# the LLM-server figures (fake server and real local server) come from bench/_llm_server.py,")
         print("# which is not in this checkout")

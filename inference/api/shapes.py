@@ -71,6 +71,7 @@ class LLMSummaryOut(serializers.Serializer):
     constrained = serializers.BooleanField()
     report_timeout_s = serializers.FloatField()
     retries = serializers.IntegerField()
+    max_in_flight = serializers.IntegerField(help_text="LLM calls a batch keeps in flight")
     error = serializers.CharField(allow_null=True)
     server_url = serializers.CharField(required=False)
     model_path = serializers.CharField(required=False)

@@ -21,14 +21,18 @@ Only a configuration error (no model file, no server URL) stops a batch, since
 every other report would fail the same way. After each pipeline prediction is
 stored (a batch's or a single report's; an evaluation's is not), the apps
 that registered with inference.hooks.on_stage2_stored hear of it (review puts
-the report in its queue).
+the report in its queue; a batch tells it in groups, one batched sync each).
+
+A batch keeps up to RADREVIEW_LLM_MAX_IN_FLIGHT reports in flight on a server
+backend in the LLM modes (stage2_map_reports; inference.ml.llm.inflight) and
+stores what arrives in groups; the rows are those of a sequential run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
@@ -41,6 +45,7 @@ from django.utils import timezone
 from annotations.models import Modality, Report
 from inference import hooks
 from inference.ml.llm.backends import LLMConfigError, LLMError, LLMUnavailable
+from inference.ml.llm.inflight import in_flight
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import model_version_active
 from inference.services import stage2_backend
@@ -64,6 +69,7 @@ __all__ = [
     "Stage2Conflict",
     "Stage2Error",
     "Stage2HintMissing",
+    "Stage2Outcome",
     "Stage2Plan",
     "cohort_reports",
     "hint_refusal",
@@ -72,6 +78,7 @@ __all__ = [
     "mode_refusal",
     "stage2_job_create",
     "stage2_job_work",
+    "stage2_map_reports",
     "stage2_plan",
     "stage2_predict_report",
     "stage2_predictions",
@@ -166,7 +173,19 @@ def _predict(
     """The mode's fields for the report, tried again while the server is unreachable
     (per `retry`); a report that still fails is returned as failed fields, never lost.
     Only a configuration error raises: every other report would fail the same way."""
-    hint = mode.hint(report, run)
+    return _predict_hinted(mode, report, run, limit, retry, mode.hint(report, run))
+
+
+def _predict_hinted(
+    mode: Stage2Mode[Any],
+    report: Report,
+    run: Stage2Plan,
+    limit: float,
+    retry: RetryPolicy,
+    hint: list[str] | None,
+) -> StoredFields:
+    """_predict with the hint already read (a batch reads it on its own thread, since
+    the calls in flight run on others and must not touch the database)."""
     attempt = 0
     while True:
         attempt += 1
@@ -246,6 +265,94 @@ def _store(
         report=report, run_key=run.run_key, defaults=values, create_defaults=create
     )
     return prediction
+
+
+def _store_many(pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: Job | None) -> None:
+    """_store of a group of pipeline predictions in one upsert (a group of requests in
+    flight arrives together): created, or replaced for their run key."""
+    if not pairs:
+        return
+    now = timezone.now()
+    rows, names = [], set()
+    for report, fields in pairs:
+        values = {
+            "rejected": [],
+            **fields,
+            "mode": run.mode,
+            "llm_name": run.llm_name,
+            "llm_info": run.llm_info,
+            "prompt_version": run.prompt_version,
+            "stage1_version": run.stage1_version,
+            "job": job,
+            "purpose": Stage2Prediction.Purpose.PIPELINE,
+            "stored_at": now,
+        }
+        names |= set(values)
+        rows.append(Stage2Prediction(report=report, run_key=run.run_key, **values))
+    Stage2Prediction.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["report", "run_key"], update_fields=sorted(names)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Stage2Outcome:
+    """One report's stored result, as stage2_map_reports hands it back."""
+
+    report: Report
+    status: str
+    error: str
+    seconds: float
+
+
+def _in_flight_for(run: Stage2Plan, asked: int | None) -> int:
+    """How many reports of `run` may be in flight: `asked` (default: the configured
+    window of a server backend, one in process) for a concurrent mode, else one."""
+    if not stage2_mode_get(run.mode).concurrent:
+        return 1
+    return asked if asked is not None else stage2_backend.llm_max_in_flight()
+
+
+def stage2_map_reports(
+    reports: Iterable[Report],
+    *,
+    run: Stage2Plan,
+    job: Job | None = None,
+    timeout: float,
+    retry: RetryPolicy,
+    max_in_flight: int | None = None,
+) -> Generator[list[Stage2Outcome], None, None]:
+    """Map `reports` (of the run's modality) and store every result as a pipeline
+    prediction; yields each stored group (the hooks are the caller's: stage2_reports_run
+    tells them in its own groups).
+
+    A mode whose `predict` may run concurrently (`Stage2Mode.concurrent`: the LLM modes)
+    keeps up to `max_in_flight` reports in flight (default: MAX_IN_FLIGHT on a server
+    backend, one on the in-process llama.cpp backend); the others run one at a time.
+    Each report keeps its own time limit and retries. Hints (database reads) are read on
+    this thread as reports enter the window; what arrives is stored in one upsert per
+    group while the next requests run. The rows are those of a sequential run: each
+    depends on its report alone. LLMConfigError stops the run (the reports in flight
+    finish first, unstored)."""
+    mode = stage2_mode_get(run.mode)
+    max_in_flight = _in_flight_for(run, max_in_flight)
+
+    def hinted() -> Iterator[tuple[Report, list[str] | None]]:
+        for report in reports:
+            yield report, mode.hint(report, run)
+
+    def work(item: tuple[Report, list[str] | None]) -> tuple[Report, StoredFields]:
+        report, hint = item
+        return report, _predict_hinted(mode, report, run, timeout, retry, hint)
+
+    # Four windows read ahead: the threads keep going while this thread stores a group
+    # and, every 100 reports or 2 s, waits on review's batched sync (a few hundred ms).
+    for done in in_flight(work, hinted(), max_in_flight=max_in_flight, read_ahead=4 * max_in_flight):
+        pairs = [pair for _, pair in done]
+        _store_many(pairs, run, job)
+        yield [
+            Stage2Outcome(report, str(f["status"]), str(f.get("error") or ""), float(f.get("seconds") or 0))
+            for report, f in pairs
+        ]
 
 
 # -- a cohort, as a background job --------------------------------------------------------
@@ -436,7 +543,7 @@ def stage2_job_work(job: Job, *, backend_for: BackendFor | None = None) -> dict[
                     line="the LLM or prompt changed since this job started; the remaining reports use "
                     f"the new configuration (run key {run.run_key!r})",
                 )
-            size = int(getattr(settings, "STAGE2_CHUNK_SIZE", LLM_CHUNK_SIZE)) if _asks_llm(run) else None
+            size = _llm_chunk_size(run) if _asks_llm(run) else None
             return chunked_job_work(job, body=CHUNK_BODY, plan=_job_cohort, finish=_job_finish, size=size)
     finally:
         _backend_override.clear()
@@ -452,6 +559,15 @@ def _asks_llm(run: Stage2Plan) -> bool:
         policy = getattr(getattr(run, "extractor", None), "policy", None)
         return bool(policy is not None and policy.asked)
     return True
+
+
+def _llm_chunk_size(run: Stage2Plan) -> int:
+    """STAGE2_CHUNK_SIZE, and with requests in flight at least four windows' worth: a
+    chunk smaller than the window leaves the server idle at every chunk's end."""
+    size = int(getattr(settings, "STAGE2_CHUNK_SIZE", LLM_CHUNK_SIZE))
+    if stage2_mode_get(run.mode).concurrent:
+        size = max(size, 4 * stage2_backend.llm_max_in_flight())
+    return size
 
 
 def _job_plan(job: Job) -> Stage2Plan:
@@ -507,10 +623,16 @@ def stage2_chunk(job: Job, chunk: JobChunk) -> None:
 
 
 def stage2_reports_run(
-    *, job: Job, run: Stage2Plan, reports: list[Report], progress: Callable[[int], None] | None = None
+    *,
+    job: Job | None,
+    run: Stage2Plan,
+    reports: list[Report],
+    progress: Callable[[int], None] | None = None,
+    max_in_flight: int | None = None,
 ) -> dict[str, int]:
-    """Map `reports` with `run` and store each prediction as it comes; review hears of
-    them in groups. Returns the counts: ok, failed, ms (the reports' seconds, summed, in
+    """Map `reports` with `run` and store the predictions as they come (with requests
+    in flight in the LLM modes on a server: stage2_map_reports); review hears of them
+    in groups. Returns the counts: ok, failed, ms (the reports' seconds, summed, in
     milliseconds). Raises LLMUnavailable when the server stayed unreachable for
     MAX_CONSECUTIVE_UNAVAILABLE reports in a row."""
     config = stage2_backend.llm_settings()
@@ -519,38 +641,35 @@ def stage2_reports_run(
     unavailable_streak = 0
     stored: list[Report] = []
     since = time.monotonic()
+    done = 0
+    groups = stage2_map_reports(
+        reports, run=run, job=job, timeout=config.report_timeout, retry=retry, max_in_flight=max_in_flight
+    )
     try:
-        for done, report in enumerate(reports, start=1):
-            prediction = stage2_predict_report(
-                report=report,
-                mode=run.mode,
-                run=run,
-                job=job,
-                timeout=config.report_timeout,
-                retry=retry,
-                notify=False,
-            )
-            stored.append(report)
-            ok = prediction.status == Stage2Prediction.Status.OK
-            counts["ok" if ok else "failed"] += 1
-            counts["ms"] += round(prediction.seconds * 1000)
-            unavailable_streak = (
-                unavailable_streak + 1 if prediction.error.startswith(UNREACHABLE_PREFIX) else 0
-            )
-            if not ok:
-                # The error names no report text (validation errors quote JSON paths only).
-                job_log(job_id=job.pk, line=f"report {report.pk}: failed: {prediction.error[:200]}")
-            if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
-                raise LLMUnavailable(
-                    f"{unavailable_streak} reports in a row could not reach the LLM server; "
-                    "the job stopped (run it again to resume). Last error: " + prediction.error[:300]
-                )
+        for group in groups:
+            for outcome in group:
+                done += 1
+                stored.append(outcome.report)
+                ok = outcome.status == Stage2Prediction.Status.OK
+                counts["ok" if ok else "failed"] += 1
+                counts["ms"] += round(outcome.seconds * 1000)
+                unreachable = outcome.error.startswith(UNREACHABLE_PREFIX)
+                unavailable_streak = unavailable_streak + 1 if unreachable else 0
+                if not ok and job is not None:
+                    # The error names no report text (validation errors quote JSON paths only).
+                    job_log(job_id=job.pk, line=f"report {outcome.report.pk}: failed: {outcome.error[:200]}")
+                if unavailable_streak >= MAX_CONSECUTIVE_UNAVAILABLE:
+                    raise LLMUnavailable(
+                        f"{unavailable_streak} reports in a row could not reach the LLM server; "
+                        "the job stopped (run it again to resume). Last error: " + outcome.error[:300]
+                    )
             if len(stored) >= NOTIFY_REPORTS or time.monotonic() - since >= NOTIFY_SECONDS:
                 hooks.stage2_stored_many(stored)
                 stored, since = [], time.monotonic()
                 if progress is not None:
                     progress(done)
     finally:
+        groups.close()  # a stop waits for the requests in flight
         if stored:
             hooks.stage2_stored_many(stored)
     return counts

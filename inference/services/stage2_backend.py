@@ -52,6 +52,8 @@ class LLMSettings:
     report_timeout: float
     retries: int
     retry_backoff: float
+    max_in_flight: int = 8
+    response_format: str = "auto"
 
 
 def llm_settings() -> LLMSettings:
@@ -68,7 +70,17 @@ def llm_settings() -> LLMSettings:
         report_timeout=float(raw.get("REPORT_TIMEOUT", 300.0)),
         retries=int(raw.get("RETRIES", 3)),
         retry_backoff=float(raw.get("RETRY_BACKOFF", 5.0)),
+        max_in_flight=max(1, int(raw.get("MAX_IN_FLIGHT", 8))),
+        response_format=str(raw.get("RESPONSE_FORMAT", "auto")).strip().lower(),
     )
+
+
+def llm_max_in_flight(config: LLMSettings | None = None) -> int:
+    """How many LLM calls a batch keeps in flight: MAX_IN_FLIGHT for a server
+    (openai), one for the in-process llama.cpp backend (not thread-safe, and it
+    already uses every core)."""
+    config = config or llm_settings()
+    return config.max_in_flight if config.backend == "openai" else 1
 
 
 def llm_model_dir() -> Path:
@@ -158,6 +170,7 @@ def _build(config: LLMSettings) -> LLMBackend:
             api_key=config.api_key or None,
             timeout=config.request_timeout,
             context_size=config.context_size,
+            response_format=config.response_format,
         )
     raise LLMConfigError(
         f"RADREVIEW_LLM_BACKEND={config.backend!r} is unknown; use one of {', '.join(BACKENDS)}"
@@ -176,6 +189,7 @@ def llm_summary() -> dict[str, Any]:
         "constrained": config.constrained,
         "report_timeout_s": config.report_timeout,
         "retries": config.retries,
+        "max_in_flight": llm_max_in_flight(config),
         "error": None,
     }
     if config.backend == "openai":

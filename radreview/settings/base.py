@@ -327,4 +327,10 @@ RADREVIEW_LLM = {
     "REPORT_TIMEOUT": env.float("RADREVIEW_LLM_REPORT_TIMEOUT", default=300.0),  # one report, all steps
     "RETRIES": env.int("RADREVIEW_LLM_RETRIES", default=3),  # batch jobs, on an unreachable server
     "RETRY_BACKOFF": env.float("RADREVIEW_LLM_RETRY_BACKOFF", default=5.0),  # seconds, doubled per try
+    # openai: requests a batch job keeps in flight (a server with parallel slots or
+    # continuous batching answers them together); llama_cpp always runs one at a time.
+    "MAX_IN_FLIGHT": env.int("RADREVIEW_LLM_MAX_IN_FLIGHT", default=8),
+    # openai: auto (json_schema, then json_object, then none when the server answers 400),
+    # json_schema, json_object or none.
+    "RESPONSE_FORMAT": env.str("RADREVIEW_LLM_RESPONSE_FORMAT", default="auto"),
 }

@@ -263,13 +263,31 @@ class LlamaCppBackend:
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
+class _Refused(LLMError):
+    """The server answered with a status that is not worth retrying (4xx, or an error
+    naming response_format). `about_format`: it may be the response_format it refused
+    (HTTP 400 or 422, or its message names it), so auto tries the next form down."""
+
+    def __init__(self, message: str, *, about_format: bool) -> None:
+        super().__init__(message)
+        self.about_format = about_format
+
+
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+
+
 class OpenAICompatBackend:
     """An OpenAI-compatible `/chat/completions` endpoint (llama.cpp server, vLLM, Ollama).
 
     `base_url` includes the API prefix, e.g. `http://gpu-host:8080/v1`. Output is
-    constrained with `response_format: json_schema`. Transient failures (429, 5xx,
-    refused or reset connections, timeouts) are retried with exponential backoff;
-    after the last try `LLMUnavailable` names the URL.
+    constrained with `response_format` (`response_format`: "json_schema", the
+    OpenAI form; "json_object" with the schema inside, llama-cpp-python's own
+    form; "none"; or "auto", the default: json_schema first, and on an HTTP 400 the
+    next form down (also on a 422, or any error naming response_format, as the 500
+    llama-cpp-python's server answers), remembered once a lower form is answered). Transient
+    failures (429, 5xx, refused or reset connections, timeouts) are retried with
+    exponential backoff; after the last try `LLMUnavailable` names the URL. Safe to
+    call from several threads at once (one HTTP connection per call).
     """
 
     def __init__(
@@ -283,9 +301,18 @@ class OpenAICompatBackend:
         backoff: float = 0.5,
         context_size: int | None = None,
         seed: int = 0,
+        response_format: str = "auto",
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise LLMConfigError(f"LLM server URL must start with http:// or https://, got {base_url!r}")
+        if response_format not in (*RESPONSE_FORMATS, "auto"):
+            raise LLMConfigError(
+                f"response_format {response_format!r} is unknown; use auto, {', '.join(RESPONSE_FORMATS)}"
+            )
+        self.response_format = response_format
+        # auto: the forms still to try, best first; shortened when the server refuses one.
+        self._formats = list(RESPONSE_FORMATS) if response_format == "auto" else [response_format]
+        self._formats_lock = threading.Lock()
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.api_key = api_key
@@ -303,17 +330,44 @@ class OpenAICompatBackend:
         *,
         deadline: float | None = None,
     ) -> LLMReply:
-        body = {
-            "model": self.model,
-            "messages": list(messages),
-            "temperature": 0,
-            "seed": self.seed,
-            "max_tokens": max_tokens,
-            "response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}},
-        }
         started = time.perf_counter()
-        response = self._post_with_retries(json.dumps(body).encode("utf-8"), deadline)
-        return _reply_from_openai_shape(response, time.perf_counter() - started)
+        with self._formats_lock:
+            forms = list(self._formats)
+        for tried, form in enumerate(forms):
+            body: dict[str, Any] = {
+                "model": self.model,
+                "messages": list(messages),
+                "temperature": 0,
+                "seed": self.seed,
+                "max_tokens": max_tokens,
+            }
+            if form == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "output", "schema": schema},
+                }
+            elif form == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": schema}
+            try:
+                response = self._post_with_retries(json.dumps(body).encode("utf-8"), deadline)
+            except _Refused as exc:
+                if exc.about_format and tried + 1 < len(forms):
+                    continue  # auto: this server may not know the form; try the next one down
+                raise LLMError(str(exc)) from None
+            if tried:
+                # Remembered only once a lower form is answered: a 400 about the prompt
+                # itself (too long) refuses every form and moves nothing.
+                with self._formats_lock:
+                    if len(self._formats) > len(forms) - tried:
+                        self._formats = forms[tried:]
+            return _reply_from_openai_shape(response, time.perf_counter() - started)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    @property
+    def sent_format(self) -> str:
+        """The response_format form the next call sends (auto moves down on a 400)."""
+        with self._formats_lock:
+            return self._formats[0]
 
     def _post_with_retries(self, payload: bytes, deadline: float | None = None) -> dict[str, Any]:
         last: str = ""
@@ -329,13 +383,22 @@ class OpenAICompatBackend:
                 return self._post(payload, self.timeout if left is None else min(self.timeout, left))
             except urllib.error.HTTPError as exc:
                 detail = exc.read(500).decode("utf-8", "replace")
-                if exc.code not in _TRANSIENT_STATUS:
-                    raise LLMError(
-                        f"LLM server {self.url} refused the request: HTTP {exc.code} {detail}"
+                # llama-cpp-python's server answers an unknown response_format with a 500
+                # that names it: the request's fault, not worth retrying.
+                about_format = "response_format" in detail
+                if exc.code not in _TRANSIENT_STATUS or about_format:
+                    raise _Refused(
+                        f"LLM server {self.url} refused the request: HTTP {exc.code} {detail}",
+                        about_format=about_format or exc.code in (400, 422),
                     ) from exc
                 last = f"HTTP {exc.code} {detail}"
             except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
                 last = str(getattr(exc, "reason", exc)) or type(exc).__name__
+                left = _seconds_left(deadline)
+                if left is not None and left <= 0:
+                    raise LLMTimeout(
+                        f"LLM server {self.url}: the per-report time limit passed ({last})"
+                    ) from exc
         raise LLMUnavailable(f"LLM server {self.url} is unreachable after {self.retries + 1} tries: {last}")
 
     def _post(self, payload: bytes, timeout: float) -> dict[str, Any]:
@@ -353,6 +416,7 @@ class OpenAICompatBackend:
             "backend": "openai_compat",
             "context_size": self.context_size,
             "url": self.url,
+            "response_format": self.response_format,
         }
 
 

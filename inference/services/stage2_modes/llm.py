@@ -36,6 +36,7 @@ class LLMPlan(Stage2Plan):
 
 class LLMMode(Stage2Mode[LLMPlan]):
     pipeline = True
+    concurrent = True  # predict is the mapper alone: no database, no state across reports
 
     def __init__(self, *, hint: bool) -> None:
         self.with_hint = hint

@@ -64,6 +64,9 @@ class Stage2Mode(ABC, Generic[PlanT]):
     # needs the admin's confirmation (stage2_job_create).
     wants_hint: bool = False
     modalities: tuple[str, ...] = ()  # the modality codes it serves; empty: every one
+    # True when `predict` touches no database and keeps no state of its own between
+    # calls, so a batch may run several reports at once on a server backend.
+    concurrent: bool = False
     refusal_message: str = ""
     # What the provenance panel says of a stored prediction that holds no prompt.
     no_prompt_note: str = "No prompt stored: the report failed before the LLM was asked."

@@ -101,6 +101,7 @@ def test_openai_compat_retries_transient_errors_and_sends_the_schema():
         "backend": "openai_compat",
         "context_size": None,
         "url": server.url + "/chat/completions",
+        "response_format": "auto",
     }
 
 
@@ -108,10 +109,12 @@ def test_openai_compat_does_not_retry_a_client_error():
     server = _Server([(400, {"error": "bad schema"})])
     try:
         with pytest.raises(LLMError, match="HTTP 400") as info:
-            OpenAICompatBackend(server.url, "m").complete_json([{"role": "user", "content": "x"}], {}, 5)
+            backend = OpenAICompatBackend(server.url, "m", response_format="json_schema")
+            backend.complete_json([{"role": "user", "content": "x"}], {}, 5)
     finally:
         server.close()
     assert not isinstance(info.value, LLMUnavailable)
+    assert len(server.requests) == 1
 
 
 def test_non_json_reply_is_returned_not_raised():
