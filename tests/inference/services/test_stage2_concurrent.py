@@ -29,7 +29,8 @@ COMPARED = ("status", "parsed", "findings", "rejected", "raw_output", "error", "
 def fake_server():
     from inference.ml.llm.servers import FakeLLMServer
 
-    with FakeLLMServer(latency=0.05) as server:
+    # Long enough that the read-ahead fills the window on a loaded CI machine too.
+    with FakeLLMServer(latency=0.2) as server:
         yield server
 
 
