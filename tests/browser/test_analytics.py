@@ -170,6 +170,7 @@ def test_train_from_the_ui_watch_progress_promote_and_open_the_dashboard(
         page.screenshot(path=str(ARTIFACTS / "analytics-e2e-2-trained.png"), full_page=True)
 
         page.goto(f"{live_server.url}/analytics/models/{version.pk}/compare/")
+        _scroll_through_charts(page)
         page.wait_for_selector("[data-chart='chart-loss'] svg.main-svg")
         page.screenshot(path=str(ARTIFACTS / "analytics-e2e-2b-compare.png"), full_page=True)
         page.click("a:has-text('Promote')")

@@ -193,7 +193,7 @@ def test_import_on_postgresql_shows_progress_and_can_be_cancelled_while_it_write
     def watch_then_cancel(n):
         if n == 2:  # the step before batch 2 reported progress through its own connection
             deadline = time.monotonic() + 5
-            while not seen or not seen[-1].startswith("Writing: row"):
+            while not seen or not seen[-1].startswith("Writing: "):
                 seen.append(_in_another_connection(lambda: Job.objects.get(pk=job.pk).progress_message))
                 assert time.monotonic() < deadline, seen
             # the import holds no lock on the job row, so the admin's cancel does not wait for it

@@ -59,7 +59,7 @@ def test_training_job_end_to_end(chest_ct, admin_user, storage):
     plain = unlabelled_corpus(30)
     job, version = _train(admin_user, pretrain=True, mlm_epochs=1)
     assert job.status == Job.Status.SUCCEEDED, job.error
-    assert version.status == ModelVersion.Status.READY and version.name == f"chest_ct-v{version.pk}"
+    assert version.status == ModelVersion.Status.READY and version.name == f"chest_ct-v{version.number}"
     assert not version.is_active  # promotion is an admin's separate decision
     root = storage / "chest_ct" / f"v{version.pk}"
     assert (root / "model" / "artifact.json").exists() and (root / "mlm" / "config.json").exists()
