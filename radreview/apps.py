@@ -11,9 +11,12 @@ class RadreviewConfig(AppConfig):
     def ready(self) -> None:
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in
+        from django.db.backends.signals import connection_created
 
+        from radreview import pg_arrays
         from radreview.security import lockout_record
         from radreview.sessions import session_start
 
         user_locked_out.connect(lockout_record, dispatch_uid="radreview.lockout_record")
         user_logged_in.connect(session_start, dispatch_uid="radreview.session_start")
+        connection_created.connect(pg_arrays.register, dispatch_uid="radreview.pg_arrays")

@@ -95,6 +95,10 @@ UNREACHABLE_PREFIX = "LLM server unreachable: "
 # filled with failures.
 BATCH_REPORTS = 200  # reports read per query by a batch job
 MAX_CONSECUTIVE_UNAVAILABLE = 3
+# A batch that maps one report at a time reads its inputs and stores its rows per group
+# of this many reports, or sooner after this many seconds.
+GROUP_REPORTS = 100
+GROUP_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +187,17 @@ def _predict_hinted(
     limit: float,
     retry: RetryPolicy,
     hint: list[str] | None,
+    **inputs: Any,
 ) -> StoredFields:
     """_predict with the hint already read (a batch reads it on its own thread, since
-    the calls in flight run on others and must not touch the database)."""
+    the calls in flight run on others and must not touch the database); `inputs`: the
+    report's prefetched inputs (`inputs=`, from Stage2Mode.prefetch), when read."""
     attempt = 0
     while True:
         attempt += 1
         started = time.perf_counter()
         try:
-            fields = mode.predict(report, run, hint=hint, limit=limit)
+            fields = mode.predict(report, run, hint=hint, limit=limit, **inputs)
         except LLMConfigError:
             raise
         except LLMUnavailable as exc:
@@ -335,6 +341,9 @@ def stage2_map_reports(
     finish first, unstored)."""
     mode = stage2_mode_get(run.mode)
     max_in_flight = _in_flight_for(run, max_in_flight)
+    if max_in_flight == 1:
+        yield from _map_grouped(mode, reports, run=run, job=job, timeout=timeout, retry=retry)
+        return
 
     def hinted() -> Iterator[tuple[Report, list[str] | None]]:
         for report in reports:
@@ -347,12 +356,75 @@ def stage2_map_reports(
     # Four windows read ahead: the threads keep going while this thread stores a group
     # and, every 100 reports or 2 s, waits on review's batched sync (a few hundred ms).
     for done in in_flight(work, hinted(), max_in_flight=max_in_flight, read_ahead=4 * max_in_flight):
-        pairs = [pair for _, pair in done]
-        _store_many(pairs, run, job)
-        yield [
-            Stage2Outcome(report, str(f["status"]), str(f.get("error") or ""), float(f.get("seconds") or 0))
-            for report, f in pairs
-        ]
+        yield _stored([pair for _, pair in done], run, job)
+
+
+def _map_grouped(
+    mode: Stage2Mode[Any],
+    reports: Iterable[Report],
+    *,
+    run: Stage2Plan,
+    job: Job | None,
+    timeout: float,
+    retry: RetryPolicy,
+) -> Generator[list[Stage2Outcome], None, None]:
+    """stage2_map_reports one report at a time (a mode that runs no report concurrently,
+    or one request in flight), a group at a time: the mode's inputs for GROUP_REPORTS
+    reports are read in one query (`Stage2Mode.prefetch`), and what is mapped is stored
+    in one upsert per group, or sooner when GROUP_SECONDS have passed (a report that
+    asks an LLM takes seconds), and after a report that found the server unreachable
+    (the caller counts those). A stop (LLMConfigError) still stores and yields what was
+    mapped before it."""
+    group: list[Report] = []
+    for report in reports:
+        group.append(report)
+        if len(group) >= GROUP_REPORTS:
+            yield from _map_group(mode, group, run=run, job=job, timeout=timeout, retry=retry)
+            group = []
+    if group:
+        yield from _map_group(mode, group, run=run, job=job, timeout=timeout, retry=retry)
+
+
+def _map_group(
+    mode: Stage2Mode[Any],
+    group: list[Report],
+    *,
+    run: Stage2Plan,
+    job: Job | None,
+    timeout: float,
+    retry: RetryPolicy,
+) -> Generator[list[Stage2Outcome], None, None]:
+    inputs = mode.prefetch(group, run)
+    pairs: list[tuple[Report, StoredFields]] = []
+    since = time.monotonic()
+    failure: BaseException | None = None
+    for report in group:
+        extra = {"inputs": inputs[report.pk]} if report.pk in inputs else {}
+        try:
+            fields = _predict_hinted(mode, report, run, timeout, retry, mode.hint(report, run), **extra)
+        except Exception as exc:  # a configuration error: store what was mapped, then stop
+            failure = exc
+            break
+        pairs.append((report, fields))
+        # An unreachable server is the caller's to count (it stops after a few in a row).
+        unreachable = str(fields.get("error") or "").startswith(UNREACHABLE_PREFIX)
+        if unreachable or time.monotonic() - since >= GROUP_SECONDS:
+            yield _stored(pairs, run, job)
+            pairs, since = [], time.monotonic()
+    if pairs:
+        yield _stored(pairs, run, job)
+    if failure is not None:
+        raise failure
+
+
+def _stored(
+    pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: Job | None
+) -> list[Stage2Outcome]:
+    _store_many(pairs, run, job)
+    return [
+        Stage2Outcome(report, str(f["status"]), str(f.get("error") or ""), float(f.get("seconds") or 0))
+        for report, f in pairs
+    ]
 
 
 # -- a cohort, as a background job --------------------------------------------------------

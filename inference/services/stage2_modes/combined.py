@@ -17,7 +17,7 @@ error are raised for the common code to retry, or to stop the batch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -98,6 +98,9 @@ class CombinedPlan(Stage2Plan):
     extractor: CombinedExtractor | BrainCombinedExtractor | None = None
 
 
+_UNREAD: Any = object()  # predict() without prefetched inputs: it reads its own
+
+
 class CombinedMode(Stage2Mode[CombinedPlan]):
     name = "combined"
     label = "Combined (rules + LLM)"
@@ -138,19 +141,31 @@ class CombinedMode(Stage2Mode[CombinedPlan]):
             policy=policy,
         )
 
+    def prefetch(self, reports: Sequence[Report], plan: CombinedPlan) -> dict[int, Any]:
+        """The reports' stored stage 1 predictions of the plan's version, in one query."""
+        return stage1_of_many([r.pk for r in reports], plan.stage1_version)
+
     def predict(
-        self, report: Report, plan: CombinedPlan, *, hint: list[str] | None, limit: float
+        self,
+        report: Report,
+        plan: CombinedPlan,
+        *,
+        hint: list[str] | None,
+        limit: float,
+        inputs: Any = _UNREAD,
     ) -> StoredFields:
         """The extractor keeps only the message of an LLM error (the finding gets
         `llm_failed`, the rules' answer stands); the plan's backend kept the error
         itself, so an unreachable server or a configuration error is raised here
-        as in the LLM modes. `limit` bounds the LLM call."""
+        as in the LLM modes. `limit` bounds the LLM call. `inputs`: the report's
+        stage 1 prediction as `prefetch` read it (else read here)."""
         assert plan.extractor is not None
         guard = plan.extractor.llm if isinstance(plan.extractor.llm, _PlanBackend) else None
         if guard is not None:
             guard.error = None
             guard.deadline = time.monotonic() + limit
-        result = plan.extractor.extract(report.text, stage1=stage1_of(report, plan.stage1_version))
+        stage1 = stage1_of(report, plan.stage1_version) if inputs is _UNREAD else inputs
+        result = plan.extractor.extract(report.text, stage1=stage1)
         error = guard.error if guard is not None else None
         if isinstance(error, LLMConfigError | LLMUnavailable):
             raise error
@@ -252,10 +267,24 @@ def stage1_of(report: Report, version: ModelVersion | None) -> Any | None:
     stored = Stage1Prediction.objects.filter(report=report, model_version=version).first()
     if stored is None:
         return None
-    keys = set(stored.predicted_keys)
-    return SimpleNamespace(
-        probs=dict(stored.probabilities), labels={k: k in keys for k in stored.probabilities}
-    )
+    return _stage1_input(stored.probabilities, stored.predicted_keys)
+
+
+def stage1_of_many(report_ids: Sequence[int], version: ModelVersion | None) -> dict[int, Any | None]:
+    """stage1_of for many reports in one query (none without a version): report id ->
+    its prediction as the extractor wants it, None for a report stage 1 has not predicted."""
+    out: dict[int, Any | None] = dict.fromkeys(report_ids)
+    if version is None or not report_ids:
+        return out
+    rows = Stage1Prediction.objects.filter(report_id__in=report_ids, model_version=version)
+    for report_id, probs, predicted in rows.values_list("report_id", "probabilities", "predicted_keys"):
+        out[report_id] = _stage1_input(probs, predicted)
+    return out
+
+
+def _stage1_input(probabilities: dict[str, float], predicted_keys: list[str]) -> SimpleNamespace:
+    keys = set(predicted_keys)
+    return SimpleNamespace(probs=dict(probabilities), labels={k: k in keys for k in probabilities})
 
 
 def _fields(result: CombinedResult) -> dict[str, Any]:

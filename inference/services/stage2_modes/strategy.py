@@ -11,7 +11,9 @@ registered mode for
 * whether it reads stage 1's stored predictions (an evaluation predicts them first);
 * its plan for a modality (`plan`): the run key and everything a report needs;
 * the stage 1 hint it shows the model for a report (`hint`; stored with the row);
-* its per-report prediction (`predict`): the Stage2Prediction fields to store.
+* its per-report prediction (`predict`): the Stage2Prediction fields to store;
+* what its predictions read from the database, for a group of reports at once
+  (`prefetch`: a batch then makes one query per group, not one per report).
 
 The common code never asks which mode it runs; a mode never stores a row, nor
 retries: it raises LLMUnavailable for the common code to retry (and then store
@@ -22,7 +24,7 @@ stored failed with the error.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -86,9 +88,17 @@ class Stage2Mode(ABC, Generic[PlanT]):
         """The stage 1 keys shown to the model for `report` (None: no hint)."""
         return None
 
+    def prefetch(self, reports: Sequence[Report], plan: PlanT) -> dict[int, Any]:
+        """What `predict` would read from the database for each of `reports`, read for
+        them all at once: report id -> that report's inputs, which a batch hands to
+        `predict` as `inputs=` (a report missing from the mapping: `predict` reads its
+        own, and is called without `inputs`). Empty by default: nothing to read."""
+        return {}
+
     @abstractmethod
     def predict(self, report: Report, plan: PlanT, *, hint: list[str] | None, limit: float) -> StoredFields:
         """Map one report within `limit` seconds. A model output that fails validation
         or a passed time limit is returned as status "failed" fields (with the raw
         output); an unreachable server raises LLMUnavailable, a configuration error
-        LLMConfigError."""
+        LLMConfigError. A mode with a `prefetch` also takes `inputs=` (its prefetched
+        inputs for the report)."""
