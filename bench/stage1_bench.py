@@ -1,6 +1,7 @@
 """Stage 1 on this CPU: train the small preset on demo chest CT reports, then measure.
 
     python bench/stage1_bench.py [--quick] [--threads 2] [--no-pretrain] [--keep DIR]
+    python bench/stage1_bench.py --model DIR   # time a trained artefact (e.g. the recipe's), no training
 
 Data: the demo corpus (chest CT only); a key is positive when its gold status is
 "present" (negated and hedged mentions are negatives, as stage 1 must learn). Reports
@@ -167,6 +168,21 @@ def measure(sizes: Sizes, work: Path, *, pretrain: bool) -> dict[str, float]:
     }
 
 
+def measure_model(model_dir: Path, n: int) -> dict[str, float]:
+    """Inference figures of an existing artefact (any reading mode) on ~100-token reports."""
+    load_before = os.getloadavg()[0]
+    fp32 = Stage1Predictor.load(model_dir)
+    int8 = Stage1Predictor.load(model_dir, quantize=True)
+    texts = timed_texts(fp32, n, seed=99)
+    lengths = [len(ids) for ids in encode_texts(fp32.tokenizer, texts, max_len=fp32.max_len).ids]
+    return {
+        "inference_mean_tokens": float(np.mean(lengths)),
+        "inference_reports_per_second": throughput(fp32, texts),
+        "inference_reports_per_second_int8": throughput(int8, texts),
+        "host_load_1m_at_start": load_before,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -175,9 +191,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--no-pretrain", action="store_true", help="fine-tune from scratch, skip masked-LM")
     parser.add_argument("--keep", type=Path, default=None, help="write the models here instead of a temp dir")
+    parser.add_argument("--model", type=Path, default=None, help="only time this trained artefact")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     torch.set_num_threads(args.threads)
+    if args.model is not None:
+        for name, value in measure_model(args.model, sizes.timed).items():
+            print(f"{name}: {value:.2f}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         figures = measure(
             sizes, args.keep or Path(tmp), pretrain=not args.no_pretrain and sizes.mlm_epochs > 0
