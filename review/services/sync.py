@@ -52,10 +52,7 @@ from inference.ml.text.assertion import AssertionDetector
 from inference.models import Stage1Prediction, Stage2Prediction
 from inference.selectors import (
     HEAVY_FIELDS,
-    stage1_current_prediction,
     stage1_current_predictions,
-    stage2_current_prediction,
-    stage2_latest_pipeline_attempt,
     stage2_pipeline_predictions,
 )
 from review.flags import FLAG_HALLUCINATION
@@ -118,15 +115,6 @@ def finding_kinds(modality: Modality) -> dict[str, str]:
         entity_type__modality=modality, entity_type__role__in=list(_ROLE_KIND)
     ).values_list("name", "entity_type__role")
     return {name: _ROLE_KIND[role] or default for name, role in rows}
-
-
-def latest_predictions(
-    report: Report,
-) -> tuple[Stage1Prediction | None, Stage2Prediction | None, Stage2Prediction | None]:
-    """(stage 1, the stage 2 prediction that stands, the pipeline's latest stage 2 try
-    of any status: whether its last try failed)."""
-    stage1 = stage1_current_prediction(report=report)
-    return stage1, stage2_current_prediction(report=report), stage2_latest_pipeline_attempt(report=report)
 
 
 def _valid_span(text: str, span: Any) -> tuple[int, int] | None:
@@ -260,61 +248,9 @@ def review_counts_apply(review: ReviewReport, *, total: int, pending: int) -> No
         review.status = ReviewReport.Status.NO_FINDINGS
 
 
-@transaction.atomic
-def sync_report_findings(report: Report, *, kinds: dict[str, str] | None = None) -> ReviewReport:
+def sync_report_findings(report: Report) -> ReviewReport:
     """Bring the report's review findings up to date with its latest predictions."""
-    ReviewReport.objects.get_or_create(report=report)
-    review = ReviewReport.objects.select_for_update().get(report=report)
-    stage1, stage2, latest2 = latest_predictions(report)
-    llm_failed = latest2 is not None and latest2.status == Stage2Prediction.Status.FAILED
-    kinds = kinds if kinds is not None else finding_kinds(report.modality)
-    items = desired_items(report, stage1, stage2, llm_failed, kinds)
-    live = list(review.findings.filter(superseded=False).order_by("id"))
-    existing = {f.fingerprint: f for f in live if f.ai is not None}
-    # A clinician already decided on the key: stage 1 alone naming it again asks nothing new.
-    decided_keys = {f.key for f in live if f.is_decided}
-    items = [i for i in items if i.from_stage2 or i.key not in decided_keys]
-    seen: set[str] = set()
-    for item in items:
-        fp = item.fingerprint
-        if fp in seen:
-            continue
-        seen.add(fp)
-        row = existing.get(fp)
-        if row is None:
-            row = ReviewFinding(
-                review=review,
-                report=report,
-                kind=item.kind,
-                key=item.key,
-                locations=item.locations,
-                episode=item.episode,
-                details=item.details,
-                evidence=item.evidence,
-                evidence_start=item.span[0] if item.span else None,
-                evidence_end=item.span[1] if item.span else None,
-                ai=item.ai,
-                fingerprint=fp,
-            )
-            _apply_provenance(row, item, stage1, stage2)
-            row.save()
-        elif not row.is_decided:
-            _apply_provenance(row, item, stage1, stage2)
-            row.save()
-    for fp, row in existing.items():
-        if fp not in seen and not row.is_decided:
-            row.superseded = True
-            row.save(update_fields=["superseded"])
-    review.signals = _signals(stage1, items, llm_failed)
-    review.priority = priority_of(review.signals)
-    review.model_version = stage1.model_version if stage1 else None
-    review.prompt_version = stage2.prompt_version if stage2 else ""
-    review.modality_id, review.patient_id = report.modality_id, report.patient_id
-    review.study_datetime = report.study_datetime
-    review.synced_at = timezone.now()
-    review_refresh(review)
-    review.save()
-    return review
+    return sync_reports_findings([report])[0]
 
 
 SYNC_CHUNK = 500
@@ -344,10 +280,10 @@ REVIEW_SYNCED = [
 
 @transaction.atomic
 def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
-    """sync_report_findings for a group of reports (a stage 2 chunk's) in a few queries:
-    the predictions, reviews and live findings are read for all of them at once, and
-    new, changed and superseded findings are written in bulk (unchanged ones are not
-    written). The same result as syncing each report alone."""
+    """Bring the review findings of a group of reports (a stage 2 chunk's) up to date
+    in a few queries: the predictions, reviews and live findings are read for all of
+    them at once, and new, changed and superseded findings are written in bulk
+    (unchanged ones are not written). The same result as syncing each report alone."""
     reports = list({r.pk: r for r in reports}.values())
     if not reports:
         return []

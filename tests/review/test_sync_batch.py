@@ -1,5 +1,6 @@
 """The batched review sync (sync_reports_findings, what a stage 2 chunk calls) leaves
-the queue exactly as syncing each report alone does, in a few queries per group."""
+the queue exactly as syncing each report alone does (no report's state leaks into
+another's), in a few queries per group."""
 
 from typing import Any, cast
 
