@@ -243,7 +243,19 @@ def _store(
     creates an evaluation row, or recomputes an existing row of the same run key
     and leaves its purpose and stored_at alone: an evaluation never demotes the
     pipeline's row, nor makes it the newest."""
-    values = {
+    if purpose == Stage2Prediction.Purpose.PIPELINE:
+        return _store_many([(report, fields)], run, job)[0]
+    values = _row_values(fields, run, job)
+    create = {**values, "purpose": purpose, "stored_at": timezone.now()}
+    prediction, _ = Stage2Prediction.objects.update_or_create(
+        report=report, run_key=run.run_key, defaults=values, create_defaults=create
+    )
+    return prediction
+
+
+def _row_values(fields: dict[str, Any], run: Stage2Plan, job: Job | None) -> dict[str, Any]:
+    """A stored row's fields: the mode's, and the run's configuration."""
+    return {
         "rejected": [],  # a mode that rejects nothing leaves no stale rejections behind
         **fields,
         "mode": run.mode,
@@ -253,43 +265,21 @@ def _store(
         "stage1_version": run.stage1_version,
         "job": job,
     }
-    now = timezone.now()
-    if purpose == Stage2Prediction.Purpose.PIPELINE:
-        values |= {"purpose": purpose, "stored_at": now}
-        # One upsert statement (a batch stores hundreds of reports a second), not
-        # update_or_create's transaction, locking read and write.
-        row = Stage2Prediction(report=report, run_key=run.run_key, **values)
-        Stage2Prediction.objects.bulk_create(
-            [row],
-            update_conflicts=True,
-            unique_fields=["report", "run_key"],
-            update_fields=list(values),
-        )
-        return row
-    create = {**values, "purpose": purpose, "stored_at": now}
-    prediction, _ = Stage2Prediction.objects.update_or_create(
-        report=report, run_key=run.run_key, defaults=values, create_defaults=create
-    )
-    return prediction
 
 
-def _store_many(pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: Job | None) -> None:
-    """_store of a group of pipeline predictions in one upsert (a group of requests in
-    flight arrives together): created, or replaced for their run key."""
+def _store_many(
+    pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: Job | None
+) -> list[Stage2Prediction]:
+    """Pipeline predictions of a group of reports in one upsert statement (a batch
+    stores hundreds of reports a second; not update_or_create's transaction, locking
+    read and write per report): created, or replaced for their run key, stored now."""
     if not pairs:
-        return
+        return []
     now = timezone.now()
     rows, names = [], set()
     for report, fields in pairs:
         values = {
-            "rejected": [],
-            **fields,
-            "mode": run.mode,
-            "llm_name": run.llm_name,
-            "llm_info": run.llm_info,
-            "prompt_version": run.prompt_version,
-            "stage1_version": run.stage1_version,
-            "job": job,
+            **_row_values(fields, run, job),
             "purpose": Stage2Prediction.Purpose.PIPELINE,
             "stored_at": now,
         }
@@ -298,6 +288,7 @@ def _store_many(pairs: list[tuple[Report, StoredFields]], run: Stage2Plan, job: 
     Stage2Prediction.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["report", "run_key"], update_fields=sorted(names)
     )
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
