@@ -41,7 +41,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from quality_bench import DATA, KEYS, SEED, chest_lexicon, line, load_rows, scores, split  # noqa: E402
 
 CACHE = ROOT / "var" / "bench" / "stage1_real"
-RECIPE_FILES = ("recipe.py", "windows.py", "model.py", "pretrain.py", "data.py", "train.py")
+RECIPE_FILES = (
+    "recipe.py",
+    "counterfactuals.py",
+    "windows.py",
+    "model.py",
+    "pretrain.py",
+    "data.py",
+    "train.py",
+)
 
 
 def recipe_config(args: argparse.Namespace) -> Any:
@@ -86,6 +94,7 @@ def corpus(train: list[dict[str, Any]], n_gold: int, engine: Any) -> list[Any]:
 
 
 def train(args: argparse.Namespace, train_rows: list[dict[str, Any]], engine: Any) -> tuple[Path, float]:
+    from inference.ml.bert.counterfactuals import engine_counterfactuals
     from inference.ml.bert.recipe import engine_labeller, train_recipe
 
     config = recipe_config(args)
@@ -122,6 +131,7 @@ def train(args: argparse.Namespace, train_rows: list[dict[str, Any]], engine: An
         out_dir=model_dir,
         work_dir=where / "work",
         labeller=engine_labeller(engine),
+        counterfactuals=engine_counterfactuals(engine, texts=[r.text for r in reports]),
         config=config,
         progress=progress,
         log=say,

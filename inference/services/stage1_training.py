@@ -314,7 +314,8 @@ def _recipe(
     rule engine. Its MLM checkpoint and per-epoch fine-tuning checkpoint live in the
     version's directory, so a redelivered job resumes where the worker died."""
     from inference.ml.bert.artifacts import MANIFEST
-    from inference.ml.bert.recipe import UNLABELLED, RecipeConfig, RecipeReport, train_recipe
+    from inference.ml.bert.counterfactuals import engine_counterfactuals
+    from inference.ml.bert.recipe import UNLABELLED, RecipeConfig, RecipeReport, engine_labeller, train_recipe
 
     if (model_dir / MANIFEST).exists():
         job_log(job_id=job.pk, line="resuming: the classifier was already saved")
@@ -343,12 +344,16 @@ def _recipe(
     job_log(
         job_id=job.pk, line=f"fine-tuning (windows recipe) on {len(reports)} reports, {len(data.keys)} keys"
     )
+    engine = _engine(version.modality)
     train_recipe(
         reports,
         keys=data.keys,
         out_dir=model_dir,
         work_dir=root,
-        labeller=_labeller(version.modality),
+        labeller=engine_labeller(engine) if engine is not None else None,
+        counterfactuals=(
+            engine_counterfactuals(engine, texts=[r.text for r in reports]) if engine is not None else None
+        ),
         config=config,
         init_checkpoint=init_checkpoint,
         progress=_Reporter(job.pk, "fine-tuning"),
@@ -357,14 +362,14 @@ def _recipe(
     )
 
 
-def _labeller(modality: Modality) -> Any:
-    """The modality's rule engine as the recipe's window labeller; None (report-level
-    targets only) when the modality's schema has no engine."""
-    from inference.ml.bert.recipe import engine_labeller
+def _engine(modality: Modality) -> Any:
+    """The modality's rule engine: the recipe's window labeller and the source of its
+    counterfactual sentences; None (report-level targets only, no counterfactuals) when
+    the modality's schema has no engine."""
     from inference.services.stage2_modes.combined import modality_engine
 
     try:
-        return engine_labeller(modality_engine(modality))
+        return modality_engine(modality)
     except Exception:  # a schema the engine cannot read: the recipe still trains, report level
         return None
 

@@ -50,6 +50,7 @@ from inference.ml.tokenizer import load_tokenizer, train_tokenizer, uses_morphem
 
 from .artifacts import Manifest, save_artifact
 from .config import BertPreset, TrainConfig, get_preset, resolve_device, set_seed
+from .counterfactuals import Counterfactuals
 from .data import collate, pad_id
 from .finetune import DEFAULT_THRESHOLD, choose_thresholds
 from .model import EntityKeyClassifier, build_encoder, load_encoder
@@ -115,6 +116,10 @@ class RecipeConfig:
     # reports packed into a window, targets from their own sentences. More contexts for
     # each phrasing, and no co-occurrence to lean on ("pleural thickening" beside an effusion).
     recombined_ratio: float = 1.0
+    # Share of a recombined window's sentences drawn as a counterfactual variant (one
+    # finding phrase swapped for a near miss, relabelled by the rules; counterfactuals.py)
+    # when the sentence has one: the phrase, not its neighbours, decides the key.
+    counterfactual_share: float = 0.5
     # Gold validation share: 0.4 of 200 gold reports validates on 80, not 40 (a 40-report
     # split stopped a run at epoch 3 and picked extreme thresholds). patience = epochs: the
     # run is not stopped early, the best validation epoch is kept (docs/decisions.md).
@@ -184,6 +189,7 @@ class _Example:
 
     id: str
     source: str
+    text: str
     windows: list[Window]
     window_targets: np.ndarray  # (W, K)
     window_weights: np.ndarray  # (W, K): 0 = masked
@@ -259,6 +265,7 @@ def _examples(
             _Example(
                 report.id,
                 report.source,
+                report.text,
                 wins,
                 t,
                 w * source_weight,
@@ -283,6 +290,7 @@ def train_recipe(
     work_dir: Path,
     labeller: Labeller | None,
     config: RecipeConfig | None = None,
+    counterfactuals: Counterfactuals | None = None,
     init_checkpoint: Path | None = None,
     progress: ProgressCallback | None = None,
     log: Callable[[str], None] | None = None,
@@ -341,7 +349,27 @@ def train_recipe(
     )
     device = resolve_device("auto")
     model = EntityKeyClassifier(encoder, n_keys=len(keys), dropout=preset.dropout).to(device)
-    fit = _Fit(model, tokenizer, examples, train_idx, val_idx, keys, config, device, work_dir, progress, say)
+    variants = (
+        _variant_pool(examples, train_idx, tokenizer, counterfactuals, labeller, keys, config, window_tokens)
+        if counterfactuals is not None and labeller is not None and config.counterfactual_share > 0
+        else {}
+    )
+    if variants:
+        say(f"counterfactual variants for {len(variants)} training sentences")
+    fit = _Fit(
+        model,
+        tokenizer,
+        examples,
+        train_idx,
+        val_idx,
+        keys,
+        config,
+        device,
+        work_dir,
+        progress,
+        say,
+        variants,
+    )
     fit.run()
     thresholds, metrics = fit.calibrate()
     manifest = Manifest(
@@ -370,6 +398,7 @@ def train_recipe(
         "n_validation": len(val_idx),
         "n_windows": sum(len(e.windows) for e in examples),
         "source_counts": dict(Counter(e.source for e in examples)),
+        "counterfactual_sentences": len(variants),
         "unlabelled_reports": sum(r.source == UNLABELLED for r in reports),
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epoch,
@@ -389,6 +418,55 @@ def train_recipe(
     # The classifier is saved: the fine-tuning checkpoint (weights + optimizer) is not needed.
     (work_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return RecipeResult(out_dir, thresholds, metrics, manifest, time.perf_counter() - started, val_ids)
+
+
+_Variant = tuple[list[int], np.ndarray, np.ndarray]  # ids, targets (K,), weights (K,)
+
+
+def _variant_pool(
+    examples: Sequence[_Example],
+    train_idx: Sequence[int],
+    tokenizer: PreTrainedTokenizerBase,
+    counterfactuals: Counterfactuals,
+    labeller: Labeller,
+    keys: Sequence[str],
+    config: RecipeConfig,
+    window_tokens: int,
+) -> dict[tuple[int, int], list[_Variant]]:
+    """(example index, sentence index) -> the sentence's counterfactual variants as
+    model inputs, with the labeller's targets for each (training reports only: a
+    validation report's text never shapes training)."""
+    rng = np.random.default_rng(config.seed + 1)
+    room = window_tokens - 2
+    cls_sep = examples[train_idx[0]].windows[0].ids if train_idx else [0, 0]
+    everything = frozenset(keys)
+    wanted: list[tuple[tuple[int, int], str]] = []
+    for i in train_idx:
+        example = examples[i]
+        seen: set[tuple[int, int]] = set()
+        for s, sentence in enumerate(example.sentences):
+            span = sentence.sentences[0]
+            if span in seen:  # a long sentence's second chunk: varied once, by its first
+                continue
+            seen.add(span)
+            for variant in counterfactuals.of(example.text[span[0] : span[1]], rng):
+                wanted.append(((i, s), variant))
+    if not wanted:
+        return {}
+    encoded = tokenizer([normalize(v).text for _, v in wanted], add_special_tokens=False)["input_ids"]
+    out: dict[tuple[int, int], list[_Variant]] = {}
+    for (where, variant), ids in zip(wanted, encoded, strict=True):
+        if not ids or len(ids) > room:
+            continue
+        window = Window([cls_sep[0], *ids, cls_sep[-1]], 0, len(variant), ((0, len(variant)),))
+        mentions = labeller(variant)
+        # The rules alone label a variant: what they affirm is present, everything else absent.
+        affirmed = frozenset(m.key for m in mentions if m.status in AFFIRMED) & everything
+        targets, weights = window_targets(
+            [window], mentions, keys, affirmed, frozenset(), uncertain_weight=config.uncertain_weight
+        )
+        out.setdefault(where, []).append((window.ids, targets[0], weights[0] * config.weak_weight))
+    return out
 
 
 def _train_config(config: RecipeConfig) -> TrainConfig:
@@ -472,6 +550,7 @@ class _Fit:
         work_dir: Path,
         progress: ProgressCallback | None,
         say: Callable[[str], None],
+        variants: dict[tuple[int, int], list[_Variant]] | None = None,
     ) -> None:
         self.model, self.tokenizer, self.examples = model, tokenizer, examples
         self.train_idx, self.val_idx, self.keys = train_idx, val_idx, list(keys)
@@ -492,12 +571,14 @@ class _Fit:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
         self.room = int(model.max_len) - 2
-        pool = [(e, s) for i in train_idx for e in [examples[i]] for s in range(len(e.sentences))]
-        self.pool = pool
+        self.pool = [(i, s) for i in train_idx for s in range(len(examples[i].sentences))]
+        self.variants = variants or {}
 
     def _recombined(self, n: int, rng: np.random.Generator) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         """n windows of random training sentences, each up to a window long; a key's
-        target is the max over its sentences, its weight the min (a masked sentence masks)."""
+        target is the max over its sentences, its weight the min (a masked sentence masks).
+        A sentence with counterfactual variants is read as one of them at
+        `counterfactual_share`."""
         ids: list[list[int]] = []
         targets, weights = [], []
         cls_sep = self.examples[0].windows[0].ids
@@ -507,13 +588,23 @@ class _Fit:
             t = np.zeros(len(self.keys), dtype=np.float32)
             w = np.ones(len(self.keys), dtype=np.float32)
             while True:
-                example, s = self.pool[int(rng.integers(len(self.pool)))]
-                piece = example.sentences[s].ids[1:-1]
+                i, s = self.pool[int(rng.integers(len(self.pool)))]
+                example = self.examples[i]
+                variants = self.variants.get((i, s))
+                if variants and rng.random() < self.config.counterfactual_share:
+                    ids_, st, sw = variants[int(rng.integers(len(variants)))]
+                else:
+                    ids_, st, sw = (
+                        example.sentences[s].ids,
+                        example.sentence_targets[s],
+                        example.sentence_weights[s],
+                    )
+                piece = ids_[1:-1]
                 if body and len(body) + len(piece) > self.room:
                     break
                 body.extend(piece[: self.room])
-                t = np.maximum(t, example.sentence_targets[s])
-                w = np.minimum(w, example.sentence_weights[s])
+                t = np.maximum(t, st)
+                w = np.minimum(w, sw)
                 if len(body) >= self.room * 0.6:
                     break
             ids.append([cls_id, *body, sep_id])
