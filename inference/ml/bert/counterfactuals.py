@@ -12,7 +12,7 @@ fires pleural effusion on the other two (measured on the development reports). A
 sentence that differs from a real one only in the finding phrase, with the label the
 rules give it, is the cheapest way to show the model that the phrase decides.
 
-Two swaps per sentence, each on one finding mention of the rule engine:
+Up to three variants per sentence, each on the rule engine's reading of it:
 
 1. lexical near miss: the phrase becomes a literal lexicon value of another finding key
    that shares a content word with it ("pleural effusion" -> "pleural plaque",
@@ -20,7 +20,12 @@ Two swaps per sentence, each on one finding mention of the rule engine:
 2. outside organ: the phrase is placed in an organ outside the lungs and pleura
    ("pleural effusion" -> "pericardial effusion", "nodule" -> "thyroid nodule"). Only
    organ words this site's own reports put directly before that key's phrases are used,
-   so the variants are phrasings the corpus has ("hepatic effusion" is never made).
+   so the variants are phrasings the corpus has ("hepatic effusion" is never made);
+3. negation removed: a sentence whose finding the rules read as negated or historical
+   loses its negation triggers ("No mass or nodule was detected." -> "Mass or nodule was
+   detected."; "Effusion was not observed." -> "Effusion was observed."). The model saw
+   "No metastatic nodule or mass was observed" as a nodule: the pair says the trigger
+   decides, not the finding words.
 
 The caller relabels every variant with the same rule engine that gave the real
 sentences their targets, so a variant's target is what the rules read, not what the
@@ -53,9 +58,14 @@ class Phrase:
     end: int
     key: str
     outside: bool
+    status: str = "positive"
 
 
 PhraseFinder = Callable[[str], Sequence[Phrase]]
+# A text's assertion triggers as (start, end, category): AssertionDetector.triggers.
+TriggerFinder = Callable[[str, Sequence[tuple[int, int]]], Sequence[tuple[int, int, str]]]
+NEGATING_STATUSES = frozenset({"negated", "historical"})
+NEGATING_TRIGGERS = frozenset({"NEG", "HIST"})
 
 
 def _content_words(text: str) -> frozenset[str]:
@@ -76,8 +86,10 @@ class Counterfactuals:
         *,
         organ_words: Iterable[str],
         inside_words: Iterable[str],
+        triggers: TriggerFinder | None = None,
     ) -> None:
         self.finder = finder
+        self.triggers = triggers
         self.inside = frozenset(w.lower() for w in inside_words)
         self.organ_words = frozenset(w.lower() for w in organ_words if " " not in w)
         self._near: dict[str, list[tuple[str, str]]] = {}  # phrase -> [(other key, its value)]
@@ -120,12 +132,25 @@ class Counterfactuals:
         return [value for _, value in cached]
 
     def of(self, sentence: str, rng: np.random.Generator) -> list[str]:
-        """Up to two variants of `sentence`: one near-miss swap, one outside-organ swap,
-        each of a randomly chosen finding phrase in it that the rules read as inside."""
-        phrases = [p for p in self.finder(sentence) if not p.outside and p.end > p.start]
+        """Up to three variants of `sentence`: one near-miss swap, one outside-organ swap,
+        each of a randomly chosen finding phrase in it that the rules read as inside, and
+        the sentence without its negation triggers when one of those is negated."""
+        found = self.finder(sentence)
+        phrases = [p for p in found if not p.outside and p.end > p.start]
         if not phrases:
             return []
         out: list[str] = []
+        if self.triggers is not None and any(p.status in NEGATING_STATUSES for p in phrases):
+            affirmed = _without(
+                sentence,
+                [
+                    (s, e)
+                    for s, e, category in self.triggers(sentence, [(p.start, p.end) for p in found])
+                    if category in NEGATING_TRIGGERS
+                ],
+            )
+            if affirmed:
+                out.append(affirmed)
         order = rng.permutation(len(phrases)).tolist()
         near = next(
             (
@@ -155,6 +180,24 @@ class Counterfactuals:
         return _swap(sentence, phrase, f"{organ} {text}")
 
 
+def _without(sentence: str, spans: Sequence[tuple[int, int]]) -> str:
+    """`sentence` with the spans cut out, spaces closed up, its first letter's case kept;
+    "" when nothing was cut."""
+    if not spans:
+        return ""
+    parts, cursor = [], 0
+    for start, end in sorted(spans):
+        if start >= cursor:
+            parts.append(sentence[cursor:start])
+            cursor = end
+    parts.append(sentence[cursor:])
+    text = re.sub(r"[ \t]{2,}", " ", "".join(parts)).strip(" \t,;:")
+    text = re.sub(r"\s+([,.;:])", r"\1", text)
+    if text and sentence[:1].isupper():
+        text = text[:1].upper() + text[1:]
+    return text
+
+
 def _swap(sentence: str, phrase: Phrase, replacement: str) -> str:
     original = sentence[phrase.start : phrase.end]
     if original[:1].isupper():
@@ -172,13 +215,17 @@ def engine_counterfactuals(engine: Any, *, texts: Iterable[str] = ()) -> Counter
             phrases[str(value.key)].append(value.text)
 
     def finder(text: str) -> list[Phrase]:
-        return [Phrase(m.start, m.end, str(m.key), bool(m.outside)) for m in engine.extract(text).mentions]
+        return [
+            Phrase(m.start, m.end, str(m.key), bool(m.outside), str(m.status))
+            for m in engine.extract(text).mentions
+        ]
 
     out = Counterfactuals(
         finder,
         phrases,
         organ_words=engine.rules.outside_organs,
         inside_words=engine.rules.inside_words,
+        triggers=engine.detector.triggers,
     )
     out.learn_organs(texts)
     return out

@@ -88,6 +88,11 @@ class AssertionDetector:
         starts = [e[0] for e in events]
         return [self._status(text, folded, events, starts, start, end) for start, end in spans]
 
+    def triggers(self, text: str, spans: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int, str]]:
+        """The triggers and terminators in `text` as (start, end, category), by start;
+        pseudo-triggers and triggers inside `spans` (the mentions) left out."""
+        return [(start, end, category) for start, end, category, *_ in self._events(fold(text), spans)]
+
     def span_status(self, text: str, span: tuple[int, int], folded: str | None = None) -> str:
         """The assertion of a quoted span about the finding it names: stage 2's
         evidence quote, which, unlike a mention, may hold its own triggers ("No

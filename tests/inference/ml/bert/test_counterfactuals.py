@@ -83,3 +83,15 @@ def test_variant_targets_are_the_rules_reading_of_the_variant(engine):
     assert effusion == [0.0, 0.0, 0.0, 0.0]  # no variant still says pleural effusion
     assert any(t[column["pleural thickening"]] == 1.0 for t, _ in readings)  # the near miss is read
     assert all(w.min() > 0 for _, w in readings)
+
+
+def test_a_negated_finding_gets_a_variant_without_its_negation(engine):
+    variants = engine_counterfactuals(engine)
+    rng = np.random.default_rng(0)
+    assert "Mass or nodule was detected in the lungs." in variants.of(
+        "No mass or nodule was detected in the lungs.", rng
+    )
+    # "was not observed" is one trigger: the finding is left standing as a statement.
+    assert "Bilateral pleural effusion." in variants.of("Bilateral pleural effusion was not observed.", rng)
+    # An affirmed finding keeps its words: only near misses and organs vary it.
+    assert all("detected" in v for v in variants.of("A nodule was detected in the lungs.", rng))
