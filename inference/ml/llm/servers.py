@@ -216,6 +216,10 @@ class FakeLLMServer:
 def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY, as real servers set (uvicorn through asyncio, llama.cpp's server):
+        # the headers and the body are two writes, and on a kept-alive connection
+        # Nagle's algorithm holds the body until the client's delayed ACK (40 ms).
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") in ("/health", "/v1/models"):
