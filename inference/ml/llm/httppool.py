@@ -14,14 +14,17 @@ one, so 16 threads hold at most 16 connections for the whole run.
 A reused connection the server has closed meanwhile (an idle keep-alive timeout)
 fails before any answer: the request is sent again at once on a fresh connection,
 which does not count as a retry (a completion at temperature 0 has no side effect).
-Proxies from the environment (http_proxy, https_proxy, no_proxy) are honoured as
-urllib does. Errors are the socket's and http.client's (OSError, HTTPException);
-statuses, 4xx and 5xx included, are returned, not raised. Plain Python.
+A forked child (a Celery prefork worker of a parent that had posted) never uses the
+parent's sockets: the pool notices the new process and starts empty. Proxies from
+the environment (http_proxy, https_proxy, no_proxy) are honoured as urllib does.
+Errors are the socket's and http.client's (OSError, HTTPException); statuses, 4xx
+and 5xx included, are returned, not raised. Plain Python.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import threading
 import urllib.parse
 import urllib.request
@@ -48,7 +51,7 @@ class ConnectionPool:
         self._proxy = _proxy_for(url, parts.scheme)
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._closed = False
+        self._pid = os.getpid()
 
     def post(self, body: bytes, headers: Mapping[str, str], *, timeout: float) -> tuple[int, bytes]:
         """(status, response body) of one POST to the pool's URL."""
@@ -88,6 +91,9 @@ class ConnectionPool:
 
     def _take(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
+            if self._pid != os.getpid():
+                # Forked: the idle sockets are the parent's too; forgotten, left to it.
+                self._idle, self._pid = [], os.getpid()
             conn = self._idle.pop() if self._idle else None
         if conn is None:
             return self._connection(timeout), False

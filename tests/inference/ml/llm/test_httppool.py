@@ -96,3 +96,12 @@ def test_a_refused_connection_raises_the_socket_error():
     pool = ConnectionPool("http://127.0.0.1:9/v1/chat/completions")
     with pytest.raises(ConnectionRefusedError):
         pool.post(b"x", {}, timeout=2)
+
+
+def test_a_forked_process_does_not_use_the_parents_connections(server, monkeypatch):
+    pool = ConnectionPool(server.url)
+    pool.post(b"parent", {}, timeout=5)
+    monkeypatch.setattr("inference.ml.llm.httppool.os.getpid", lambda: -1)
+    pool.post(b"child", {}, timeout=5)
+    pool.post(b"child", {}, timeout=5)
+    assert len(set(server.ports)) == 2 and server.ports[1] == server.ports[2]
