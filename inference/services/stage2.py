@@ -345,7 +345,7 @@ def stage2_map_reports(
         return report, _predict_hinted(mode, report, run, timeout, retry, hint)
 
     # Four windows read ahead: the threads keep going while this thread stores a group
-    # and, every 100 reports or 2 s, waits on review's batched sync (a few hundred ms).
+    # and, every window's worth or 2 s, waits on review's batched sync (tens of ms).
     for done in in_flight(work, hinted(), max_in_flight=max_in_flight, read_ahead=4 * max_in_flight):
         yield _stored([pair for _, pair in done], run, job)
 
