@@ -16,6 +16,7 @@ class _Server:
 
     def __init__(self, drop_after=None):
         self.ports = []
+        self.paths = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +27,7 @@ class _Server:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.ports.append(self.client_address[1])
+                outer.paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -105,3 +107,15 @@ def test_a_forked_process_does_not_use_the_parents_connections(server, monkeypat
     pool.post(b"child", {}, timeout=5)
     pool.post(b"child", {}, timeout=5)
     assert len(set(server.ports)) == 2 and server.ports[1] == server.ports[2]
+
+
+def test_an_environment_proxy_is_asked_for_the_whole_url_unless_bypassed(server, monkeypatch):
+    target = "http://127.0.0.1:9/v1/chat/completions"  # nothing listens there
+    monkeypatch.setenv("http_proxy", server.url.rsplit("/v1", 1)[0])
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert ConnectionPool(target).post(b"x", {}, timeout=5) == (200, b"x")
+    assert server.paths == [target]  # the proxy forwards it
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with pytest.raises(ConnectionRefusedError):  # asked directly, not through the proxy
+        ConnectionPool(target).post(b"x", {}, timeout=2)
