@@ -345,7 +345,7 @@ def stage2_map_reports(
         return report, _predict_hinted(mode, report, run, timeout, retry, hint)
 
     # Four windows read ahead: the threads keep going while this thread stores a group
-    # and, every 100 reports or 2 s, waits on review's batched sync (a few hundred ms).
+    # and, every window's worth or 2 s, waits on review's batched sync (tens of ms).
     for done in in_flight(work, hinted(), max_in_flight=max_in_flight, read_ahead=4 * max_in_flight):
         yield _stored([pair for _, pair in done], run, job)
 
@@ -580,8 +580,8 @@ CHUNK_BODY = "inference.services.stage2.stage2_chunk"
 # Reports per chunk: an LLM takes seconds a report, so a chunk is a few minutes of work
 # (JOBS_CHUNK_SIZE for the modes that call no LLM).
 LLM_CHUNK_SIZE = 20
-# Review hears of stored reports in groups (one batched sync): at most this many, or
-# this many seconds after the first of them.
+# Review hears of stored reports in groups (one batched sync): at most this many (with
+# requests in flight, at most a window's worth), or this many seconds after the first.
 NOTIFY_REPORTS = 100
 NOTIFY_SECONDS = 2.0
 
@@ -700,13 +700,20 @@ def stage2_reports_run(
     MAX_CONSECUTIVE_UNAVAILABLE reports in a row."""
     config = stage2_backend.llm_settings()
     retry = RetryPolicy(retries=config.retries, backoff=config.retry_backoff)
+    window = _in_flight_for(run, max_in_flight)
+    # With requests in flight the threads keep the window full while this thread syncs,
+    # so only the last sync, after the last answer, holds the run up: syncing every
+    # window's worth keeps it small (16 in flight on the fake server: 60-110 ms for the
+    # chunk's 96 reports at once, ~20 ms for the last 16). One report at a time, every
+    # sync holds the next report up, so they stay few.
+    notify_reports = NOTIFY_REPORTS if window == 1 else min(NOTIFY_REPORTS, window)
     counts = {"ok": 0, "failed": 0, "ms": 0}
     unavailable_streak = 0
     stored: list[Report] = []
     since = time.monotonic()
     done = 0
     groups = stage2_map_reports(
-        reports, run=run, job=job, timeout=config.report_timeout, retry=retry, max_in_flight=max_in_flight
+        reports, run=run, job=job, timeout=config.report_timeout, retry=retry, max_in_flight=window
     )
     try:
         for group in groups:
@@ -726,7 +733,7 @@ def stage2_reports_run(
                         f"{unavailable_streak} reports in a row could not reach the LLM server; "
                         "the job stopped (run it again to resume). Last error: " + outcome.error[:300]
                     )
-            if len(stored) >= NOTIFY_REPORTS or time.monotonic() - since >= NOTIFY_SECONDS:
+            if len(stored) >= notify_reports or time.monotonic() - since >= NOTIFY_SECONDS:
                 hooks.stage2_stored_many(stored)
                 stored, since = [], time.monotonic()
                 if progress is not None:

@@ -21,12 +21,12 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from inference.ml.llm.httppool import ConnectionPool
 
 Message = dict[str, str]
 JSONSchema = dict[str, Any]
@@ -287,7 +287,8 @@ class OpenAICompatBackend:
     llama-cpp-python's server answers), remembered once a lower form is answered). Transient
     failures (429, 5xx, refused or reset connections, timeouts) are retried with
     exponential backoff; after the last try `LLMUnavailable` names the URL. Safe to
-    call from several threads at once (one HTTP connection per call).
+    call from several threads at once: they share one pool of keep-alive connections
+    (inference.ml.llm.httppool), one connection per call in flight.
     """
 
     def __init__(
@@ -321,6 +322,11 @@ class OpenAICompatBackend:
         self.backoff = backoff
         self.context_size = context_size
         self.seed = seed
+        self._pool = ConnectionPool(self.url)
+
+    def close(self) -> None:
+        """Close the idle connections (llm_backends_close); a later call opens new ones."""
+        self._pool.close()
 
     def complete_json(
         self,
@@ -380,35 +386,35 @@ class OpenAICompatBackend:
                     f"LLM server {self.url}: the per-report time limit passed ({last or 'no answer'})"
                 )
             try:
-                return self._post(payload, self.timeout if left is None else min(self.timeout, left))
-            except urllib.error.HTTPError as exc:
-                detail = exc.read(500).decode("utf-8", "replace")
-                # llama-cpp-python's server answers an unknown response_format with a 500
-                # that names it: the request's fault, not worth retrying.
-                about_format = "response_format" in detail
-                if exc.code not in _TRANSIENT_STATUS or about_format:
-                    raise _Refused(
-                        f"LLM server {self.url} refused the request: HTTP {exc.code} {detail}",
-                        about_format=about_format or exc.code in (400, 422),
-                    ) from exc
-                last = f"HTTP {exc.code} {detail}"
-            except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
-                last = str(getattr(exc, "reason", exc)) or type(exc).__name__
+                status, data = self._post(payload, self.timeout if left is None else min(self.timeout, left))
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, no such host
+                last = str(exc) or type(exc).__name__
                 left = _seconds_left(deadline)
                 if left is not None and left <= 0:
                     raise LLMTimeout(
                         f"LLM server {self.url}: the per-report time limit passed ({last})"
                     ) from exc
+                continue
+            if status < 300:
+                parsed: dict[str, Any] = json.loads(data.decode("utf-8"))
+                return parsed
+            detail = data[:500].decode("utf-8", "replace")
+            # llama-cpp-python's server answers an unknown response_format with a 500
+            # that names it: the request's fault, not worth retrying.
+            about_format = "response_format" in detail
+            if status not in _TRANSIENT_STATUS or about_format:
+                raise _Refused(
+                    f"LLM server {self.url} refused the request: HTTP {status} {detail}",
+                    about_format=about_format or status in (400, 422),
+                )
+            last = f"HTTP {status} {detail}"
         raise LLMUnavailable(f"LLM server {self.url} is unreachable after {self.retries + 1} tries: {last}")
 
-    def _post(self, payload: bytes, timeout: float) -> dict[str, Any]:
+    def _post(self, payload: bytes, timeout: float) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")  # noqa: S310 (scheme checked in __init__)
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            data: dict[str, Any] = json.loads(response.read().decode("utf-8"))
-        return data
+        return self._pool.post(payload, headers, timeout=timeout)
 
     def info(self) -> dict[str, Any]:
         return {

@@ -40,7 +40,13 @@ from typing import Any
 
 from inference.ml.defaults import default_detector
 from inference.ml.llm.backends import LLMBackend, LLMContextOverflow, LLMTimeout
-from inference.ml.llm.prompts import PromptTemplate, build_messages, load_template, quote_fold
+from inference.ml.llm.prompts import (
+    PromptTemplate,
+    load_template,
+    prefix_messages,
+    quote_fold,
+    report_message,
+)
 from inference.ml.llm.schemas import (
     EPISODE_NONE,
     BrainKeys,
@@ -140,6 +146,10 @@ def combined_version(*parts: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+# Prefixes a step keeps (brain MRI's episode step has a schema per set of targets).
+PREFIXES_KEPT = 16
+
+
 class _Step:
     """One prompt template bound to its backend and schema values."""
 
@@ -148,18 +158,37 @@ class _Step:
         self.backend = backend
         self.values = dict(values)
         self.max_tokens = max_tokens
+        # (show hints, id(schema)) -> (the schema, its prefix messages): built once per
+        # schema object, not per report (the instructions' substitution, the examples'
+        # normalisation and JSON). The schema is held, so its id cannot be reused by
+        # another while the entry lives. Shared by a batch's threads: a race only
+        # builds the same prefix twice.
+        self._prefixes: dict[tuple[bool, int], tuple[dict[str, Any], list[dict[str, str]]]] = {}
 
     def messages(
-        self, text: str, hint: Sequence[str] | None, schema: dict[str, Any], **kwargs: Any
+        self,
+        text: str,
+        hint: Sequence[str] | None,
+        schema: dict[str, Any],
+        *,
+        example_hints: bool | None = None,
     ) -> list[dict[str, str]]:
-        return build_messages(
-            self.template,
-            report=text,
-            hint=hint,
-            values=self.values,
-            conform=lambda output: conform(output, schema),
-            **kwargs,
-        )
+        """prompts.build_messages for this step, its prefix built once per schema."""
+        show_hints = hint is not None if example_hints is None else example_hints
+        key = (show_hints, id(schema))
+        cached = self._prefixes.get(key)
+        if cached is None or cached[0] is not schema:
+            prefix = prefix_messages(
+                self.template,
+                values=self.values,
+                conform=lambda output: conform(output, schema),
+                show_hints=show_hints,
+            )
+            if len(self._prefixes) >= PREFIXES_KEPT:
+                self._prefixes.clear()
+            self._prefixes[key] = cached = (schema, prefix)
+        # Copies: each call's messages are its own (StepCall keeps them).
+        return [dict(m) for m in cached[1]] + [report_message(self.template, report=text, hint=hint)]
 
     def call(
         self,

@@ -104,3 +104,22 @@ def test_a_server_that_is_down_stops_a_concurrent_batch(settings, reports):
     assert job.status == Job.Status.FAILED
     assert "could not reach the LLM server" in job.error
     assert Stage2Prediction.objects.filter(job=job).count() < 20
+
+
+def test_review_hears_of_a_concurrent_batch_a_window_at_a_time(settings, fake_server, reports, monkeypatch):
+    # With requests in flight only the last sync holds the chunk up, so each covers at
+    # most a window's worth (one report at a time, up to NOTIFY_REPORTS).
+    from inference import hooks
+
+    groups = []
+    tell = hooks.stage2_stored_many
+
+    def counted(stored):
+        groups.append(len(stored))
+        tell(stored)
+
+    monkeypatch.setattr(hooks, "stage2_stored_many", counted)
+    _configure(settings, fake_server, 8)
+    _run_and_snapshot()
+    assert sum(groups) == 20 and max(groups) <= 8 and len(groups) >= 3
+    assert set(ReviewReport.objects.values_list("report_id", flat=True)) == {r.pk for r in reports}

@@ -121,14 +121,32 @@ def build_messages(
     "show the examples' hints when the report has one".
     """
     show_hints = hint is not None if example_hints is None else example_hints
+    prefix = prefix_messages(template, values=values, conform=conform, show_hints=show_hints)
+    return [*prefix, report_message(template, report=report, hint=hint)]
+
+
+def prefix_messages(
+    template: PromptTemplate,
+    *,
+    values: Mapping[str, str],
+    conform: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda output: output,
+    show_hints: bool,
+) -> list[Message]:
+    """The messages before the report's own (instructions, then the examples): the same
+    for every report of a run with the same schema and hint display, so a caller may
+    build them once (build_messages' arguments, `show_hints` resolved)."""
     messages: list[Message] = [{"role": "system", "content": template.system(values)}]
     for example in template.examples:
         shown = example.hint if show_hints else None
         messages.append({"role": "user", "content": _user(template, example.report, shown)})
         answer = json.dumps(conform(example.output), ensure_ascii=False, separators=(",", ":"))
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": _user(template, report, hint)})
     return messages
+
+
+def report_message(template: PromptTemplate, *, report: str, hint: Sequence[str] | None) -> Message:
+    """The report's user turn (the last message of build_messages)."""
+    return {"role": "user", "content": _user(template, report, hint)}
 
 
 _FOLD_SPACE = re.compile(r"\s+")

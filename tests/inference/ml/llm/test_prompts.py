@@ -133,3 +133,37 @@ def test_every_template_renders_without_leftover_placeholders(name):
     template = load_template(name)
     messages = build_messages(template, report="r", hint=None, values=values)
     assert "$" not in messages[0]["content"]
+
+
+def test_a_steps_prefix_built_once_gives_the_messages_build_messages_gives():
+    mapper = ChestCtMapper(FakeBackend({}, default="{}"))
+    step = mapper.step
+    for hint in (None, ["nodule"], None, []):
+        expected = build_messages(
+            step.template,
+            report=f"{REPORT} {hint}",
+            hint=hint,
+            values=step.values,
+            conform=lambda output: conform(output, mapper.schema),
+        )
+        assert mapper.messages(f"{REPORT} {hint}", hint=hint) == expected
+    mapper.messages(REPORT)[0]["content"] = "edited by a caller"
+    assert mapper.messages(REPORT)[0]["content"] != "edited by a caller"
+
+
+def test_a_step_builds_one_prefix_per_schema():
+    step = ChestCtMapper(FakeBackend({}, default="{}")).step
+    every = chest_ct_schema(ChestKeys())
+    nodules = chest_ct_schema(ChestKeys(lesions=("nodule",)))
+    seen = []
+    for schema in (every, nodules, every):
+        expected = build_messages(
+            step.template,
+            report=REPORT,
+            hint=None,
+            values=step.values,
+            conform=lambda output, schema=schema: conform(output, schema),
+        )
+        assert step.messages(REPORT, None, schema) == expected
+        seen.append(expected)
+    assert seen[0] != seen[1]  # the examples' answers keep only the schema's keys
