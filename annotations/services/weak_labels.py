@@ -33,6 +33,7 @@ Progress is reported per batch, so a cancel lands within one batch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ from inference.ml.text.matcher import Matcher
 from jobs.chunks import chunk_writes, chunked_job_work, job_chunks_progress
 from jobs.models import Job, JobChunk
 from jobs.services import job_create, job_log
+from radreview.pg_copy import rows_insert
 
 BATCH_SIZE = 1000
 EVALUATED_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)  # what stage 1 classifies
@@ -436,15 +438,23 @@ class _Labeller:
                 if self.prune_older
                 else stale.filter(schema_version=self.version)
             )
-            WeakLabel.objects.filter(label_set__in=stale).delete()
-            stale.delete()
+            # A first run finds none: one EXISTS instead of the delete collector's select and
+            # two deletes. The two raw deletes are the cascade (nothing else points at a set).
+            if stale.exists():
+                WeakLabel.objects.filter(label_set__in=stale)._raw_delete(stale.db)
+                stale._raw_delete(stale.db)
             WeakLabelSet.objects.bulk_create([s for s, _ in sets])
             rows = []
             for label_set, labels in sets:
                 for label in labels:
                     label.label_set_id = label_set.pk
                     rows.append(label)
-            WeakLabel.objects.bulk_create(rows, batch_size=2000)
+            rows_insert(
+                WeakLabel,
+                ("label_set", "key", "status", "values"),
+                ((r.label_set_id, r.key_id, r.status, json.dumps(r.values)) for r in rows),
+                objects=lambda: rows,
+            )
 
 
 def engine_labels(result: EngineResult, text: str, key_ids: dict[str, int]) -> dict[Any, KeyLabel]:
