@@ -16,9 +16,13 @@ bench drops and creates, and Redis database 5). Reports come from the demo gener
   combined     stage 2 combined mode with no LLM question asked, review sync included
 
 Prints `name: value` lines: <stage>_reports_per_second_<1_worker|2_workers>,
-speedup_2_workers (end to end), peak_rss_mb_worker_<i>_<round>, projected_hours_417k
-(the 2-worker end-to-end rate on this machine), then the LLM-server figures of
-bench/_llm_server.py when it is there. --quick: 10,000 reports.
+<stage>_reports_per_worker_cpu_second_<round> (the workers' CPU), postgres_cpu_seconds_
+<stage>_<round> (the CPU of the PostgreSQL backends serving the bench's database over the
+stage, when the server runs on this machine: it shares the cores with the workers) and
+postgres_server_cpu_seconds_<stage>_<round> (the whole server's: its background processes
+and any other client too), speedup_2_workers (end to end),
+peak_rss_mb_worker_<i>_<round>, projected_hours_417k (the 2-worker end-to-end rate on this
+machine), then the LLM-server figures of bench/_llm_server.py when it is there. --quick: 10,000 reports.
 """
 
 from __future__ import annotations
@@ -86,6 +90,10 @@ def main() -> None:
             figures[f"peak_rss_mb_worker_{i}_{label}"] = round(mb, 1)
     for (w, stage), cpu in CPU.items():  # what one free core would do (the machine may be shared)
         figures[f"{stage}_reports_per_worker_cpu_second_{_label(w)}"] = round(n / max(cpu, 1e-6), 1)
+    for (w, stage), cpu in PG_CPU.items():
+        figures[f"postgres_cpu_seconds_{stage}_{_label(w)}"] = round(cpu, 2)
+    for (w, stage), cpu in SERVER_CPU.items():
+        figures[f"postgres_server_cpu_seconds_{stage}_{_label(w)}"] = round(cpu, 2)
     figures["host_load_1m_at_start"] = LOAD_AT_START
     if 1 in totals and 2 in totals:
         figures["speedup_2_workers"] = round(totals[1] / totals[2], 2)
@@ -250,9 +258,14 @@ def _round(
             ("stage1", lambda: [_stage1_job()]),
             ("combined", lambda: [_combined_job()]),
         ):
-            cpu = _cpu_seconds(pids)
-            seconds[stage] = _timed(start())
+            cpu, server_cpu = _cpu_seconds(pids), _postgres_cpu_seconds()
+            backends = _BackendsCpu(urlparse(env["DATABASE_URL"]).path.lstrip("/"))
+            seconds[stage] = _timed(start(), sample=backends.sample)
+            backends.sample()
             CPU[(workers, stage)] = _cpu_seconds(pids) - cpu
+            if server_cpu is not None:
+                SERVER_CPU[(workers, stage)] = (_postgres_cpu_seconds() or 0.0) - server_cpu
+                PG_CPU[(workers, stage)] = backends.seconds()
             if stage == "import":
                 _check_count(n)
         rss = [_peak_rss_mb(pid) for pid in pids]
@@ -289,7 +302,7 @@ def _worker_start(
     return proc, log
 
 
-def _timed(job_ids: list[int]) -> float:
+def _timed(job_ids: list[int], *, sample: Any = None) -> float:
     from jobs.models import Job
 
     started = time.monotonic()
@@ -300,6 +313,8 @@ def _timed(job_ids: list[int]) -> float:
             break
         if time.monotonic() > deadline:
             raise SystemExit("a job did not finish in time")
+        if sample is not None:
+            sample()
         time.sleep(0.1)
     seconds = time.monotonic() - started
     failed = [j for j in jobs if j.status != Job.Status.SUCCEEDED]
@@ -385,6 +400,75 @@ def _cpu_seconds(pids: list[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+PG_CPU: dict[tuple[int, str], float] = {}  # (workers, stage) -> the bench database's backends' CPU
+SERVER_CPU: dict[tuple[int, str], float] = {}  # (workers, stage) -> the whole PostgreSQL server's CPU
+
+
+class _BackendsCpu:
+    """CPU seconds of the PostgreSQL backends serving one database (the workers' and the
+    bench's connections; other clients of a shared server are left out), sampled as the
+    stage runs: a backend seen first after the stage began started during it, and one
+    that exits keeps the CPU of its last sample (at most one poll's worth is lost)."""
+
+    def __init__(self, database: str) -> None:
+        self.marker = f" {database} "
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.started = False
+        self.sample()
+        self.started = True
+
+    def sample(self) -> None:
+        for pid, ticks in _database_backends(self.marker).items():
+            self.first.setdefault(pid, ticks if not self.started else 0)
+            self.last[pid] = ticks
+
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last) / os.sysconf("SC_CLK_TCK")
+
+
+def _database_backends(marker: str) -> dict[int, int]:
+    """pid -> utime + stime ticks of the postgres processes whose title names the database
+    ("postgres: 15/main: USER DATABASE HOST(PORT) STATE")."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+            if not head.endswith("(postgres"):
+                continue
+            title = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # exited meanwhile
+            continue
+        if marker in title:
+            fields = rest.split()
+            out[int(head.split(" ", 1)[0])] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def _postgres_cpu_seconds() -> float | None:
+    """User + system CPU seconds of the local PostgreSQL server: the postmaster's own and
+    its children's that exited (cutime, cstime: a backend of a closed connection), plus
+    its live children's (backends, WAL writer, autovacuum...). The whole server, so any
+    other client of it counts too. None when no postmaster runs here."""
+    procs = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except OSError:  # exited meanwhile
+            continue
+        if head.split("(", 1)[1] == "postgres":
+            procs[int(head.split(" ", 1)[0])] = rest.split()
+    masters = [pid for pid, f in procs.items() if int(f[1]) not in procs]  # f[1]: the parent's pid
+    if not masters:
+        return None
+    ticks = 0
+    for pid, f in procs.items():
+        ticks += int(f[11]) + int(f[12])  # utime, stime
+        if pid in masters:
+            ticks += int(f[13]) + int(f[14])  # cutime, cstime: the children that exited
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float:

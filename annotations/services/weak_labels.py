@@ -26,21 +26,24 @@ weak_labels_run):
   uncertain, in gold and in the weak label alike), and how many of the reports
   whose gold mentions a key only negated the mode calls positive.
 
-Then every entity value of the modality is counted (EntityValue.report_count).
+Then every entity value of the modality is counted (EntityValue.report_count): each chunk
+counts its own reports (the texts it has read anyway), the job adds the shares up.
 Progress is reported per batch, so a cancel lands within one batch.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Max
 
 from annotations import selectors
 from annotations.models import EntityKey, EntityType, EntityValue, Modality, Report, WeakLabel, WeakLabelSet
-from annotations.services.values import entity_value_count
+from annotations.services.values import ValueCounter, entity_value_count, entity_value_counts_store
 from inference.ml.engine import EngineResult, RuleEngine
 from inference.ml.metrics import KeyCounts
 from inference.ml.text.assertion import NEGATED, POSITIVE, UNCERTAIN
@@ -49,6 +52,7 @@ from inference.ml.text.matcher import Matcher
 from jobs.chunks import chunk_writes, chunked_job_work, job_chunks_progress
 from jobs.models import Job, JobChunk
 from jobs.services import job_create, job_log
+from radreview.pg_copy import rows_insert
 
 BATCH_SIZE = 1000
 EVALUATED_ROLES = (EntityType.Role.FINDING, EntityType.Role.DETAIL)  # what stage 1 classifies
@@ -196,9 +200,14 @@ def weak_label_chunk(job: Job, chunk: JobChunk) -> None:
     labeller = _labeller_for(job, modality)
     rows = list(Report.objects.filter(pk__in=chunk.report_ids).order_by("pk").values_list("pk", "text"))
     ids, sets = labeller.compute(rows)
+    value_counts = labeller.value_counts([text for _, text in rows])
     with chunk_writes(chunk) as counts:
         labeller.write(ids, sets)
         counts.update(labeller.take_counts())
+        # The chunk's share of every entity value's report_count, and the lexicon's version
+        # it was counted with (_values_count adds them up when nothing changed since).
+        counts["value_counts"] = {str(pk): n for pk, n in value_counts.items()}
+        counts["schema_version"] = labeller.version
 
 
 _labellers: dict[tuple[int, float, int, int], _Labeller] = {}
@@ -233,9 +242,31 @@ def _job_finish(job: Job, chunks: list[JobChunk]) -> dict[str, Any]:
             job_id=job.pk, line=f"{modality.code}: labelled {run['labelled']} of {run['reports']} reports"
         )
         job_chunks_progress(job_id=job.pk, message=f"{modality.code}: counting entity-value matches")
-        run["values_counted"] = entity_values_count(modality=modality)
+        run["values_counted"] = _values_count(modality, [c for c in chunks if c.group == modality.code])
         out[modality.code] = run
     return out
+
+
+def _values_count(modality: Modality, chunks: list[JobChunk]) -> int:
+    """Every entity value's report_count from the chunks' shares when they were counted
+    with the current lexicon (every change of a value bumps schema_version) over what is
+    still the modality's whole corpus (no report added or deleted since the plan);
+    otherwise entity_values_count's scan, value by value."""
+    values = list(EntityValue.objects.filter(key__entity_type__modality=modality))
+    ids = [pk for c in chunks for pk in c.report_ids]
+    corpus = Report.objects.filter(modality=modality).aggregate(n=Count("pk"), last=Max("pk"))
+    totals: dict[int, int] = {}
+    for chunk in chunks:
+        counted_with = chunk.counts.get("schema_version")
+        if counted_with != modality.schema_version or "value_counts" not in chunk.counts:
+            return entity_values_count(modality=modality)
+        for pk, n in chunk.counts["value_counts"].items():
+            totals[int(pk)] = totals.get(int(pk), 0) + int(n)
+    unchanged = corpus["n"] == len(ids) and corpus["last"] == max(ids, default=None)
+    if not unchanged or set(totals) != {v.pk for v in values}:
+        return entity_values_count(modality=modality)
+    entity_value_counts_store(values=values, counts=totals)
+    return len(values)
 
 
 def weak_labels_run(
@@ -274,7 +305,8 @@ class _Labeller:
     def __init__(
         self, modality: Modality, modes: list[str], *, prune_older: bool, job_id: int | None
     ) -> None:
-        self.version = modality.schema_version
+        self.version, self.modality_id = modality.schema_version, modality.pk
+        self.counter: ValueCounter | None = None  # built on the first value_counts()
         # A fresh full compile, never the layered suggestion cache: labels must
         # follow longest-first matching over the whole lexicon.
         self.matcher = Matcher(selectors.modality_values(modality=modality))
@@ -296,6 +328,13 @@ class _Labeller:
         rules_version = self.engine.rules.version if self.engine is not None else ""
         self.run = ModalityRun(modality.code, self.version, modes, rules_version=rules_version)
         self.run.counts = {mode: {k: KeyTally() for k in self.evaluated} for mode in modes}
+
+    def value_counts(self, texts: list[str]) -> dict[int, int]:
+        """Every entity value of the modality -> how many of `texts` it matches on its own."""
+        if self.counter is None:
+            values = EntityValue.objects.filter(key__entity_type__modality_id=self.modality_id)
+            self.counter = ValueCounter(values)
+        return self.counter.count(texts)
 
     def batch(self, batch: list[tuple[int, str]]) -> None:
         self.write(*self.compute(batch))
@@ -399,15 +438,23 @@ class _Labeller:
                 if self.prune_older
                 else stale.filter(schema_version=self.version)
             )
-            WeakLabel.objects.filter(label_set__in=stale).delete()
-            stale.delete()
+            # A first run finds none: one EXISTS instead of the delete collector's select and
+            # two deletes. The two raw deletes are the cascade (nothing else points at a set).
+            if stale.exists():
+                WeakLabel.objects.filter(label_set__in=stale)._raw_delete(stale.db)
+                stale._raw_delete(stale.db)
             WeakLabelSet.objects.bulk_create([s for s, _ in sets])
             rows = []
             for label_set, labels in sets:
                 for label in labels:
                     label.label_set_id = label_set.pk
                     rows.append(label)
-            WeakLabel.objects.bulk_create(rows, batch_size=2000)
+            rows_insert(
+                WeakLabel,
+                ("label_set", "key", "status", "values"),
+                ((r.label_set_id, r.key_id, r.status, json.dumps(r.values)) for r in rows),
+                objects=lambda: rows,
+            )
 
 
 def engine_labels(result: EngineResult, text: str, key_ids: dict[str, int]) -> dict[Any, KeyLabel]:

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import EntityValue, WeakLabel, WeakLabelSet
+from annotations.services import values as value_services
 from annotations.services import weak_labels
 from annotations.services.values import schema_version_bump
 from annotations.tasks import weak_label_task
@@ -119,6 +120,62 @@ def test_job_runs_through_the_task_with_progress_and_counts_values(corpus, admin
     assert job.result["chest_ct"]["labelled"] == 2
     assert WeakLabelSet.objects.filter(job=job).count() == 2
     assert EntityValue.objects.get(key=entity_key("nodule"), text="nodule").report_count == 1
+
+
+def _value_counts_by_scan(modality):
+    """report_count of every value of the modality as entity_value_count's own scan gives it."""
+    values = EntityValue.objects.filter(key__entity_type__modality=modality)
+    return {v.pk: value_services.entity_value_count(value=v) for v in values}
+
+
+def test_job_counts_values_from_its_chunks_as_the_per_value_scan_does(
+    corpus, chest_ct, admin_user, monkeypatch, settings
+):
+    settings.JOBS_CHUNK_SIZE = 3  # two chunks, one of them partial
+    ReportFactory(text="Nodules and a ground-glass opacity; micronodular pattern.")
+    expected = _value_counts_by_scan(chest_ct)
+    EntityValue.objects.update(report_count=None, counted_at=None)
+
+    def no_scan(**kwargs):
+        raise AssertionError("the chunks' counts were not used")
+
+    monkeypatch.setattr(weak_labels, "entity_values_count", no_scan)
+    job = weak_labels.weak_label_job_create(
+        modalities=["chest_ct"], modes=["rule_engine"], prune_older=False, user=admin_user
+    )
+    weak_label_task(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["chest_ct"]["values_counted"] == len(expected)
+    got = dict(EntityValue.objects.filter(pk__in=expected).values_list("pk", "report_count"))
+    assert got == expected
+    assert any(n > 0 for n in got.values())
+    assert not EntityValue.objects.filter(pk__in=expected, counted_at=None).exists()
+
+
+@pytest.mark.parametrize("change", ["value_edited", "report_added"])
+def test_job_counts_values_by_scan_when_the_lexicon_or_corpus_changed_since_its_chunks(
+    corpus, chest_ct, admin_user, monkeypatch, change
+):
+    original = weak_labels._Labeller.write
+
+    def write_then_change(self, ids, sets):
+        original(self, ids, sets)
+        if change == "value_edited":
+            schema_version_bump(modality_id=chest_ct.pk)
+        else:
+            ReportFactory(text="Small nodule.")
+
+    scans = []
+    monkeypatch.setattr(weak_labels._Labeller, "write", write_then_change)
+    monkeypatch.setattr(weak_labels, "entity_values_count", lambda **kw: scans.append(kw) or 0)
+    job = weak_labels.weak_label_job_create(
+        modalities=["chest_ct"], modes=["keyword"], prune_older=False, user=admin_user
+    )
+    weak_label_task(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert scans == [{"modality": chest_ct}]
 
 
 def test_job_can_be_cancelled_between_chunks(corpus, admin_user, monkeypatch, settings):
