@@ -43,6 +43,7 @@ from quality_bench import DATA, KEYS, SEED, chest_lexicon, line, load_rows, scor
 CACHE = ROOT / "var" / "bench" / "stage1_real"
 RECIPE_FILES = (
     "recipe.py",
+    "config.py",
     "counterfactuals.py",
     "windows.py",
     "model.py",
