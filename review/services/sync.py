@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -288,11 +288,7 @@ def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
     if not reports:
         return []
     ids = [r.pk for r in reports]
-    ReviewReport.objects.bulk_create([ReviewReport(report_id=i) for i in ids], ignore_conflicts=True)
-    reviews = {
-        r.report_id: r
-        for r in ReviewReport.objects.select_for_update().filter(report_id__in=ids).order_by("id")
-    }
+    reviews = _reviews_locked(ids)
     stage1s = stage1_current_predictions(report_ids=ids)
     current2, latest2 = _stage2_rows(ids)
     live: dict[int, list[ReviewFinding]] = {}
@@ -346,12 +342,9 @@ def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
         review.synced_at = now
         pending = sum(1 for f in kept if f.status == ReviewFinding.Status.PENDING)
         review_counts_apply(review, total=len(kept), pending=pending)
-    ReviewFinding.objects.bulk_create(new, batch_size=500)
-    ReviewFinding.objects.bulk_update(changed, PROVENANCE, batch_size=500)
-    if gone:
-        ReviewFinding.objects.filter(pk__in=gone).update(superseded=True)
-    # An upsert of rows that exist (created above, locked): one INSERT .. ON CONFLICT
-    # DO UPDATE, which Django builds in a fraction of bulk_update's CASE per field and row.
+    # One INSERT .. ON CONFLICT DO UPDATE: a new review is written once, with its final
+    # values (its id comes back for its findings), a locked existing one is updated (in a
+    # fraction of bulk_update's CASE per field and row).
     ReviewReport.objects.bulk_create(
         list(reviews.values()),
         update_conflicts=True,
@@ -359,7 +352,44 @@ def sync_reports_findings(reports: Sequence[Report]) -> list[ReviewReport]:
         update_fields=REVIEW_SYNCED,
         batch_size=500,
     )
+    ReviewFinding.objects.bulk_create(new, batch_size=500)
+    ReviewFinding.objects.bulk_update(changed, PROVENANCE, batch_size=500)
+    if gone:
+        ReviewFinding.objects.filter(pk__in=gone).update(superseded=True)
     return [reviews[i] for i in ids]
+
+
+# The advisory lock's namespace, in the key's top 16 bits (the report id below them).
+_NEW_REVIEW_LOCK = 7_301
+
+
+def _reviews_locked(ids: list[int]) -> dict[int, ReviewReport]:
+    """report id -> its review, locked for this transaction; a report without one gets
+    an unsaved ReviewReport that the caller's upsert creates.
+
+    Only this sync creates reviews. On PostgreSQL a missing review is not inserted
+    here and updated again at the end (two writes of each of its nine index entries, and
+    a dead row for autovacuum, per report of a first sync): the report id's advisory
+    lock stands in for the row lock until the upsert, so two syncs of one new report
+    still run one after the other. Elsewhere (SQLite: one writer at a time) the empty
+    rows are inserted first and locked, as before."""
+    locked = ReviewReport.objects.select_for_update().order_by("id")
+    connection = connections[router.db_for_write(ReviewReport)]
+    if connection.vendor != "postgresql":
+        ReviewReport.objects.bulk_create([ReviewReport(report_id=i) for i in ids], ignore_conflicts=True)
+        return {r.report_id: r for r in locked.filter(report_id__in=ids)}
+    reviews = {r.report_id: r for r in locked.filter(report_id__in=ids)}
+    missing = sorted(set(ids) - set(reviews))
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock((%s::bigint << 48) | x) "
+                "FROM unnest(%s::bigint[]) AS t(x) ORDER BY x",
+                [_NEW_REVIEW_LOCK, missing],
+            )
+        # A sync that held one of those locks has committed its review meanwhile.
+        reviews |= {r.report_id: r for r in locked.filter(report_id__in=missing)}
+    return reviews | {i: ReviewReport(report_id=i) for i in missing if i not in reviews}
 
 
 def _attname(name: str) -> str:
