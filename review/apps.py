@@ -10,12 +10,12 @@ class ReviewConfig(AppConfig):
         from annotations.services.revisions import reports_superseded
         from inference.hooks import ApprovedLabelSource, approved_labels_register, on_stage2_stored
         from review.labels import approved_key_labels, approved_label_provenance
-        from review.services.sync import reviews_supersede, sync_report_findings, sync_reports_findings
+        from review.services.sync import reviews_supersede, sync_report_findings, sync_stored_batch
 
         # Review builds on inference, never the reverse: inference calls what we register.
         # Each report a stage 2 batch stores enters the clinicians' queue at once.
         # A batch's reports in groups (one batched sync: a few queries per group).
-        on_stage2_stored(sync_report_findings, many=sync_reports_findings)
+        on_stage2_stored(sync_report_findings, many=sync_stored_batch)
         # A corrected report's old revision leaves the queue; its decisions stay.
         reports_superseded.connect(reviews_supersede, dispatch_uid="reviews-supersede")
         # What clinicians approved is a stage 1 training label source ("gold + approved").

@@ -55,6 +55,7 @@ from inference.selectors import (
     stage1_current_predictions,
     stage2_pipeline_predictions,
 )
+from radreview.pg_stats import tables_analyze_grown
 from review.flags import FLAG_HALLUCINATION
 from review.models import OPEN, ReviewFinding, ReviewReport
 
@@ -276,6 +277,14 @@ REVIEW_SYNCED = [
     "n_pending",
     "status",
 ]
+
+
+def sync_stored_batch(reports: Sequence[Report]) -> list[ReviewReport]:
+    """What a stage 2 batch calls for a group of stored reports: the batched sync, after
+    refreshing the statistics of the tables a cohort grows (outside the sync's
+    transaction: radreview/pg_stats.py says why the sync's reads need them)."""
+    tables_analyze_grown([ReviewFinding, ReviewReport, Stage2Prediction])
+    return sync_reports_findings(reports)
 
 
 @transaction.atomic
