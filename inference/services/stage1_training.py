@@ -352,7 +352,9 @@ def _recipe(
         work_dir=root,
         labeller=engine_labeller(engine) if engine is not None else None,
         counterfactuals=(
-            engine_counterfactuals(engine, texts=[r.text for r in reports]) if engine is not None else None
+            engine_counterfactuals(engine, texts=[r.text for r in reports if r.source != UNLABELLED])
+            if engine is not None
+            else None
         ),
         config=config,
         init_checkpoint=init_checkpoint,

@@ -112,10 +112,10 @@ class Counterfactuals:
                 before = _WORD.findall(text[max(0, phrase.start - 40) : phrase.start].lower())
                 if before and before[-1] in self.organ_words:
                     seen[phrase.key][before[-1]] += 1
-        self.organs = {
+        common = {
             key: sorted(w for w, n in counts.items() if n >= MIN_ORGAN_COUNT) for key, counts in seen.items()
         }
-        self.organs = {key: words for key, words in self.organs.items() if words}
+        self.organs = {key: words for key, words in common.items() if words}
 
     def near_misses(self, key: str, text: str) -> list[str]:
         """Literal values of other keys sharing a content word with `text`, same script."""
