@@ -7,7 +7,9 @@ The 683 non-held-out development reports are the site's corpus: all of them go i
 masked-LM pretraining; --gold of them (default 200, the first of the split's training
 order) count as gold with CT-RATE's labels, the rest get the rule engine's report-level
 verdicts as weak labels; the engine's mentions give every window its targets
-(inference/ml/bert/recipe.py). Thresholds are calibrated on a gold-only validation split.
+(inference/ml/bert/recipe.py). The recipe's default cross-fits 3 members on folds of the
+gold reports and calibrates the thresholds on every gold report's out-of-fold probability
+(`--set members=1`: one model and a gold-only validation split).
 
 Prints:
   stage1_real_macro_f1 / _int8          macro F1 over the 8 keys on the 100 held-out reports
@@ -50,6 +52,8 @@ RECIPE_FILES = (
     "pretrain.py",
     "data.py",
     "train.py",
+    "finetune.py",
+    "artifacts.py",
 )
 
 
@@ -66,8 +70,9 @@ def recipe_config(args: argparse.Namespace) -> Any:
             current = getattr(config, name)
             overrides[name] = type(current)(value) if not isinstance(current, bool) else value == "true"
         config = replace(config, **overrides)
-    if args.quick:
-        config = replace(config, epochs=min(config.epochs, 3), mlm_epochs=min(config.mlm_epochs, 1))
+    if args.quick:  # about the steps of 3 epochs of one model, whatever the members
+        epochs = max(1, 3 // max(1, config.members))
+        config = replace(config, epochs=min(config.epochs, epochs), mlm_epochs=min(config.mlm_epochs, 1))
     return config
 
 
@@ -182,6 +187,7 @@ def main() -> None:
 
     model_dir, seconds = train(args, train_rows, engine)
     line("stage1_real_train_seconds", seconds)
+    line("stage1_real_members", Stage1Predictor.load(model_dir).manifest.members)
     texts = [r["text"] for r in test]
     gold = [set(r["present_keys"]) & set(KEYS) for r in test]
     keyword = Matcher(lexicon_values(lexicon, keys=KEYS))

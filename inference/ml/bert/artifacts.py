@@ -32,11 +32,12 @@ from transformers import PreTrainedTokenizerBase
 
 from inference.ml.tokenizer import load_tokenizer, save_tokenizer
 
-from .model import EntityKeyClassifier, encoder_from_config
+from .model import EnsembleClassifier, EntityKeyClassifier, encoder_from_config
 from .train import TrainingCurves
 
 FORMAT = "radreview-stage1-entity-keys"
-FORMAT_VERSION = 1
+# 2: `members` (an ensemble of cross-fitted classifiers in one weights file).
+FORMAT_VERSION = 2
 MANIFEST, WEIGHTS, ENCODER_DIR, TOKENIZER_DIR = "artifact.json", "model.safetensors", "encoder", "tokenizer"
 CURVES, DATA_SNAPSHOT = "curves.json", "data_snapshot.json"
 REQUIRED = (MANIFEST, WEIGHTS, f"{ENCODER_DIR}/config.json", TOKENIZER_DIR)
@@ -62,6 +63,8 @@ class Manifest:
     # How a report is read: {} (the first max_len tokens) or {"mode": "windows",
     # "window_tokens", "overlap_tokens", "pool": "max"} (windows.py, the recipe's).
     reading: dict[str, Any] = field(default_factory=dict)
+    # 1: one classifier; n: an EnsembleClassifier of n members sharing the tokenizer.
+    members: int = 1
     code_version: str | None = None
     created_at: str = ""
     format: str = FORMAT
@@ -84,7 +87,7 @@ class Manifest:
 
 @dataclass(slots=True)
 class LoadedArtifact:
-    model: EntityKeyClassifier
+    model: EntityKeyClassifier | EnsembleClassifier
     tokenizer: PreTrainedTokenizerBase
     manifest: Manifest
     path: Path
@@ -93,7 +96,7 @@ class LoadedArtifact:
 def save_artifact(
     out_dir: Path,
     *,
-    model: EntityKeyClassifier,
+    model: EntityKeyClassifier | EnsembleClassifier,
     tokenizer: PreTrainedTokenizerBase,
     manifest: Manifest,
     curves: TrainingCurves,
@@ -149,7 +152,18 @@ def load_artifact(path: Path) -> LoadedArtifact:
         encoder = encoder_from_config(path / ENCODER_DIR)
     except Exception as exc:
         raise ModelLoadError(f"{path / ENCODER_DIR}/config.json: encoder config is invalid ({exc})") from exc
-    model = EntityKeyClassifier(encoder, n_keys=len(manifest.keys))
+    model: EntityKeyClassifier | EnsembleClassifier
+    if manifest.members > 1:
+        config_dir = path / ENCODER_DIR
+        model = EnsembleClassifier(
+            [EntityKeyClassifier(encoder, n_keys=len(manifest.keys))]
+            + [
+                EntityKeyClassifier(encoder_from_config(config_dir), n_keys=len(manifest.keys))
+                for _ in range(manifest.members - 1)
+            ]
+        )
+    else:
+        model = EntityKeyClassifier(encoder, n_keys=len(manifest.keys))
     _load_weights(model, path / WEIGHTS)
     model.eval()
     return LoadedArtifact(model=model, tokenizer=tokenizer, manifest=manifest, path=path)
@@ -187,7 +201,7 @@ def _read_manifest(path: Path) -> Manifest:
     return manifest
 
 
-def _load_weights(model: EntityKeyClassifier, weights: Path) -> None:
+def _load_weights(model: EntityKeyClassifier | EnsembleClassifier, weights: Path) -> None:
     try:
         state = load_file(str(weights))
     except Exception as exc:

@@ -166,20 +166,25 @@ def finetune(
     )
 
 
-def choose_thresholds(probs: np.ndarray, labels: np.ndarray) -> list[float]:
-    """Per column, the grid threshold (0.05..0.95) with the best F1 on (probs, labels);
-    ties go to the threshold nearest 0.5; 0.5 for a column with no positive label."""
+def choose_thresholds(
+    probs: np.ndarray, labels: np.ndarray, band: tuple[float, float] = (0.05, 0.95)
+) -> list[float]:
+    """Per column, the grid threshold within `band` (0.05..0.95 by default) with the best
+    F1 on (probs, labels); ties go to the threshold nearest 0.5; 0.5 for a column with no
+    positive label."""
+    low, high = band
+    grid = THRESHOLD_GRID[np.abs(THRESHOLD_GRID - (low + high) / 2) <= (high - low) / 2 + 1e-9]
     chosen = []
     for k in range(labels.shape[1]):
         positive = labels[:, k] > 0.5
         if not positive.any():
             chosen.append(DEFAULT_THRESHOLD)
             continue
-        predicted = probs[:, k][:, None] >= THRESHOLD_GRID[None, :]  # (n, G)
+        predicted = probs[:, k][:, None] >= grid[None, :]  # (n, G)
         tp = (predicted & positive[:, None]).sum(0)
         f1 = 2 * tp / (predicted.sum(0) + positive.sum())  # 2TP / (2TP + FP + FN)
         best = np.flatnonzero(f1 >= f1.max() - 1e-12)
-        chosen.append(float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - 0.5))]]))
+        chosen.append(float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]]))
     return chosen
 
 

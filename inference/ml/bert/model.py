@@ -73,6 +73,32 @@ class EntityKeyClassifier(nn.Module):
         return int(self.encoder.config.max_position_embeddings)
 
 
+class EnsembleClassifier(nn.Module):
+    """Members of one architecture and tokenizer, each fine-tuned on other training
+    reports (recipe.py, cross-fitted members); its logits are those of the members' mean
+    probability, so sigmoid and thresholds apply as to one classifier."""
+
+    def __init__(self, members: list[EntityKeyClassifier]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.sigmoid(m(input_ids, attention_mask)) for m in self.members]).mean(0)
+        eps = torch.finfo(probs.dtype).eps
+        return torch.logit(probs.clamp(eps, 1 - eps))
+
+    @property
+    def encoder(self) -> PreTrainedModel:
+        first: EntityKeyClassifier = self.members[0]  # type: ignore[assignment]
+        return first.encoder
+
+    @property
+    def max_len(self) -> int:
+        return int(self.encoder.config.max_position_embeddings)
+
+
 def bert_config(preset: BertPreset, *, vocab_size: int, pad_id: int) -> BertConfig:
     """A BertConfig for `preset`, sized to the real tokenizer vocabulary."""
     return BertConfig(

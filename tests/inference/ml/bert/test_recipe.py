@@ -22,6 +22,7 @@ from inference.ml.bert.recipe import (
     RecipeReport,
     RecipeResult,
     train_recipe,
+    validation_folds,
     window_targets,
 )
 from inference.ml.bert.windows import Window, report_windows
@@ -126,6 +127,90 @@ def test_thresholds_are_calibrated_on_gold_reports_only(recipe_run):
     assert result.manifest.reading["mode"] == "windows"
     assert set(result.metrics["validation"]["per_key"]["nodule"]) >= {"tp", "fp", "f1"}
     assert any("validating on" in line for line in lines)
+
+
+def test_cross_fitted_members_calibrate_on_every_gold_report_out_of_fold(recipe_run):
+    result, lines = recipe_run
+    gold_ids = [r.id for r in toy_reports(150, seed=1) if r.source == GOLD]
+    # 50 gold reports, 3 members: each gold report validates exactly one member.
+    assert result.manifest.members == 3 and sorted(result.val_ids) == sorted(gold_ids)
+    assert result.metrics["n_validation"] == len(gold_ids)
+    assert sum("member 2 of 3: fine-tuning" in line for line in lines) == 1
+    fp32 = Stage1Predictor.load(result.out_dir)
+    int8 = Stage1Predictor.load(result.out_dir, quantize=True)
+    texts = ["A small nodule is seen. No effusion was detected.", "A small effusion is seen."]
+    assert [p.present_keys for p in fp32.predict(texts)] == [["nodule"], ["effusion"]]
+    assert [p.present_keys for p in int8.predict(texts)] == [["nodule"], ["effusion"]]
+
+
+def test_validation_folds_are_disjoint_seeded_and_cover_the_gold_reports():
+    gold = list(range(5, 65))
+    folds = validation_folds(gold, RecipeConfig(members=3, seed=1))
+    assert len(folds) == 3 and sorted(i for f in folds for i in f) == gold
+    assert all(len(f) == 20 for f in folds)
+    assert folds == validation_folds(gold, RecipeConfig(members=3, seed=1))
+    assert folds != validation_folds(gold, RecipeConfig(members=3, seed=2))
+    # Too few gold reports for two folds of 10: one member, validated on val_fraction.
+    [single] = validation_folds(list(range(15)), RecipeConfig(members=3, val_fraction=0.4))
+    assert len(single) == 6
+    assert validation_folds([4], RecipeConfig()) == [[]]
+
+
+def test_ensemble_logits_are_those_of_the_members_mean_probability():
+    import torch
+
+    from inference.ml.bert.config import get_preset
+    from inference.ml.bert.model import EnsembleClassifier, EntityKeyClassifier, build_encoder
+
+    torch.manual_seed(0)
+    preset = get_preset("tiny")
+    members = [
+        EntityKeyClassifier(build_encoder(preset, vocab_size=50, pad_id=0), n_keys=2) for _ in range(2)
+    ]
+    ensemble = EnsembleClassifier(members).eval()
+    ids, mask = torch.randint(1, 50, (3, 12)), torch.ones(3, 12, dtype=torch.long)
+    with torch.no_grad():
+        mean = torch.stack([torch.sigmoid(m.eval()(ids, mask)) for m in members]).mean(0)
+        assert torch.allclose(torch.sigmoid(ensemble(ids, mask)), mean, atol=1e-6)
+
+
+def test_a_cancelled_cross_fitted_run_keeps_its_finished_members(tmp_path: Path):
+    import torch
+
+    torch.set_num_threads(1)
+    reports = toy_reports(60, seed=6)  # 20 gold: two members
+    config = RecipeConfig(**{**TOY.to_dict(), "epochs": 2, "members": 2})
+
+    def stop_in_member_2(event):
+        if event.phase == "finetune" and event.step > event.total_steps // 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_recipe(
+            reports,
+            keys=KEYS,
+            out_dir=tmp_path / "m",
+            work_dir=tmp_path / "w",
+            labeller=toy_labeller,
+            config=config,
+            progress=stop_in_member_2,
+        )
+    assert (tmp_path / "w" / "member-0" / "member.pt").exists()
+    lines: list[str] = []
+    steps: list[int] = []
+    result = train_recipe(
+        reports,
+        keys=KEYS,
+        out_dir=tmp_path / "m",
+        work_dir=tmp_path / "w",
+        labeller=toy_labeller,
+        config=config,
+        progress=lambda e: steps.append(e.step) if e.phase == "finetune" else None,
+        log=lines.append,
+    )
+    assert "resuming: member 1 was already trained" in lines
+    assert steps and min(steps) > max(steps) // 2  # only the second member's steps ran
+    assert result.manifest.members == 2 and not (tmp_path / "w" / "member-0").exists()
 
 
 def test_every_sentence_of_a_report_is_in_a_window_and_neighbours_overlap():

@@ -140,6 +140,19 @@ def test_thresholds_maximise_f1_per_key_and_default_without_positives() -> None:
     assert thresholds[2] == 0.5  # no positive: nothing to tune
 
 
+def test_thresholds_stay_within_the_band() -> None:
+    # Positives at 0.15 and 0.9, negatives below 0.1: the full grid picks (0.10, 0.15].
+    probs = np.array([[0.9], [0.15], [0.08], [0.05]])
+    labels = np.array([[1], [1], [0], [0]])
+    assert choose_thresholds(probs, labels) == [pytest.approx(0.15)]
+    # Within [0.3, 0.7] every threshold misses the 0.15 positive; nearest 0.5 wins the tie.
+    assert choose_thresholds(probs, labels, (0.3, 0.7)) == [pytest.approx(0.5)]
+    # A band that holds the F1-best threshold does not move it.
+    probs = np.array([[0.9], [0.45], [0.4], [0.05]])
+    labels = np.array([[1], [1], [0], [0]])
+    assert choose_thresholds(probs, labels, (0.3, 0.7)) == [pytest.approx(0.45)]
+
+
 def test_labelled_set_checks_shapes_and_weighs_sources() -> None:
     with pytest.raises(ValueError, match="labels must have shape"):
         LabelledSet(["a", "b"], np.zeros((3, 2)))
