@@ -42,7 +42,12 @@ from inference.services.stage1_registry import (
     model_rollback,
     versions_compare,
 )
-from inference.services.stage1_training import PRESET_CHOICES, training_job_create
+from inference.services.stage1_training import (
+    DEFAULT_MEMBERS,
+    MAX_MEMBERS,
+    PRESET_CHOICES,
+    training_job_create,
+)
 from inference.tasks.stage1 import stage1_infer_task, stage1_train_task
 from jobs.services import job_enqueue
 from radreview.api_permissions import perm
@@ -145,6 +150,13 @@ class TrainingRunApi(APIView):
         epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
         mlm_epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
         max_steps = serializers.IntegerField(required=False, min_value=0, max_value=INT_MAX, default=0)
+        members = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=MAX_MEMBERS,
+            default=DEFAULT_MEMBERS,
+            help_text="windows recipe: cross-fitted members averaged (1: one model)",
+        )
 
     @extend_schema(
         request=Input, responses={202: shapes.TrainingStartedOut, 409: OpenApiTypes.OBJECT}, tags=TAGS

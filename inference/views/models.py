@@ -81,6 +81,7 @@ def train_start(request: HttpRequest) -> HttpResponse:
                 pretrain=data["pretrain"],
                 morphemes=data["morphemes"],
                 epochs=data["epochs"],
+                members=data["members"],
                 user=request.user,
             )
         except Stage1DataError as exc:

@@ -10,7 +10,12 @@ from django import forms
 
 from annotations.models import Modality, WeakLabelSet
 from inference.services.stage1_data import LABEL_SOURCE_LABELS, WEAK_AUTO, Stage1DataError
-from inference.services.stage1_training import PRESET_CHOICES, checkpoint_check
+from inference.services.stage1_training import (
+    DEFAULT_MEMBERS,
+    MAX_MEMBERS,
+    PRESET_CHOICES,
+    checkpoint_check,
+)
 
 MAX_PATIENT_IDS = 10_000
 
@@ -45,6 +50,19 @@ class TrainForm(forms.Form):
     epochs = forms.IntegerField(
         required=False, min_value=1, max_value=200, help_text="Fine-tuning epochs (default 8)."
     )
+    members = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_MEMBERS,
+        initial=DEFAULT_MEMBERS,
+        label="Cross-fitted members",
+        help_text="Models trained on folds of the gold reports and averaged (steadier, "
+        "each one more fine-tuning run); 1 trains one model.",
+    )
+
+    def clean_members(self) -> int:
+        members = self.cleaned_data.get("members")
+        return DEFAULT_MEMBERS if members is None else members
 
     def clean_init_checkpoint(self) -> str:
         value = self.cleaned_data.get("init_checkpoint", "").strip()

@@ -136,6 +136,17 @@ def test_training_form_queues_a_job_and_never_trains_in_the_request(
     assert job.task_name == "inference.stage1_train" and job.params["model_version_id"] == version.pk
     assert version.status == "training" and version.job == job and version.created_by == admin_user
     assert job.params["requested_counts"]["weak"] == recipe_data["weak"]
+    assert job.params["members"] == 3  # the form left empty: the service's cross-fitted default
+
+
+def test_training_form_takes_the_members_and_refuses_too_many(client, admin_user, chest_ct, recipe_data):
+    client.force_login(admin_user)
+    data = {"modality": "chest_ct", "preset": "small", "label_sources": "gold_weak", "weak_mode": "keyword"}
+    response = client.post(reverse("inference:train_start"), {**data, "members": "9"})
+    assert response.status_code == 400 and not Job.objects.exists()
+    assert "less than or equal to 5" in response.content.decode()
+    client.post(reverse("inference:train_start"), {**data, "members": "1"})
+    assert Job.objects.get(kind=Job.Kind.TRAIN).params["members"] == 1
 
 
 def test_training_form_previews_the_counts_of_the_recipe(client, admin_user, recipe_data):
@@ -200,6 +211,20 @@ def test_api_refuses_an_empty_recipe_and_previews_counts(client, admin_user, rec
         recipe_data["weak"],
     )
     assert not Job.objects.exists()
+
+
+def test_api_takes_the_members_and_refuses_out_of_range(
+    client, admin_user, recipe_data, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    url = reverse("api_stage1_training_runs")
+    data = {"modality": "chest_ct", "label_sources": "gold_weak", "weak_mode": "keyword"}
+    refused = client.post(url, {**data, "members": 0})
+    assert refused.status_code == 400 and "members" in refused.json()
+    with django_capture_on_commit_callbacks(execute=False):
+        started = client.post(url, {**data, "members": 2})
+    assert started.status_code == 202
+    assert Job.objects.get(pk=started.json()["job"]).params["members"] == 2
 
 
 def test_detail_page_says_how_many_reports_of_each_source_went_in(client, admin_user, ready):

@@ -35,6 +35,7 @@ def train(job: Job, step: Step, options: DemoOptions, user: User | None) -> dict
             label_sources=options.label_sources,
             epochs=options.epochs,
             max_steps=options.max_steps,
+            members=options.members,
             user=user,
         )
         return created

@@ -45,6 +45,7 @@ def _train(admin_user, **kw):
         "preset": "tiny",
         "label_sources": "gold",
         "epochs": 4,
+        "members": 1,  # one model keeps these tests fast; the members test asks for two
         "user": admin_user,
     }
     job, version = training_job_create(**{**params, **kw})
@@ -89,6 +90,17 @@ def test_training_job_end_to_end(chest_ct, admin_user, storage):
     assert "fine-tuning" in job.log and "held-out" in job.log
     assert job.result["model_version"] == version.pk
     assert job.progress_message.startswith("fine-tuning: step") and "loss" in job.progress_message
+
+
+def test_a_run_with_members_trains_one_model_per_fold_and_saves_their_ensemble(chest_ct, admin_user, storage):
+    gold_corpus(60)
+    job, version = _train(admin_user, members=2, epochs=1)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert version.config["request"]["members"] == 2
+    manifest = json.loads((storage / "chest_ct" / f"v{version.pk}" / "model" / "artifact.json").read_text())
+    assert manifest["members"] == 2
+    assert "member 1 of 2" in job.log and "member 2 of 2" in job.log
+    assert version.metrics["n_heldout"] == len(heldout_report_ids(chest_ct))
 
 
 def test_a_redelivered_training_job_resumes_from_what_is_already_saved(chest_ct, admin_user, monkeypatch):
@@ -207,4 +219,6 @@ def test_bad_requests_are_refused_before_a_job_exists(chest_ct, admin_user, tmp_
         training_job_create(
             modality="chest_ct", preset="small", label_sources="gold", init_checkpoint="a\x00b"
         )
+    with pytest.raises(Stage1DataError, match="members must be between 1 and 5"):
+        training_job_create(modality="chest_ct", preset="small", label_sources="gold", members=0)
     assert not Job.objects.exists() and not ModelVersion.objects.exists()
