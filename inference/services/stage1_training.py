@@ -65,7 +65,7 @@ PRESET_CHOICES = (
 DEFAULT_EPOCHS = 8
 DEFAULT_MLM_EPOCHS = 3
 # The windows recipe's cross-fitted members (docs/decisions.md): 3 read held-out F1
-# 0.870-0.886 over three runs where one model read 0.826-0.887, for 3x the fine-tuning.
+# 0.870-0.888 over four runs where one model read 0.826-0.887, for 3x the fine-tuning.
 DEFAULT_MEMBERS, MAX_MEMBERS = 3, 5
 # How a run reads and learns (docs/decisions.md): "windows" is the recipe of
 # inference/ml/bert/recipe.py (whole reports as sentence windows, window-level targets
