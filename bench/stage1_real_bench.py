@@ -47,6 +47,7 @@ RECIPE_FILES = (
     "recipe.py",
     "config.py",
     "counterfactuals.py",
+    "crossfit.py",
     "windows.py",
     "model.py",
     "pretrain.py",

@@ -23,8 +23,10 @@ window-level fine-tuning on gold + weak labels, read whole.
 4. Validation is on gold reports only. With `members` > 1 (the default, 3) the gold
    reports are cut into seeded folds and one member is fine-tuned per fold, validated on
    it (best epoch by its macro F1, thresholds tuned per epoch) and trained on everything
-   else; per-key thresholds are chosen on every gold report's out-of-fold probability,
-   and the classifier is the members' mean probability (model.EnsembleClassifier). With
+   else; per-key thresholds are chosen (within `threshold_band`) on every gold report's
+   out-of-fold probability,
+   and the classifier is the members' mean probability (model.EnsembleClassifier;
+   crossfit.py keeps the folds, the finished members and the calibration). With
    one member (or fewer than MIN_FOLD_GOLD gold reports per fold), a seeded
    `val_fraction` split of the gold reports does both jobs.
 5. A checkpoint (weights, optimizer, scheduler, epoch, best state, curves) is written
@@ -58,21 +60,26 @@ from inference.ml.tokenizer import load_tokenizer, train_tokenizer, uses_morphem
 from .artifacts import Manifest, save_artifact
 from .config import BertPreset, TrainConfig, get_preset, resolve_device, set_seed
 from .counterfactuals import Counterfactuals
+from .crossfit import (
+    MemberResult,
+    calibrate,
+    joined_curves,
+    load_member,
+    member_progress,
+    save_member,
+    validation_folds,
+)
 from .data import collate, pad_id
 from .finetune import DEFAULT_THRESHOLD, choose_thresholds
 from .model import EnsembleClassifier, EntityKeyClassifier, build_encoder, load_encoder
 from .pretrain import PRETRAIN_FILE, pretrain_mlm
-from .train import ProgressCallback, ProgressEvent, StepLoop, TrainingCurves, make_optimizer
+from .train import ProgressCallback, StepLoop, TrainingCurves, make_optimizer
 from .windows import Window, report_windows, sentence_spans, sentence_windows
 
 GOLD, WEAK, UNLABELLED = "gold", "weak", "unlabelled"
 READING_WINDOWS = "windows"
 CHECKPOINT_FILE = "finetune_checkpoint.pt"
 MLM_DIR = "mlm"
-MEMBER_FILE = "member.pt"
-# A cross-fitted member validates on at least this many gold reports; fewer gold reports
-# than members x this train fewer members (one, below two folds' worth).
-MIN_FOLD_GOLD = 10
 MLM_CHUNK_CHARS = 480  # ~110 tokens of English report text: one MLM example
 AFFIRMED = ("positive", "uncertain")
 
@@ -361,7 +368,7 @@ def train_recipe(
     )
     examples = _examples(labelled, windows, sentences, keys, labeller, config)
     gold = [i for i, e in enumerate(examples) if e.source == GOLD]
-    folds = validation_folds(gold, config)
+    folds = validation_folds(gold, members=config.members, val_fraction=config.val_fraction, seed=config.seed)
     device = resolve_device("auto")
     cross_fitted = len(folds) > 1
     variants: dict[tuple[int, int], list[_Variant]] = {}
@@ -389,7 +396,7 @@ def train_recipe(
 
     finetune_started = time.perf_counter()
     members: list[EntityKeyClassifier] = []
-    member_fits: list[_MemberResult] = []
+    member_fits: list[MemberResult] = []
     for j, val_idx in enumerate(folds):
         held = set(val_idx)
         train_idx = [i for i in range(len(examples)) if i not in held]
@@ -416,18 +423,18 @@ def train_recipe(
             config,
             device,
             member_dir,
-            _member_progress(progress, j, len(folds), finetune_started),
+            member_progress(progress, j, len(folds), finetune_started),
             say,
             {k: v for k, v in variants.items() if k[0] not in held},
         )
-        done = _load_member(member_dir, examples, val_idx) if cross_fitted else None
+        done = load_member(member_dir, [examples[i].id for i in val_idx]) if cross_fitted else None
         if done is None:
             fit.run()
-            done = _MemberResult(
+            done = MemberResult(
                 fit.report_probs(val_idx), fit.best_epoch, fit.epoch, fit.loop.step, fit.loop.curves
             )
             if cross_fitted:
-                _save_member(member_dir, model, done, [examples[i].id for i in val_idx])
+                save_member(member_dir, model, done, [examples[i].id for i in val_idx], CHECKPOINT_FILE)
         elif done.state is not None:
             model.load_state_dict(done.state)
             say(f"resuming: member {j + 1} was already trained")
@@ -435,7 +442,7 @@ def train_recipe(
         member_fits.append(done)
     all_val = [i for fold in folds for i in fold]
     oof = np.concatenate([m.val_probs for m in member_fits]) if all_val else np.zeros((0, len(keys)))
-    thresholds, metrics = _calibrate(
+    thresholds, metrics = calibrate(
         oof, [examples[i].report_targets for i in all_val], keys, config.threshold_band
     )
     if cross_fitted:
@@ -486,7 +493,7 @@ def train_recipe(
         model=final.cpu().eval(),
         tokenizer=tokenizer,
         manifest=manifest,
-        curves=_joined_curves([m.curves for m in member_fits]),
+        curves=joined_curves([m.curves for m in member_fits]),
         data_snapshot={**(data_snapshot or {}), "validation_ids": val_ids},
     )
     # The classifier is saved: the fine-tuning checkpoints (weights + optimizer) are not needed.
@@ -494,126 +501,6 @@ def train_recipe(
     for j in range(len(folds) if cross_fitted else 0):
         shutil.rmtree(work_dir / f"member-{j}", ignore_errors=True)
     return RecipeResult(out_dir, thresholds, metrics, manifest, time.perf_counter() - started, val_ids)
-
-
-def validation_folds(gold: Sequence[int], config: RecipeConfig) -> list[list[int]]:
-    """The gold validation split(s): one seeded `val_fraction` split for one member, or
-    `members` disjoint seeded folds covering every gold report (fewer when there are not
-    MIN_FOLD_GOLD gold reports per fold). [[]] without two gold reports."""
-    if len(gold) < 2:
-        return [[]]
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(list(gold)).tolist()
-    k = min(config.members, len(gold) // MIN_FOLD_GOLD)
-    if k < 2:
-        n_val = max(1, round(len(gold) * config.val_fraction))
-        return [sorted(order[:n_val])]
-    return [sorted(order[j::k]) for j in range(k)]
-
-
-@dataclass
-class _MemberResult:
-    """A trained member: its validation reports' probabilities and its run's record."""
-
-    val_probs: np.ndarray
-    best_epoch: int
-    epochs_run: int
-    steps: int
-    curves: TrainingCurves
-    state: dict[str, torch.Tensor] | None = None
-
-
-def _save_member(member_dir: Path, model: nn.Module, done: _MemberResult, val_ids: list[str]) -> None:
-    member_dir.mkdir(parents=True, exist_ok=True)
-    state = {
-        "state": model.state_dict(),
-        "val_ids": val_ids,
-        "val_probs": done.val_probs,
-        "best_epoch": done.best_epoch,
-        "epochs_run": done.epochs_run,
-        "steps": done.steps,
-        "curves": done.curves.to_dict(),
-    }
-    tmp = member_dir / f".{MEMBER_FILE}.partial-{os.getpid()}"
-    torch.save(state, tmp)
-    tmp.replace(member_dir / MEMBER_FILE)
-    (member_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
-
-
-def _load_member(
-    member_dir: Path, examples: Sequence[_Example], val_idx: Sequence[int]
-) -> _MemberResult | None:
-    """A member a previous run finished for the same validation reports, or None."""
-    path = member_dir / MEMBER_FILE
-    if not path.exists():
-        return None
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved.get("val_ids") != [examples[i].id for i in val_idx]:
-        return None
-    return _MemberResult(
-        np.asarray(saved["val_probs"]),
-        int(saved["best_epoch"]),
-        int(saved["epochs_run"]),
-        int(saved["steps"]),
-        TrainingCurves.from_dict(saved["curves"]),
-        saved["state"],
-    )
-
-
-def _member_progress(
-    progress: ProgressCallback | None, j: int, n: int, started: float
-) -> ProgressCallback | None:
-    """Member j's fine-tuning steps as steps of the whole run (n members, equal steps;
-    elapsed time since `started`, the first member's start)."""
-    if progress is None or n == 1:
-        return progress
-
-    def report(event: ProgressEvent) -> None:
-        progress(
-            ProgressEvent(
-                event.phase,
-                j * event.total_steps + event.step,
-                n * event.total_steps,
-                event.epoch,
-                event.loss,
-                time.perf_counter() - started,
-            )
-        )
-
-    return report
-
-
-def _calibrate(
-    probs: np.ndarray,
-    targets: Sequence[np.ndarray],
-    keys: Sequence[str],
-    band: tuple[float, float],
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Per-key thresholds chosen within `band` on the gold validation reports' probabilities."""
-    if not len(targets):
-        return dict.fromkeys(keys, DEFAULT_THRESHOLD), {}
-    gold = np.stack(targets)
-    thresholds = choose_thresholds(probs, gold, band)
-    pred = probs >= np.array(thresholds)[None, :]
-    scores = entity_key_metrics(key_sets(gold, list(keys)), key_sets(pred, list(keys)), list(keys))
-    return dict(zip(keys, thresholds, strict=True)), {
-        "validation": scores.to_dict(),
-        "n_validation": len(gold),
-        "validation_source": GOLD,
-    }
-
-
-def _joined_curves(curves: Sequence[TrainingCurves]) -> TrainingCurves:
-    """One member's curves, or every member's one after another (steps renumbered, each
-    point naming its member)."""
-    if len(curves) == 1:
-        return curves[0]
-    joined, offset = TrainingCurves(), 0
-    for j, c in enumerate(curves):
-        joined.steps += [{**point, "step": point["step"] + offset, "member": j} for point in c.steps]
-        joined.epochs += [{**point, "step": point["step"] + offset, "member": j} for point in c.epochs]
-        offset += int(c.steps[-1]["step"]) if c.steps else 0
-    return joined
 
 
 _Variant = tuple[list[int], np.ndarray, np.ndarray]  # ids, targets (K,), weights (K,)
@@ -841,7 +728,6 @@ class _Fit:
         self.epoch, self.loop.step = int(state["epoch"]), int(state["step"])
         self.best_score, self.best_epoch = float(state["best_score"]), int(state["best_epoch"])
         self.best_state, self.bad_epochs = state["best_state"], int(state["bad_epochs"])
-        from .train import TrainingCurves
 
         self.loop.curves = TrainingCurves.from_dict(state["curves"])
         self.say(f"resuming fine-tuning after epoch {self.epoch} (step {self.loop.step})")

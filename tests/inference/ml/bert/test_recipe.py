@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from inference.ml.bert import Stage1Predictor
+from inference.ml.bert.crossfit import validation_folds
 from inference.ml.bert.recipe import (
     GOLD,
     UNLABELLED,
@@ -22,7 +23,6 @@ from inference.ml.bert.recipe import (
     RecipeReport,
     RecipeResult,
     train_recipe,
-    validation_folds,
     window_targets,
 )
 from inference.ml.bert.windows import Window, report_windows
@@ -145,15 +145,15 @@ def test_cross_fitted_members_calibrate_on_every_gold_report_out_of_fold(recipe_
 
 def test_validation_folds_are_disjoint_seeded_and_cover_the_gold_reports():
     gold = list(range(5, 65))
-    folds = validation_folds(gold, RecipeConfig(members=3, seed=1))
+    folds = validation_folds(gold, members=3, val_fraction=0.4, seed=1)
     assert len(folds) == 3 and sorted(i for f in folds for i in f) == gold
     assert all(len(f) == 20 for f in folds)
-    assert folds == validation_folds(gold, RecipeConfig(members=3, seed=1))
-    assert folds != validation_folds(gold, RecipeConfig(members=3, seed=2))
+    assert folds == validation_folds(gold, members=3, val_fraction=0.4, seed=1)
+    assert folds != validation_folds(gold, members=3, val_fraction=0.4, seed=2)
     # Too few gold reports for two folds of 10: one member, validated on val_fraction.
-    [single] = validation_folds(list(range(15)), RecipeConfig(members=3, val_fraction=0.4))
+    [single] = validation_folds(list(range(15)), members=3, val_fraction=0.4, seed=13)
     assert len(single) == 6
-    assert validation_folds([4], RecipeConfig()) == [[]]
+    assert validation_folds([4], members=3, val_fraction=0.4, seed=13) == [[]]
 
 
 def test_ensemble_logits_are_those_of_the_members_mean_probability():
