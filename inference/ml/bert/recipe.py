@@ -24,11 +24,10 @@ window-level fine-tuning on gold + weak labels, read whole.
    reports are cut into seeded folds and one member is fine-tuned per fold, validated on
    it (best epoch by its macro F1, thresholds tuned per epoch) and trained on everything
    else; per-key thresholds are chosen (within `threshold_band`) on every gold report's
-   out-of-fold probability,
-   and the classifier is the members' mean probability (model.EnsembleClassifier;
-   crossfit.py keeps the folds, the finished members and the calibration). With
-   one member (or fewer than MIN_FOLD_GOLD gold reports per fold), a seeded
-   `val_fraction` split of the gold reports does both jobs.
+   out-of-fold probability, and the classifier is the members' mean probability
+   (model.EnsembleClassifier; crossfit.py keeps the folds, the finished members and the
+   calibration). With one member (or fewer than MIN_FOLD_GOLD gold reports per fold), a
+   seeded `val_fraction` split of the gold reports does both jobs.
 5. A checkpoint (weights, optimizer, scheduler, epoch, best state, curves) is written
    after every epoch to `work_dir` (a member's own subdirectory); a finished member is
    kept there, so a restarted run continues from the last epoch of the member it was in.
