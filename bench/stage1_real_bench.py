@@ -7,7 +7,7 @@ The 683 non-held-out development reports are the site's corpus: all of them go i
 masked-LM pretraining; --gold of them (default 200, the first of the split's training
 order) count as gold with CT-RATE's labels, the rest get the rule engine's report-level
 verdicts as weak labels; the engine's mentions give every window its targets
-(inference/ml/bert/recipe.py). The recipe's default cross-fits 3 members on folds of the
+(inference/ml/bert/recipe.py). The recipe's default cross-fits 5 members on folds of the
 gold reports and calibrates the thresholds on every gold report's out-of-fold probability
 (`--set members=1`: one model and a gold-only validation split).
 

@@ -66,7 +66,7 @@ def test_admin_promotes_a_version_from_its_page(live_server, page):
     page.wait_for_selector("h1:has-text('Stage 1 models')")
     assert "91.0" in page.inner_text("#models-chest_ct")
     # The training form offers the cross-fitted members, filled with the service's default.
-    assert page.input_value("#id_members") == "3"
+    assert page.input_value("#id_members") == "5"
     page.screenshot(path=str(ARTIFACTS / "stage1-model-list.png"), full_page=True)
     page.click("text=chest_ct-v1")
     page.wait_for_selector("#per-key-metrics")

@@ -136,7 +136,7 @@ def test_training_form_queues_a_job_and_never_trains_in_the_request(
     assert job.task_name == "inference.stage1_train" and job.params["model_version_id"] == version.pk
     assert version.status == "training" and version.job == job and version.created_by == admin_user
     assert job.params["requested_counts"]["weak"] == recipe_data["weak"]
-    assert job.params["members"] == 3  # the form left empty: the service's cross-fitted default
+    assert job.params["members"] == 5  # the form left empty: the service's cross-fitted default
 
 
 def test_training_form_takes_the_members_and_refuses_too_many(client, admin_user, chest_ct, recipe_data):
@@ -144,7 +144,7 @@ def test_training_form_takes_the_members_and_refuses_too_many(client, admin_user
     data = {"modality": "chest_ct", "preset": "small", "label_sources": "gold_weak", "weak_mode": "keyword"}
     response = client.post(reverse("inference:train_start"), {**data, "members": "9"})
     assert response.status_code == 400 and not Job.objects.exists()
-    assert "less than or equal to 5" in response.content.decode()
+    assert "less than or equal to 8" in response.content.decode()
     client.post(reverse("inference:train_start"), {**data, "members": "1"})
     assert Job.objects.get(kind=Job.Kind.TRAIN).params["members"] == 1
 

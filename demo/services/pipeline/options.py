@@ -22,8 +22,8 @@ class DemoOptions:
     # on a quiet 2-core machine (measured 2026-11-28).
     epochs: int | None = 25
     max_steps: int = 0  # 0: no cap (tests cap it)
-    # One model, not the service's 3 cross-fitted members: the laptop demo would train
-    # three times as long for a steadier figure nobody reads off the demo corpus.
+    # One model, not the service's 5 cross-fitted members: the laptop demo would train
+    # five times as long for a steadier figure nobody reads off the demo corpus.
     members: int = 1
     # The review queue gets the best extractor this machine runs: the combined
     # mode (rule engine, LLM only for the question types measured to help). The

@@ -219,6 +219,6 @@ def test_bad_requests_are_refused_before_a_job_exists(chest_ct, admin_user, tmp_
         training_job_create(
             modality="chest_ct", preset="small", label_sources="gold", init_checkpoint="a\x00b"
         )
-    with pytest.raises(Stage1DataError, match="members must be between 1 and 5"):
+    with pytest.raises(Stage1DataError, match="members must be between 1 and 8"):
         training_job_create(modality="chest_ct", preset="small", label_sources="gold", members=0)
     assert not Job.objects.exists() and not ModelVersion.objects.exists()

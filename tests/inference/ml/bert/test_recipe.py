@@ -47,6 +47,7 @@ TOY = RecipeConfig(
     seed=3,
     learning_rate=2e-3,
     patience=10,
+    members=3,  # three folds of the toy gold reports (the default, 5, would cut them thinner)
 )
 
 
