@@ -22,7 +22,7 @@ Prints:
   combined_with[out]_stage1_*           the combined mode's 8-key figures with and without stage 1
 The trained artefact is cached under var/bench/stage1_real/<hash of data + config>, so
 a second run only measures (--retrain ignores the cache). --quick trains the same
-recipe with fewer epochs (and says so). Without the data file the bench skips cleanly.
+recipe with fewer epochs and one member (and says so). Without the data file the bench skips cleanly.
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ def recipe_config(args: argparse.Namespace) -> Any:
             current = getattr(config, name)
             overrides[name] = type(current)(value) if not isinstance(current, bool) else value == "true"
         config = replace(config, **overrides)
-    if args.quick:  # about the steps of 3 epochs of one model, whatever the members
-        epochs = max(1, 3 // max(1, config.members))
-        config = replace(config, epochs=min(config.epochs, epochs), mlm_epochs=min(config.mlm_epochs, 1))
+    if args.quick:  # one member for 2 epochs: 1 epoch of each of 5 members read F1 0.18 in 140 s
+        config = replace(
+            config, members=1, epochs=min(config.epochs, 2), mlm_epochs=min(config.mlm_epochs, 1)
+        )
     return config
 
 
@@ -117,7 +118,8 @@ def train(args: argparse.Namespace, train_rows: list[dict[str, Any]], engine: An
     if args.quick:
         line(
             "stage1_real_quick",
-            f"the real recipe with {config.epochs} epochs, {config.mlm_epochs} MLM epoch(s)",
+            f"the real recipe with {config.epochs} epochs, {config.mlm_epochs} MLM epoch(s) "
+            f"and one member (the full run: {type(config)().members})",
         )
     line("stage1_real_config", json.dumps(config.to_dict(), sort_keys=True))
     reports = corpus(train_rows, args.gold, engine)
