@@ -152,18 +152,9 @@ def load_artifact(path: Path) -> LoadedArtifact:
         encoder = encoder_from_config(path / ENCODER_DIR)
     except Exception as exc:
         raise ModelLoadError(f"{path / ENCODER_DIR}/config.json: encoder config is invalid ({exc})") from exc
-    model: EntityKeyClassifier | EnsembleClassifier
-    if manifest.members > 1:
-        config_dir = path / ENCODER_DIR
-        model = EnsembleClassifier(
-            [EntityKeyClassifier(encoder, n_keys=len(manifest.keys))]
-            + [
-                EntityKeyClassifier(encoder_from_config(config_dir), n_keys=len(manifest.keys))
-                for _ in range(manifest.members - 1)
-            ]
-        )
-    else:
-        model = EntityKeyClassifier(encoder, n_keys=len(manifest.keys))
+    encoders = [encoder] + [encoder_from_config(path / ENCODER_DIR) for _ in range(manifest.members - 1)]
+    classifiers = [EntityKeyClassifier(e, n_keys=len(manifest.keys)) for e in encoders]
+    model = EnsembleClassifier(classifiers) if manifest.members > 1 else classifiers[0]
     _load_weights(model, path / WEIGHTS)
     model.eval()
     return LoadedArtifact(model=model, tokenizer=tokenizer, manifest=manifest, path=path)

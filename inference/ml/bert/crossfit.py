@@ -58,7 +58,6 @@ def save_member(
     member_dir: Path, model: nn.Module, done: MemberResult, val_ids: list[str], checkpoint_file: str
 ) -> None:
     """Keep a finished member (atomically) and drop its fine-tuning checkpoint."""
-    member_dir.mkdir(parents=True, exist_ok=True)
     state = {
         "state": model.state_dict(),
         "val_ids": val_ids,

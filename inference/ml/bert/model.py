@@ -90,13 +90,16 @@ class EnsembleClassifier(nn.Module):
         return torch.logit(probs.clamp(eps, 1 - eps))
 
     @property
+    def first(self) -> EntityKeyClassifier:
+        return self.members[0]  # type: ignore[return-value]
+
+    @property
     def encoder(self) -> PreTrainedModel:
-        first: EntityKeyClassifier = self.members[0]  # type: ignore[assignment]
-        return first.encoder
+        return self.first.encoder
 
     @property
     def max_len(self) -> int:
-        return int(self.encoder.config.max_position_embeddings)
+        return self.first.max_len
 
 
 def bert_config(preset: BertPreset, *, vocab_size: int, pad_id: int) -> BertConfig:

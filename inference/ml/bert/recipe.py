@@ -375,10 +375,10 @@ def train_recipe(
     if counterfactuals is not None and labeller is not None and config.counterfactual_share > 0:
         # One member: its training reports only. Members: every labelled report once, each
         # member then keeps its own training reports' variants (never its validation's).
-        varied = [i for i in range(len(examples)) if i not in set(folds[0])] if not cross_fitted else None
+        held_out = set() if cross_fitted else set(folds[0])
         variants = _variant_pool(
             examples,
-            varied if varied is not None else list(range(len(examples))),
+            [i for i in range(len(examples)) if i not in held_out],
             tokenizer,
             counterfactuals,
             labeller,
@@ -450,7 +450,6 @@ def train_recipe(
     final: EntityKeyClassifier | EnsembleClassifier = (
         EnsembleClassifier(members) if cross_fitted else members[0]
     )
-    train_idx = [i for i in range(len(examples)) if i not in set(folds[0])]
     manifest = Manifest(
         members=len(members),
         keys=list(keys),
@@ -474,7 +473,7 @@ def train_recipe(
     manifest.tokenizer = {"morphemes": uses_morphemes(tokenizer), "vocab_size": len(tokenizer)}
     manifest.training = {
         "recipe": config.to_dict(),
-        "n_train": len(train_idx) if not cross_fitted else len(examples) - len(all_val) // len(folds),
+        "n_train": len(examples) - len(all_val) // len(folds),  # per member (one: its training split)
         "n_validation": len(all_val),
         "members": len(members),
         "n_windows": sum(len(e.windows) for e in examples),

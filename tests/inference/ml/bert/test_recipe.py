@@ -182,33 +182,12 @@ def test_a_cancelled_cross_fitted_run_keeps_its_finished_members(tmp_path: Path)
     reports = toy_reports(60, seed=6)  # 20 gold: two members
     config = RecipeConfig(**{**TOY.to_dict(), "epochs": 2, "members": 2})
 
-    def stop_in_member_2(event):
-        if event.phase == "finetune" and event.step > event.total_steps // 2:
-            raise Stop
+    def in_member_2(event):
+        return event.step > event.total_steps // 2
 
-    with pytest.raises(Stop):
-        train_recipe(
-            reports,
-            keys=KEYS,
-            out_dir=tmp_path / "m",
-            work_dir=tmp_path / "w",
-            labeller=toy_labeller,
-            config=config,
-            progress=stop_in_member_2,
-        )
+    _stop_run(reports, config, tmp_path, in_member_2)
     assert (tmp_path / "w" / "member-0" / "member.pt").exists()
-    lines: list[str] = []
-    steps: list[int] = []
-    result = train_recipe(
-        reports,
-        keys=KEYS,
-        out_dir=tmp_path / "m",
-        work_dir=tmp_path / "w",
-        labeller=toy_labeller,
-        config=config,
-        progress=lambda e: steps.append(e.step) if e.phase == "finetune" else None,
-        log=lines.append,
-    )
+    result, steps, lines = _resumed_run(reports, config, tmp_path)
     assert "resuming: member 1 was already trained" in lines
     assert steps and min(steps) > max(steps) // 2  # only the second member's steps ran
     assert result.manifest.members == 2 and not (tmp_path / "w" / "member-0").exists()
@@ -270,15 +249,11 @@ class Stop(Exception):
     pass
 
 
-def test_a_cancelled_recipe_resumes_from_its_last_epoch_checkpoint(tmp_path: Path):
-    import torch
+def _stop_run(reports, config, tmp_path: Path, when) -> None:
+    """A recipe run into tmp_path/w that is cancelled at the first fine-tuning step `when` holds."""
 
-    torch.set_num_threads(1)
-    reports = toy_reports(40, seed=5)
-    config = RecipeConfig(**{**TOY.to_dict(), "epochs": 2})
-
-    def stop_in_epoch_2(event):
-        if event.phase == "finetune" and event.epoch == 2:
+    def stop(event):
+        if event.phase == "finetune" and when(event):
             raise Stop
 
     with pytest.raises(Stop):
@@ -289,12 +264,15 @@ def test_a_cancelled_recipe_resumes_from_its_last_epoch_checkpoint(tmp_path: Pat
             work_dir=tmp_path / "w",
             labeller=toy_labeller,
             config=config,
-            progress=stop_in_epoch_2,
+            progress=stop,
         )
-    assert not (tmp_path / "m").exists() and (tmp_path / "w" / "finetune_checkpoint.pt").exists()
+
+
+def _resumed_run(reports, config, tmp_path: Path):
+    """The same run started again: its result, the fine-tuning steps it ran and its log."""
     lines: list[str] = []
     steps: list[int] = []
-    train_recipe(
+    result = train_recipe(
         reports,
         keys=KEYS,
         out_dir=tmp_path / "m",
@@ -304,6 +282,22 @@ def test_a_cancelled_recipe_resumes_from_its_last_epoch_checkpoint(tmp_path: Pat
         progress=lambda e: steps.append(e.step) if e.phase == "finetune" else None,
         log=lines.append,
     )
+    return result, steps, lines
+
+
+def test_a_cancelled_recipe_resumes_from_its_last_epoch_checkpoint(tmp_path: Path):
+    import torch
+
+    torch.set_num_threads(1)
+    reports = toy_reports(40, seed=5)
+    config = RecipeConfig(**{**TOY.to_dict(), "epochs": 2})
+
+    def in_epoch_2(event):
+        return event.epoch == 2
+
+    _stop_run(reports, config, tmp_path, in_epoch_2)
+    assert not (tmp_path / "m").exists() and (tmp_path / "w" / "finetune_checkpoint.pt").exists()
+    _, steps, lines = _resumed_run(reports, config, tmp_path)
     assert any(line.startswith("resuming fine-tuning after epoch 1") for line in lines)
     # Only epoch 2 ran again, continuing epoch 1's step count.
     assert steps[0] > 1 and steps == list(range(steps[0], steps[0] + len(steps)))
